@@ -1,0 +1,187 @@
+/**
+ * The node-definition API: one typed description per node class, from which the registry derives
+ * ComfyUI's `/object_info` entry and `plugin-manifest.json`. A node's `execute` runs on the main thread
+ * and hands heavy work to runtime workers through `ctx.runtime`.
+ */
+
+/** Options every input kind accepts (ComfyUI "base options"). */
+export interface BaseInputOptions {
+  tooltip?: string;
+  /** Label in the UI (ComfyUI `display_name`). */
+  displayName?: string;
+  /** Socket only, no widget. */
+  forceInput?: boolean;
+  advanced?: boolean;
+}
+
+export interface IntInput extends BaseInputOptions {
+  type: 'INT';
+  default: number;
+  min?: number;
+  max?: number;
+  step?: number;
+  display?: 'number' | 'slider';
+  controlAfterGenerate?: boolean;
+}
+
+export interface FloatInput extends BaseInputOptions {
+  type: 'FLOAT';
+  default: number;
+  min?: number;
+  max?: number;
+  step?: number;
+  round?: number | false;
+  display?: 'number' | 'slider';
+}
+
+export interface StringInput extends BaseInputOptions {
+  type: 'STRING';
+  default?: string;
+  multiline?: boolean;
+  dynamicPrompts?: boolean;
+  placeholder?: string;
+}
+
+export interface BooleanInput extends BaseInputOptions {
+  type: 'BOOLEAN';
+  default: boolean;
+  labelOn?: string;
+  labelOff?: string;
+}
+
+/** A combo (list-first legacy form in /object_info). Options may be computed per request (files on disk). */
+export interface ComboInput extends BaseInputOptions {
+  type: 'COMBO';
+  options: readonly string[] | ((env: NodeEnvironment) => string[]);
+  default?: string;
+  /** Adds ComfyUI's upload button for images (LoadImage). */
+  imageUpload?: boolean;
+  /** `/view` type used for previews of the chosen file. */
+  imageFolder?: 'input' | 'output' | 'temp';
+  controlAfterGenerate?: boolean;
+}
+
+/** A socket carrying a typed value from another node (IMAGE, MODEL, LATENT, CONCEPT, …). */
+export interface SocketInput extends BaseInputOptions {
+  type: SocketType;
+}
+
+export type SocketType =
+  | 'IMAGE'
+  | 'MASK'
+  | 'LATENT'
+  | 'MODEL'
+  | 'CLIP'
+  | 'VAE'
+  | 'CONDITIONING'
+  | 'CONCEPT'
+  | (string & {});
+
+export type InputSpec = IntInput | FloatInput | StringInput | BooleanInput | ComboInput | SocketInput;
+
+/** ComfyUI hidden inputs the server injects. */
+export type HiddenInput = 'PROMPT' | 'EXTRA_PNGINFO' | 'UNIQUE_ID';
+
+export interface OutputSpec {
+  type: SocketType;
+  name?: string;
+  tooltip?: string;
+  isList?: boolean;
+}
+
+/** Where node code finds the service's folders and shared resources. */
+export interface NodeEnvironment {
+  /** Absolute folder paths (see `DataDirs`). */
+  dirs: DataDirs;
+}
+
+export interface DataDirs {
+  root: string;
+  input: string;
+  output: string;
+  temp: string;
+  user: string;
+  /** Model folders by ComfyUI folder name: checkpoints, concepts, … (first entry is the write target). */
+  models: Record<string, string[]>;
+}
+
+/** Float32 tensor, row-major. IMAGE is [B,H,W,C] in 0..1; MASK is [B,H,W]; LATENT samples are [B,4,h,w]. */
+export interface Tensor {
+  data: Float32Array;
+  shape: number[];
+}
+
+export interface Latent {
+  samples: Tensor;
+  /** Optional per-latent noise mask (ComfyUI `noise_mask`). */
+  noiseMask?: Tensor;
+}
+
+/** What a running node can do besides computing: report progress, check interrupts, reach workers. */
+export interface NodeContext {
+  env: NodeEnvironment;
+  promptId: string;
+  nodeId: string;
+  /** Injected hidden values (ComfyUI `prompt`, `extra_pnginfo`, `unique_id`). */
+  hidden: { prompt: Record<string, unknown>; extraPngInfo: Record<string, unknown>; uniqueId: string };
+  /** Report progress; `preview` is an encoded JPEG/PNG sent as a binary preview frame. */
+  progress(value: number, max: number, preview?: { format: 'JPEG' | 'PNG'; bytes: Uint8Array }): void;
+  /** Throws `InterruptedError` when the user interrupted this prompt. */
+  checkInterrupt(): void;
+  /** Aborted when the prompt is interrupted; pass to worker calls. */
+  signal: AbortSignal;
+  runtime: RuntimeClient;
+  log(message: string): void;
+}
+
+export interface NodeResult {
+  /** One value per declared output, in order. */
+  outputs: unknown[];
+  /** UI payload for `executed` events and history (`{images:[{filename,subfolder,type}]}`, `{text:[…]}`). */
+  ui?: Record<string, unknown>;
+}
+
+export interface NodeDefinition {
+  /** ComfyUI class_type; also the /object_info key. */
+  name: string;
+  displayName: string;
+  category: string;
+  description: string;
+  inputs: {
+    required: Record<string, InputSpec>;
+    optional?: Record<string, InputSpec>;
+    hidden?: Record<string, HiddenInput>;
+  };
+  outputs: OutputSpec[];
+  outputNode?: boolean;
+  /** Never served from the output cache (ComfyUI IS_CHANGED returning NaN). */
+  notCacheable?: boolean;
+  /**
+   * Extra cache-key material beyond class + inputs (ComfyUI IS_CHANGED), e.g. a file's mtime/hash
+   * so LoadImage re-runs when the file changes.
+   */
+  fingerprint?(inputs: Record<string, unknown>, env: NodeEnvironment): string | Promise<string>;
+  /** Extra validation after type/range checks (ComfyUI VALIDATE_INPUTS); return an error message or null. */
+  validate?(inputs: Record<string, unknown>, env: NodeEnvironment): string | null | Promise<string | null>;
+  execute(inputs: Record<string, unknown>, ctx: NodeContext): Promise<NodeResult>;
+}
+
+export class InterruptedError extends Error {
+  constructor() {
+    super('Processing interrupted');
+    this.name = 'InterruptedError';
+  }
+}
+
+/** Calls into runtime worker threads (see src/runtime). */
+export interface RuntimeClient {
+  call<T = unknown>(
+    task: string,
+    payload: unknown,
+    options?: {
+      signal?: AbortSignal;
+      onProgress?: (p: { value: number; max: number; preview?: { format: 'JPEG' | 'PNG'; bytes: Uint8Array } }) => void;
+      transfer?: ArrayBuffer[];
+    },
+  ): Promise<T>;
+}

@@ -1,0 +1,7 @@
+import type { TaskTable } from './types.js';
+
+/**
+ * Every task a runtime worker can run, by name. Each family adds its own table here
+ * (e.g. `...sdTasks` from src/sd/tasks.ts).
+ */
+export const tasks: TaskTable = {};
