@@ -10,7 +10,7 @@ const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 const i32 = new Int32Array(f32.buffer);
 
-const SQRTHF = fr(0.707106781186547524);
+const SQRTHF = fr(0.7071067811865476); // Cephes SQRTHF 0.707106781186547524;
 const LOG_P = [
   7.0376836292e-2, -1.151461031e-1, 1.167699874e-1, -1.2420140846e-1, 1.4249322787e-1, -1.6668057665e-1,
   2.0000714765e-1, -2.4999993993e-1, 3.3333331174e-1,
@@ -41,8 +41,8 @@ export function avx2Logf(xIn: number): number {
 
 const FOPI = fr(1.27323954473516);
 const MINUS_DP1 = fr(-0.78515625);
-const MINUS_DP2 = fr(-2.4187564849853515625e-4);
-const MINUS_DP3 = fr(-3.77489497744594108e-8);
+const MINUS_DP2 = fr(-2.4187564849853516e-4);
+const MINUS_DP3 = fr(-3.774894977445941e-8);
 const COS_P0 = fr(2.443315711809948e-5);
 const COS_P1 = fr(-1.388731625493765e-3);
 const COS_P2 = fr(4.166664568298827e-2);
