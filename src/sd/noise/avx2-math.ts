@@ -10,7 +10,7 @@ const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 const i32 = new Int32Array(f32.buffer);
 
-const SQRTHF = fr(0.7071067811865476); // Cephes SQRTHF 0.707106781186547524;
+const SQRTHF = fr(Math.SQRT1_2); // Cephes SQRTHF
 const LOG_P = [
   7.0376836292e-2, -1.151461031e-1, 1.167699874e-1, -1.2420140846e-1, 1.4249322787e-1, -1.6668057665e-1,
   2.0000714765e-1, -2.4999993993e-1, 3.3333331174e-1,
