@@ -5,4 +5,10 @@ export interface CliCommand {
   load(): Promise<{ run(argv: string[]): Promise<number> }>;
 }
 
-export const commands: Record<string, CliCommand> = {};
+export const commands: Record<string, CliCommand> = {
+  'make-tiny-model': {
+    usage: 'make-tiny-model <out.safetensors> [--seed N] [--full] [--fp16]',
+    summary: 'write an SD1-architecture checkpoint with random weights (tests, demo, benchmarks)',
+    load: () => import('./make-tiny-model.js'),
+  },
+};

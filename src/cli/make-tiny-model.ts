@@ -1,0 +1,85 @@
+/**
+ * `cones-nodes make-tiny-model <out.safetensors> [--seed N] [--full] [--fp16|--bf16] [--diffusers]`
+ * Writes an SD1-architecture checkpoint with random weights (tests, demos, benchmarks).
+ */
+import { parseArgs } from 'node:util';
+import { openCheckpoint } from '../sd/checkpoint/checkpoint.js';
+import { type TinyModelDtype, writeTinyModel } from '../sd/tiny-model.js';
+
+export const usage = `Usage: cones-nodes make-tiny-model <out.safetensors | out-folder> [options]
+
+Writes a Stable Diffusion 1.x checkpoint (UNet + VAE + CLIP text encoder, SD1's exact block
+structure, LDM key layout) filled with RANDOM weights from a seeded PRNG. It produces noise-like
+images: use it for tests, demos and benchmarks, never as a real model.
+
+Options:
+  --seed N       PRNG seed (default 0); same seed, same file
+  --full         real SD1 widths (~1.07 B parameters; for benchmarks; streamed to disk)
+  --fp16         store F16 (default F32)
+  --bf16         store BF16
+  --diffusers    write a diffusers folder (unet/, vae/, text_encoder/, model_index.json)
+  -h, --help     this text`;
+
+export async function run(argv: string[]): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (error) {
+    console.error(`make-tiny-model: ${(error as Error).message}\n\n${usage}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    console.log(usage);
+    return 0;
+  }
+  if (positionals.length !== 1) {
+    console.error(`make-tiny-model: expected one output path\n\n${usage}`);
+    return 2;
+  }
+  const seed = values.seed === undefined ? 0 : Number(values.seed);
+  if (!Number.isSafeInteger(seed) || seed < 0 || seed > 0xffffffff) {
+    console.error(
+      `make-tiny-model: --seed must be an integer in [0, 2^32), got ${JSON.stringify(values.seed)}`,
+    );
+    return 2;
+  }
+  if (values.fp16 && values.bf16) {
+    console.error('make-tiny-model: choose one of --fp16 and --bf16');
+    return 2;
+  }
+  const dtype: TinyModelDtype = values.fp16 ? 'F16' : values.bf16 ? 'BF16' : 'F32';
+  const out = positionals[0];
+  const started = performance.now();
+  const result = await writeTinyModel(out, {
+    seed,
+    full: values.full,
+    dtype,
+    layout: values.diffusers ? 'diffusers' : 'single-file',
+  });
+  const seconds = (performance.now() - started) / 1000;
+  const checkpoint = await openCheckpoint(out);
+  await checkpoint.close();
+  console.log(
+    `wrote ${out}: ${values.full ? 'full-size' : 'tiny'} SD1 with random weights (seed ${seed}, ${dtype}), ` +
+      `${result.parameters.toLocaleString('en-US')} parameters, ${(result.bytes / 2 ** 20).toFixed(1)} MiB, ` +
+      `fingerprint ${checkpoint.fingerprint}, ${seconds.toFixed(1)} s`,
+  );
+  return 0;
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      seed: { type: 'string' },
+      full: { type: 'boolean', default: false },
+      fp16: { type: 'boolean', default: false },
+      bf16: { type: 'boolean', default: false },
+      diffusers: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+}
