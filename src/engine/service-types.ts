@@ -5,7 +5,10 @@
  */
 
 /** ComfyUI API-format prompt: node id → {class_type, inputs, _meta}. Links are `[nodeId, outputIndex]`. */
-export type ApiPrompt = Record<string, { class_type: string; inputs: Record<string, unknown>; _meta?: { title?: string } }>;
+export type ApiPrompt = Record<
+  string,
+  { class_type: string; inputs: Record<string, unknown>; _meta?: { title?: string } }
+>;
 
 export interface QueuePromptRequest {
   prompt: ApiPrompt;
@@ -44,7 +47,10 @@ export interface HistoryEntry {
     completed: boolean;
     messages: Array<[string, Record<string, unknown>]>;
   };
-  meta: Record<string, { node_id: string; display_node: string; parent_node: string | null; real_node_id: string }>;
+  meta: Record<
+    string,
+    { node_id: string; display_node: string; parent_node: string | null; real_node_id: string }
+  >;
 }
 
 /**

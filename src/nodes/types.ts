@@ -59,6 +59,11 @@ export interface ComboInput extends BaseInputOptions {
   /** `/view` type used for previews of the chosen file. */
   imageFolder?: 'input' | 'output' | 'temp';
   controlAfterGenerate?: boolean;
+  /**
+   * Accept values outside `options` and leave the check to the node's `validate` (ComfyUI skips the list
+   * check for inputs its VALIDATE_INPUTS takes), e.g. LoadImage's `"name.png [output]"` references.
+   */
+  allowUnlisted?: boolean;
 }
 
 /** A socket carrying a typed value from another node (IMAGE, MODEL, LATENT, CONCEPT, …). */
@@ -154,6 +159,10 @@ export interface NodeDefinition {
   };
   outputs: OutputSpec[];
   outputNode?: boolean;
+  /** `/object_info` python_module; default `custom_nodes.cones-nodes` ("nodes" for ComfyUI core nodes). */
+  pythonModule?: string;
+  /** Extra names the node search finds this node by (`search_aliases`). */
+  searchAliases?: string[];
   /** Never served from the output cache (ComfyUI IS_CHANGED returning NaN). */
   notCacheable?: boolean;
   /**

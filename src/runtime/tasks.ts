@@ -1,7 +1,12 @@
+import { imageTasks } from '../image/tasks.js';
+import { debugTasks } from './debug-tasks.js';
 import type { TaskTable } from './types.js';
 
 /**
  * Every task a runtime worker can run, by name. Each family adds its own table here
  * (e.g. `...sdTasks` from src/sd/tasks.ts).
  */
-export const tasks: TaskTable = {};
+export const tasks: TaskTable = {
+  ...debugTasks,
+  ...imageTasks,
+};

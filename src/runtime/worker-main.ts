@@ -1,2 +1,53 @@
-// Placeholder entry so the build config resolves; replaced by the runtime worker host (issue #2).
-export {};
+/**
+ * Runtime worker entry (dist/runtime-worker.js): runs tasks from `tasks.ts` by name, one message per
+ * call, several calls may be in flight. Progress and logs stream back; abort is a shared flag so tasks
+ * see it even between synchronous steps.
+ */
+import { parentPort } from 'node:worker_threads';
+import { InterruptedError } from '../nodes/types.js';
+import type { CallMessage, WorkerMessage } from './protocol.js';
+import { tasks } from './tasks.js';
+import type { TaskContext, TaskPreview } from './types.js';
+
+if (!parentPort) throw new Error('worker-main.ts must run inside a worker thread');
+const port = parentPort;
+
+function post(message: WorkerMessage, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(message, transfer);
+}
+
+async function runCall(msg: CallMessage): Promise<void> {
+  const abort = new Int32Array(msg.abort);
+  const ctx: TaskContext = {
+    get aborted() {
+      return Atomics.load(abort, 0) === 1;
+    },
+    checkInterrupt() {
+      if (Atomics.load(abort, 0) === 1) throw new InterruptedError();
+    },
+    progress(value: number, max: number, preview?: TaskPreview) {
+      const transfer = preview && preview.bytes.buffer instanceof ArrayBuffer ? [preview.bytes.buffer] : [];
+      post({ type: 'progress', id: msg.id, value, max, preview }, transfer);
+    },
+    log(message: string) {
+      post({ type: 'log', id: msg.id, message });
+    },
+  };
+  try {
+    const handler = tasks[msg.task];
+    if (!handler) throw new Error(`unknown runtime task '${msg.task}'`);
+    const output = await handler(msg.payload, ctx);
+    post({ type: 'result', id: msg.id, result: output.result }, output.transfer ?? []);
+  } catch (error) {
+    const e = error instanceof Error ? error : new Error(String(error));
+    post({
+      type: 'error',
+      id: msg.id,
+      error: { name: e.name, message: e.message, stack: e.stack, interrupted: e instanceof InterruptedError },
+    });
+  }
+}
+
+port.on('message', (msg: CallMessage) => {
+  if (msg?.type === 'call') void runCall(msg);
+});

@@ -1,0 +1,243 @@
+import type { NodeRegistry } from '../nodes/registry.js';
+import {
+  InterruptedError,
+  type NodeContext,
+  type NodeDefinition,
+  type NodeEnvironment,
+  type RuntimeClient,
+} from '../nodes/types.js';
+import type { ExecutionOutcome, Job } from './job.js';
+import { computeSignatures, type OutputCache } from './output-cache.js';
+import type { EngineEvent } from './service-types.js';
+import { ancestorsOf, isLinkValue } from './validate.js';
+
+/**
+ * Runs one validated job with ComfyUI's execution semantics: only what the output nodes need, in
+ * dependency order, cached nodes replayed (`executed` still sent for them), progress and previews
+ * reported per node, interrupts honoured between nodes and inside them, and a node's exception turned
+ * into `execution_error` with ComfyUI's details. Events go out in ComfyUI's order and routing.
+ */
+
+export interface ExecutorDeps {
+  registry: NodeRegistry;
+  env: NodeEnvironment;
+  runtime: RuntimeClient;
+  cache: OutputCache;
+  emit(event: EngineEvent): void;
+  log?(message: string): void;
+}
+
+interface NodeProgress {
+  value: number;
+  max: number;
+  state: 'running' | 'finished' | 'error';
+}
+
+/** Dependency order (ancestors first) of `needed`, walking outputs in numeric-id order. */
+export function executionOrder(job: Job, needed: Set<string>): string[] {
+  const order: string[] = [];
+  const done = new Set<string>();
+  const visit = (id: string) => {
+    if (done.has(id) || !needed.has(id)) return;
+    done.add(id);
+    const inputs = job.prompt[id].inputs;
+    for (const v of Object.values(inputs)) if (isLinkValue(v)) visit(String(v[0]));
+    order.push(id);
+  };
+  const byId = (a: string, b: string) => Number(a) - Number(b) || a.localeCompare(b);
+  for (const o of [...job.outputs].sort(byId)) visit(o);
+  return order;
+}
+
+function formatInputValue(v: unknown): unknown {
+  if (v === null || v === undefined) return null;
+  if (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean') return v;
+  const t = v as { data?: unknown; shape?: unknown };
+  if (t && t.data instanceof Float32Array && Array.isArray(t.shape))
+    return `Tensor(shape=[${t.shape.join(', ')}])`;
+  try {
+    const s = JSON.stringify(v);
+    return s.length > 200 ? `${s.slice(0, 200)}…` : s;
+  } catch {
+    return String(v);
+  }
+}
+
+function tracebackOf(error: Error): string[] {
+  const lines = (error.stack ?? '').split('\n');
+  const frames = lines.filter((l) => /^\s+at /.test(l)).map((l) => `${l.trim()}\n`);
+  return frames.length > 0 ? frames : [`${error.name}: ${error.message}\n`];
+}
+
+export class Executor {
+  constructor(private readonly deps: ExecutorDeps) {}
+
+  async execute(job: Job, signal: AbortSignal): Promise<ExecutionOutcome> {
+    const { registry, env, cache } = this.deps;
+    const messages: Array<[string, Record<string, unknown>]> = [];
+    const outputs: ExecutionOutcome['outputs'] = {};
+    const meta: ExecutionOutcome['meta'] = {};
+    const client = job.clientId;
+    const promptId = job.promptId;
+    const sendJson = (type: string, data: Record<string, unknown>, toAllWithoutClient: boolean) => {
+      if (client === null && !toAllWithoutClient) return;
+      this.deps.emit({ kind: 'json', clientId: client, type, data });
+    };
+    const addMessage = (type: string, data: Record<string, unknown>, toAllWithoutClient = false) => {
+      const stamped = { ...data, timestamp: Date.now() };
+      messages.push([type, stamped]);
+      sendJson(type, stamped, toAllWithoutClient);
+    };
+
+    const progress = new Map<string, NodeProgress>();
+    const sendProgressState = () => {
+      const nodes: Record<string, unknown> = {};
+      for (const [id, p] of progress) {
+        nodes[id] = {
+          value: p.value,
+          max: p.max,
+          state: p.state,
+          node_id: id,
+          prompt_id: promptId,
+          display_node_id: id,
+          parent_node_id: null,
+          real_node_id: id,
+        };
+      }
+      sendJson('progress_state', { prompt_id: promptId, nodes }, true);
+    };
+    const setProgress = (id: string, p: NodeProgress) => {
+      progress.set(id, p);
+      sendProgressState();
+    };
+
+    addMessage('execution_start', { prompt_id: promptId });
+    const needed = ancestorsOf(job.prompt, job.outputs);
+    const order = executionOrder(job, needed);
+    const signatures = await computeSignatures(job.prompt, order, registry, env);
+    const cachedNodes = order.filter((id) => cache.get(signatures.get(id) as string) !== undefined);
+    addMessage('execution_cached', { nodes: cachedNodes, prompt_id: promptId });
+
+    const results = new Map<string, unknown[]>();
+    const executed: string[] = [];
+    const recordUi = (id: string, ui: Record<string, unknown> | undefined) => {
+      if (!ui) return;
+      outputs[id] = ui;
+      meta[id] = { node_id: id, display_node: id, parent_node: null, real_node_id: id };
+    };
+
+    let failure: 'error' | 'interrupted' | null = null;
+    for (const id of order) {
+      const node = job.prompt[id];
+      const def = registry.get(node.class_type) as NodeDefinition;
+      const key = signatures.get(id) as string;
+      const hit = cache.get(key);
+      if (hit) {
+        results.set(id, hit.outputs);
+        setProgress(id, { value: 1, max: 1, state: 'finished' });
+        sendJson(
+          'executed',
+          { node: id, display_node: id, output: hit.ui ?? null, prompt_id: promptId },
+          false,
+        );
+        recordUi(id, hit.ui);
+        executed.push(id);
+        continue;
+      }
+      const inputs: Record<string, unknown> = {};
+      for (const [name, v] of Object.entries(node.inputs)) {
+        inputs[name] = isLinkValue(v) ? results.get(String(v[0]))?.[v[1] as number] : v;
+      }
+      try {
+        if (signal.aborted) throw new InterruptedError();
+        setProgress(id, { value: 0, max: 1, state: 'running' });
+        sendJson('executing', { node: id, display_node: id, prompt_id: promptId }, true);
+        const ctx = this.nodeContext(job, id, signal, (value, max, preview) => {
+          sendJson('progress', { value, max, prompt_id: promptId, node: id }, true);
+          setProgress(id, { value, max, state: 'running' });
+          if (preview) {
+            const payload = new Uint8Array(4 + preview.bytes.length);
+            new DataView(payload.buffer).setUint32(0, preview.format === 'JPEG' ? 1 : 2);
+            payload.set(preview.bytes, 4);
+            this.deps.emit({ kind: 'binary', clientId: client, eventType: 1, payload });
+          }
+        });
+        const result = await def.execute(inputs, ctx);
+        if (signal.aborted) throw new InterruptedError();
+        if (!result || !Array.isArray(result.outputs)) {
+          throw new Error(`node ${node.class_type} returned no outputs array`);
+        }
+        results.set(id, result.outputs);
+        cache.set(key, { outputs: result.outputs, ui: result.ui });
+        const p = progress.get(id) as NodeProgress;
+        setProgress(id, { value: p.max, max: p.max, state: 'finished' });
+        if (result.ui) {
+          sendJson('executed', { node: id, display_node: id, output: result.ui, prompt_id: promptId }, false);
+          recordUi(id, result.ui);
+        }
+        executed.push(id);
+      } catch (error) {
+        if (error instanceof InterruptedError || signal.aborted) {
+          failure = 'interrupted';
+          addMessage(
+            'execution_interrupted',
+            { prompt_id: promptId, node_id: id, node_type: node.class_type, executed: [...executed] },
+            true,
+          );
+        } else {
+          failure = 'error';
+          const e = error instanceof Error ? error : new Error(String(error));
+          const p = progress.get(id);
+          if (p) setProgress(id, { ...p, state: 'error' });
+          const currentInputs: Record<string, unknown[]> = {};
+          for (const [name, v] of Object.entries(inputs)) currentInputs[name] = [formatInputValue(v)];
+          this.deps.log?.(`!!! Exception during processing !!! ${e.message}\n${e.stack ?? ''}`);
+          addMessage('execution_error', {
+            prompt_id: promptId,
+            node_id: id,
+            node_type: node.class_type,
+            executed: [...executed],
+            exception_message: e.message,
+            exception_type: e.name,
+            traceback: tracebackOf(e),
+            current_inputs: currentInputs,
+            current_outputs: [...results.keys()],
+          });
+        }
+        break;
+      }
+    }
+    cache.retainOnly(signatures.values());
+    if (!failure) addMessage('execution_success', { prompt_id: promptId });
+    return {
+      status: { status_str: failure ? 'error' : 'success', completed: !failure, messages },
+      outputs,
+      meta,
+    };
+  }
+
+  private nodeContext(
+    job: Job,
+    nodeId: string,
+    signal: AbortSignal,
+    onProgress: NodeContext['progress'],
+  ): NodeContext {
+    return {
+      env: this.deps.env,
+      promptId: job.promptId,
+      nodeId,
+      hidden: {
+        prompt: job.prompt,
+        extraPngInfo: (job.extraData.extra_pnginfo as Record<string, unknown>) ?? {},
+        uniqueId: nodeId,
+      },
+      progress: onProgress,
+      checkInterrupt() {
+        if (signal.aborted) throw new InterruptedError();
+      },
+      signal,
+      runtime: this.deps.runtime,
+      log: (message: string) => this.deps.log?.(`[${job.promptId.slice(0, 8)} #${nodeId}] ${message}`),
+    };
+  }
+}

@@ -1,0 +1,27 @@
+import type { ApiPrompt, HistoryEntry, QueueItem } from './service-types.js';
+
+/**
+ * One unit of work crossing the queue → executor boundary. Plain data only (no callbacks, no class
+ * instances), so a distributed queue can carry it as a message and return an `ExecutionOutcome`.
+ */
+export interface Job {
+  number: number;
+  promptId: string;
+  /** Validated, coerced API prompt. */
+  prompt: ApiPrompt;
+  /** extra_data with sensitive keys removed (client_id, extra_pnginfo, create_time, …). */
+  extraData: Record<string, unknown>;
+  /** Output node ids to execute. */
+  outputs: string[];
+  clientId: string | null;
+}
+
+export interface ExecutionOutcome {
+  status: HistoryEntry['status'];
+  outputs: HistoryEntry['outputs'];
+  meta: HistoryEntry['meta'];
+}
+
+export function queueItemOf(job: Job): QueueItem {
+  return [job.number, job.promptId, job.prompt, job.extraData, job.outputs];
+}

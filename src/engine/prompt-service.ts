@@ -1,0 +1,314 @@
+import { randomUUID } from 'node:crypto';
+import { createNodeRegistry } from '../nodes/index.js';
+import type { NodeRegistry } from '../nodes/registry.js';
+import type { DataDirs, NodeDefinition, NodeEnvironment, RuntimeClient } from '../nodes/types.js';
+import { WorkerRuntime } from '../runtime/worker-runtime.js';
+import { resolveDataDirs } from './data-dirs.js';
+import { Executor } from './executor.js';
+import { PromptHistory } from './history.js';
+import { type Job, queueItemOf } from './job.js';
+import { OutputCache } from './output-cache.js';
+import { PromptQueue } from './prompt-queue.js';
+import type {
+  EngineEvent,
+  HistoryEntry,
+  PromptService,
+  QueueItem,
+  QueuePromptRequest,
+  QueuePromptResult,
+} from './service-types.js';
+import { validatePrompt } from './validate.js';
+
+export interface PromptServiceOptions {
+  /** Data folders: given resolved, or resolved (and created) from `dataDir` [+ `comfyuiDir`]. */
+  dirs?: DataDirs;
+  dataDir?: string;
+  comfyuiDir?: string;
+  /** Node registry; defaults to every shipped family (nodes/index.ts). */
+  registry?: NodeRegistry;
+  /** Extra node definitions registered on top (tests, embedders). */
+  extraNodes?: NodeDefinition[];
+  /** Worker client; defaults to a `WorkerRuntime` (closed with the service). */
+  runtime?: RuntimeClient & { close?(): Promise<void> };
+  maxHistory?: number;
+  /** Engine log lines (node logs, exceptions). Default: stderr. */
+  log?: (message: string) => void;
+  /** Called by `free({unload_models})`, e.g. to drop loaded models in workers. */
+  onUnloadModels?: () => Promise<void>;
+}
+
+/** The engine's PromptService plus what embedders and tests need. */
+export interface EnginePromptService extends PromptService {
+  readonly registry: NodeRegistry;
+  readonly env: NodeEnvironment;
+  readonly runtime: RuntimeClient;
+  /** Resolves with the history entry once `promptId` has finished (rejects if it is unknown). */
+  waitForPrompt(promptId: string): Promise<HistoryEntry>;
+  /** Resolves when nothing is pending or running. */
+  whenIdle(): Promise<void>;
+}
+
+const SENSITIVE_EXTRA_DATA = ['auth_token_comfy_org', 'api_key_comfy_org'];
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export function createPromptService(options: PromptServiceOptions): EnginePromptService {
+  const dirs =
+    options.dirs ??
+    (options.dataDir !== undefined
+      ? resolveDataDirs({ dataDir: options.dataDir, comfyuiDir: options.comfyuiDir })
+      : undefined);
+  if (!dirs) throw new Error('createPromptService needs `dirs` or `dataDir`');
+  const env: NodeEnvironment = { dirs };
+  const registry = options.registry ?? createNodeRegistry();
+  if (options.extraNodes?.length) registry.register(...options.extraNodes);
+  const log = options.log ?? ((m: string) => process.stderr.write(`${m}\n`));
+  const ownRuntime = !options.runtime;
+  const runtime = options.runtime ?? new WorkerRuntime({ log });
+  const cache = new OutputCache();
+  const queue = new PromptQueue();
+  const history = new PromptHistory(options.maxHistory);
+  const listeners = new Set<(e: EngineEvent) => void>();
+  const waiters = new Map<string, Array<(h: HistoryEntry) => void>>();
+  let idleWaiters: Array<() => void> = [];
+  let running: { job: Job; abort: AbortController; done: Promise<void> } | null = null;
+  let closed = false;
+
+  const emit = (event: EngineEvent) => {
+    for (const l of listeners) {
+      try {
+        l(event);
+      } catch (error) {
+        log(`event listener failed: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+  };
+  const executor = new Executor({ registry, env, runtime, cache, emit, log });
+  const queueRemaining = () => queue.size + (running ? 1 : 0);
+  const broadcastStatus = () =>
+    emit({
+      kind: 'json',
+      clientId: null,
+      type: 'status',
+      data: { status: { exec_info: { queue_remaining: queueRemaining() } } },
+    });
+
+  const settleIdle = () => {
+    if (running || queue.size > 0) return;
+    const w = idleWaiters;
+    idleWaiters = [];
+    for (const resolve of w) resolve();
+  };
+
+  async function run(job: Job, abort: AbortController): Promise<void> {
+    let entry: HistoryEntry;
+    try {
+      const outcome = await executor.execute(job, abort.signal);
+      entry = { prompt: queueItemOf(job), ...outcome };
+    } catch (error) {
+      // Failures outside any node (e.g. a fingerprint walk) still end the job cleanly.
+      const e = error instanceof Error ? error : new Error(String(error));
+      log(`prompt ${job.promptId} failed outside a node: ${e.stack ?? e.message}`);
+      const data = {
+        prompt_id: job.promptId,
+        node_id: null,
+        node_type: null,
+        executed: [],
+        exception_message: e.message,
+        exception_type: e.name,
+        traceback: (e.stack ?? '').split('\n').slice(1),
+        current_inputs: {},
+        current_outputs: [],
+        timestamp: Date.now(),
+      };
+      if (job.clientId !== null)
+        emit({ kind: 'json', clientId: job.clientId, type: 'execution_error', data });
+      entry = {
+        prompt: queueItemOf(job),
+        outputs: {},
+        status: { status_str: 'error', completed: false, messages: [['execution_error', data]] },
+        meta: {},
+      };
+    }
+    // ComfyUI order: history written → `status` (queue shrinks) → `executing {node: null}`.
+    history.add(job.promptId, entry);
+    running = null;
+    broadcastStatus();
+    emit({
+      kind: 'json',
+      clientId: job.clientId,
+      type: 'executing',
+      data: { node: null, prompt_id: job.promptId },
+    });
+    for (const resolve of waiters.get(job.promptId) ?? []) resolve(entry);
+    waiters.delete(job.promptId);
+  }
+
+  function pump(): void {
+    if (running || closed) return;
+    const job = queue.take();
+    if (!job) {
+      settleIdle();
+      return;
+    }
+    const abort = new AbortController();
+    const current: { job: Job; abort: AbortController; done: Promise<void> } = {
+      job,
+      abort,
+      done: Promise.resolve(),
+    };
+    running = current;
+    broadcastStatus();
+    current.done = run(job, abort).finally(() => setImmediate(pump));
+  }
+
+  const service: EnginePromptService = {
+    registry,
+    env,
+    runtime,
+
+    async queuePrompt(request: QueuePromptRequest): Promise<QueuePromptResult> {
+      const fail = (type: string, message: string, details = ''): QueuePromptResult => ({
+        ok: false,
+        error: { type, message, details, extra_info: {} },
+        node_errors: {},
+      });
+      if (closed) return fail('service_closed', 'The service is shutting down');
+      if (!request || request.prompt === undefined || request.prompt === null)
+        return fail('no_prompt', 'No prompt provided', 'No prompt provided');
+      let promptId: string = randomUUID();
+      if (request.prompt_id !== undefined && request.prompt_id !== null) {
+        if (typeof request.prompt_id !== 'string' || !UUID_RE.test(request.prompt_id))
+          return fail(
+            'invalid_prompt_id',
+            'Invalid prompt_id',
+            'prompt_id must be a lowercase canonical UUID',
+          );
+        if (queue.has(request.prompt_id) || running?.job.promptId === request.prompt_id)
+          return fail(
+            'invalid_prompt_id',
+            'Invalid prompt_id',
+            `prompt_id ${request.prompt_id} is already queued`,
+          );
+        promptId = request.prompt_id;
+      }
+      const targets = Array.isArray(request.partial_execution_targets)
+        ? request.partial_execution_targets.map(String)
+        : null;
+      const verdict = await validatePrompt(request.prompt, registry, env, targets);
+      if (!verdict.ok) return { ok: false, error: verdict.error, node_errors: verdict.nodeErrors };
+      const explicit = Number(request.number);
+      const number =
+        request.number !== undefined && request.number !== null && Number.isFinite(explicit)
+          ? explicit
+          : queue.nextNumber(request.front === true);
+      const extraData: Record<string, unknown> = { ...(request.extra_data ?? {}) };
+      for (const key of SENSITIVE_EXTRA_DATA) delete extraData[key];
+      const clientId = typeof request.client_id === 'string' && request.client_id ? request.client_id : null;
+      if (clientId !== null) extraData.client_id = clientId;
+      extraData.create_time = Date.now();
+      const job: Job = {
+        number,
+        promptId,
+        prompt: verdict.prompt,
+        extraData,
+        outputs: verdict.outputs,
+        clientId,
+      };
+      queue.put(job);
+      broadcastStatus();
+      setImmediate(pump);
+      return { ok: true, prompt_id: promptId, number, node_errors: verdict.nodeErrors };
+    },
+
+    getQueue() {
+      return {
+        queue_running: running ? [queueItemOf(running.job)] : [],
+        queue_pending: queue.jobs().map(queueItemOf) as QueueItem[],
+      };
+    },
+
+    queueRemaining,
+
+    deleteFromQueue(promptIds: string[]) {
+      if (queue.delete(promptIds) > 0) {
+        broadcastStatus();
+        settleIdle();
+      }
+    },
+
+    clearQueue() {
+      queue.clear();
+      broadcastStatus();
+      settleIdle();
+    },
+
+    interrupt(promptId?: string) {
+      if (!running) return;
+      if (promptId && running.job.promptId !== promptId) return;
+      running.abort.abort();
+    },
+
+    getHistory(opts) {
+      return history.list(opts);
+    },
+
+    getHistoryItem(promptId: string) {
+      const entry = history.get(promptId);
+      return entry ? { [promptId]: entry } : {};
+    },
+
+    deleteHistory(promptIds: string[]) {
+      history.delete(promptIds);
+    },
+
+    clearHistory() {
+      history.clear();
+    },
+
+    async free(opts) {
+      if (opts.free_memory || opts.unload_models) cache.clear();
+      if (opts.unload_models) await options.onUnloadModels?.();
+    },
+
+    async objectInfo() {
+      return registry.objectInfo(env) as unknown as Record<string, unknown>;
+    },
+
+    onEvent(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+
+    waitForPrompt(promptId: string) {
+      const done = history.get(promptId);
+      if (done) return Promise.resolve(done);
+      if (!queue.has(promptId) && running?.job.promptId !== promptId)
+        return Promise.reject(new Error(`prompt ${promptId} is neither queued nor finished`));
+      return new Promise((resolve) => {
+        const list = waiters.get(promptId) ?? [];
+        list.push(resolve);
+        waiters.set(promptId, list);
+      });
+    },
+
+    whenIdle() {
+      if (!running && queue.size === 0) return Promise.resolve();
+      return new Promise((resolve) => idleWaiters.push(resolve));
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      queue.clear();
+      const current = running;
+      if (current) {
+        current.abort.abort();
+        await current.done.catch(() => {});
+      }
+      settleIdle();
+      listeners.clear();
+      if (ownRuntime) await (runtime as WorkerRuntime).close();
+    },
+  };
+  return service;
+}

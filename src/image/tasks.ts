@@ -1,0 +1,16 @@
+import type { Tensor } from '../nodes/types.js';
+import type { TaskTable } from '../runtime/types.js';
+import { type CropMethod, scaleImage, type UpscaleMethod } from './resize.js';
+
+/** Image work that runs on runtime workers (big batches would stall the main thread). */
+export const imageTasks: TaskTable = {
+  'image.scale': async (
+    payload: { image: Tensor; method: UpscaleMethod; width: number; height: number; crop: CropMethod },
+    ctx,
+  ) => {
+    ctx.checkInterrupt();
+    const out = await scaleImage(payload.image, payload.method, payload.width, payload.height, payload.crop);
+    const data = out.data === payload.image.data ? out.data.slice() : out.data;
+    return { result: { data, shape: out.shape }, transfer: [data.buffer as ArrayBuffer] };
+  },
+};

@@ -1,0 +1,44 @@
+import type { TaskTable } from './types.js';
+
+/**
+ * Diagnostic tasks: exercise the worker machinery (responsiveness while busy, abort, transfer, errors,
+ * crash recovery) in tests and benchmarks. Harmless in production: they only burn CPU they are asked to.
+ */
+export const debugTasks: TaskTable = {
+  /** Busy-loops for `ms` milliseconds of CPU, reporting `steps` progress updates and honouring aborts. */
+  'debug.spin': async (payload: { ms: number; steps?: number }, ctx) => {
+    const steps = Math.max(1, payload.steps ?? 10);
+    const slice = payload.ms / steps;
+    let x = 0;
+    for (let s = 0; s < steps; s++) {
+      const end = performance.now() + slice;
+      while (performance.now() < end) {
+        x += Math.sqrt(x + 1);
+        if (ctx.aborted) break;
+      }
+      ctx.checkInterrupt();
+      ctx.progress(s + 1, steps);
+    }
+    return { result: { steps, checksum: x } };
+  },
+  /** Returns the sum of a Float32Array and hands the (doubled) array back by transfer. */
+  'debug.double': async (payload: { data: Float32Array }) => {
+    const out = new Float32Array(payload.data.length);
+    let sum = 0;
+    for (let i = 0; i < out.length; i++) {
+      sum += payload.data[i];
+      out[i] = payload.data[i] * 2;
+    }
+    return { result: { sum, data: out }, transfer: [out.buffer as ArrayBuffer] };
+  },
+  'debug.fail': async (payload: { message: string }) => {
+    throw new TypeError(payload.message);
+  },
+  /** Kills the worker thread from inside (an uncaught error outside the task's promise). */
+  'debug.crash': async () => {
+    setTimeout(() => {
+      throw new Error('deliberate worker crash');
+    }, 0);
+    return new Promise(() => {});
+  },
+};

@@ -1,0 +1,78 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readPngText } from '../../src/image/png-text.js';
+import { createHarness, type Harness } from '../engine/helpers.js';
+
+/** A 6×4 RGBA gradient with a transparent corner. */
+async function writeSample(path: string): Promise<void> {
+  const w = 6;
+  const h = 4;
+  const px = Buffer.alloc(w * h * 4);
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) {
+      const i = (y * w + x) * 4;
+      px[i] = x * 40;
+      px[i + 1] = y * 60;
+      px[i + 2] = 200;
+      px[i + 3] = x === 0 && y === 0 ? 0 : 255;
+    }
+  await sharp(px, { raw: { width: w, height: h, channels: 4 } })
+    .png()
+    .toFile(path);
+}
+
+describe('image nodes', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = createHarness();
+    await writeSample(join(h.service.env.dirs.input, 'sample.png'));
+  });
+  afterAll(() => h.close());
+
+  it('LoadImage → ImageScale → SaveImage writes a scaled PNG with prompt and workflow chunks', async () => {
+    const workflow = { nodes: [], links: [], version: 0.4, note: 'é' };
+    const r = await h.service.queuePrompt({
+      client_id: 'c',
+      prompt: {
+        '1': { class_type: 'LoadImage', inputs: { image: 'sample.png' } },
+        '2': {
+          class_type: 'ImageScale',
+          inputs: { image: ['1', 0], upscale_method: 'bilinear', width: 12, height: 8, crop: 'disabled' },
+        },
+        '3': { class_type: 'SaveImage', inputs: { images: ['2', 0], filename_prefix: 'sub/test' } },
+      },
+      extra_data: { extra_pnginfo: { workflow } },
+    });
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    const entry = await h.service.waitForPrompt(r.prompt_id);
+    expect(entry.status.status_str).toBe('success');
+    expect(entry.outputs['3']).toEqual({
+      images: [{ filename: 'test_00001_.png', subfolder: 'sub', type: 'output' }],
+    });
+    const file = join(h.service.env.dirs.output, 'sub', 'test_00001_.png');
+    const meta = await sharp(file).metadata();
+    expect([meta.width, meta.height, meta.format]).toEqual([12, 8, 'png']);
+    const text = readPngText(readFileSync(file));
+    expect(JSON.parse(text.workflow)).toEqual(workflow);
+    expect(text.workflow).toContain('"note": "\\u00e9"');
+    expect(JSON.parse(text.prompt)['2'].inputs.width).toBe(12);
+  });
+
+  it('SaveImage counts up from the highest existing counter', async () => {
+    writeFileSync(join(h.service.env.dirs.output, 'count_00007_.png'), '');
+    const r = await h.service.queuePrompt({
+      prompt: {
+        '1': { class_type: 'LoadImage', inputs: { image: 'sample.png' } },
+        '3': { class_type: 'SaveImage', inputs: { images: ['1', 0], filename_prefix: 'count' } },
+      },
+    });
+    if (!r.ok) throw new Error(JSON.stringify(r));
+    const entry = await h.service.waitForPrompt(r.prompt_id);
+    expect(entry.outputs['3']).toEqual({
+      images: [{ filename: 'count_00008_.png', subfolder: '', type: 'output' }],
+    });
+  });
+});
