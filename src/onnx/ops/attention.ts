@@ -1,0 +1,57 @@
+/**
+ * Multi-head scaled dot-product attention and GEGLU, composed from the primitive ops above (their
+ * gradients come from those ops' rules). `recompute: true` puts the score/softmax/PV core in a
+ * recompute segment so the backward re-emits it instead of keeping [B, h, N, M] maps alive.
+ */
+import type { GraphBuilder } from '../core.js';
+import { formatShape, type Value } from '../ir.js';
+import { add, gelu, mul } from './elementwise.js';
+import { linear, matmul } from './matmul.js';
+import { softmax } from './norm.js';
+import { reshape, split, transpose } from './shape.js';
+
+export interface AttentionOptions {
+  /** Added to the scores before the softmax, broadcast to [B, heads, N, M] (e.g. a causal −∞ mask). */
+  mask?: Value;
+  /** Default 1/√(C/heads). */
+  scale?: number;
+  /** Recompute the attention core in the backward pass instead of keeping the probabilities. */
+  recompute?: boolean;
+}
+
+/** q [B, N, C], k and v [B, M, C] → [B, N, C]; channel c = head·d + j as in PyTorch. */
+export function attention(
+  b: GraphBuilder,
+  q: Value,
+  k: Value,
+  v: Value,
+  heads: number,
+  opts: AttentionOptions = {},
+): Value {
+  const [bs, n, ch] = q.shape;
+  const m = k.shape[1];
+  if (ch % heads !== 0 || k.shape[2] !== ch || v.shape[2] !== ch || k.shape[0] !== bs) {
+    throw new Error(
+      `attention: q ${formatShape(q.shape)}, k ${formatShape(k.shape)}, v ${formatShape(v.shape)} with ${heads} heads`,
+    );
+  }
+  const d = ch / heads;
+  const qh = transpose(b, reshape(b, q, [bs, n, heads, d]), [0, 2, 1, 3], 'q_heads');
+  const kt = transpose(b, reshape(b, k, [bs, m, heads, d]), [0, 2, 3, 1], 'k_heads_t');
+  const vh = transpose(b, reshape(b, v, [bs, m, heads, d]), [0, 2, 1, 3], 'v_heads');
+  const core = () => {
+    let s = mul(b, matmul(b, qh, kt, 'scores_raw'), opts.scale ?? 1 / Math.sqrt(d), 'scores');
+    if (opts.mask) s = add(b, s, opts.mask, 'scores_masked');
+    return matmul(b, softmax(b, s, -1, 'probs'), vh, 'attn_heads');
+  };
+  const o = opts.recompute ? b.recompute(core) : core();
+  return reshape(b, transpose(b, o, [0, 2, 1, 3]), [bs, n, ch], 'attn');
+}
+
+/** GEGLU feed-forward input half: p = x·W₀ᵀ + b₀, value = p[…, :H], gate = p[…, H:], out = value·GELU(gate). */
+export function geglu(b: GraphBuilder, x: Value, weight: Value, bias?: Value): Value {
+  const p = linear(b, x, weight, bias, 'proj');
+  const inner = p.shape[p.shape.length - 1] / 2;
+  const [value, gate] = split(b, p, [inner, inner], -1, 'halves');
+  return mul(b, value, gelu(b, gate), 'geglu');
+}

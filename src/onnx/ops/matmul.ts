@@ -1,0 +1,63 @@
+/** MatMul (numpy semantics, rank ≥ 2) and Linear (x·Wᵀ + b with a PyTorch [out, in] weight). */
+import type { GraphBuilder } from '../core.js';
+import { broadcastShapes, formatShape, type Value } from '../ir.js';
+import { add } from './elementwise.js';
+import { defineGrad } from './registry.js';
+import { transpose } from './shape.js';
+import { reshapeRaw, unbroadcast } from './util.js';
+
+export function matmul(b: GraphBuilder, x: Value, y: Value, hint = 'matmul'): Value {
+  if (x.shape.length < 2 || y.shape.length < 2)
+    throw new Error(`matmul: ranks below 2 are not supported (${x.name}, ${y.name})`);
+  if (x.dtype !== y.dtype) throw new Error(`matmul: dtypes differ (${x.dtype}, ${y.dtype})`);
+  const [m, k] = x.shape.slice(-2);
+  const [k2, n] = y.shape.slice(-2);
+  if (k !== k2)
+    throw new Error(`matmul ${formatShape(x.shape)} · ${formatShape(y.shape)}: inner dimensions differ`);
+  const batch = broadcastShapes(x.shape.slice(0, -2), y.shape.slice(0, -2), 'MatMul');
+  return b.emit1('MatMul', [x, y], { dtype: x.dtype, shape: [...batch, m, n] }, {}, hint);
+}
+
+function swapLast(b: GraphBuilder, x: Value): Value {
+  const r = x.shape.length;
+  const perm = x.shape.map((_, i) => i);
+  perm[r - 2] = r - 1;
+  perm[r - 1] = r - 2;
+  return transpose(b, x, perm);
+}
+
+/** y = x·Wᵀ (+ bias), W shaped [out, in] as in PyTorch checkpoints. */
+export function linear(b: GraphBuilder, x: Value, weight: Value, bias?: Value, hint = 'linear'): Value {
+  if (weight.shape.length !== 2) throw new Error(`linear: weight '${weight.name}' must be 2-D`);
+  const y = matmul(b, x, transpose(b, weight, [1, 0]), bias ? `${hint}.matmul` : hint);
+  return bias ? add(b, y, bias, hint) : y;
+}
+
+defineGrad('MatMul', (c, [g]) => {
+  if (!g) return [];
+  const x = c.x(0);
+  const y = c.x(1);
+  const gx = c.needs(0) ? unbroadcast(c.b, matmul(c.b, g, swapLast(c.b, y)), x.shape) : undefined;
+  let gy: Value | undefined;
+  if (c.needs(1)) {
+    if (y.shape.length === 2) {
+      // A 2-D weight: flatten the batch so dW is one GEMM, xᵀ·g over all rows.
+      const k = x.shape[x.shape.length - 1];
+      const n = g.shape[g.shape.length - 1];
+      const rows = g.shape.slice(0, -1).reduce((p, d) => p * d, 1);
+      const xFull =
+        x.shape.length === g.shape.length
+          ? x
+          : c.b.emit1('Expand', [x, c.b.int64s([...g.shape.slice(0, -1), k])], {
+              dtype: x.dtype,
+              shape: [...g.shape.slice(0, -1), k],
+            });
+      const x2 = reshapeRaw(c.b, xFull, [rows, k]);
+      const g2 = reshapeRaw(c.b, g, [rows, n]);
+      gy = matmul(c.b, transpose(c.b, x2, [1, 0]), g2, 'matmul_grad');
+    } else {
+      gy = unbroadcast(c.b, matmul(c.b, swapLast(c.b, x), g), y.shape);
+    }
+  }
+  return [gx, gy];
+});

@@ -1,0 +1,168 @@
+/**
+ * ORT sessions: execution provider choice (`auto` = CUDA, else CPU, with the reason logged),
+ * threads, memory-pattern/arena knobs, optional warm-up, float32/float16/float64 feeds, release.
+ * Nothing here assumes the main thread: sessions may live in worker_threads.
+ */
+import * as ort from 'onnxruntime-node';
+import { allocate, type DType, type TensorData } from './dtype.js';
+import { numel, type Shape } from './ir.js';
+
+export type ExecutionProvider = 'auto' | 'cuda' | 'cpu';
+
+export interface SessionOptions {
+  executionProvider?: ExecutionProvider;
+  /** intra-op threads (default: ORT's choice = physical cores). */
+  threads?: number;
+  /** false trades speed for memory (the planner stops pre-allocating one big pattern). Default true. */
+  memPattern?: boolean;
+  /** CPU memory arena (default true). */
+  cpuArena?: boolean;
+  /** 'basic' for float64 reference graphs (ORT's extended fusions have float32-only kernels). Default 'all'. */
+  optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+  deviceId?: number;
+  /** Run the model once on zeros after loading (first runs grow the arena and record the memory pattern). */
+  warmup?: boolean;
+  /** Where to say which provider was chosen and why (default: console.info). */
+  log?: (message: string) => void;
+}
+
+export interface TensorValue {
+  dtype: DType;
+  shape: Shape;
+  data: TensorData;
+}
+
+export interface EngineSession {
+  readonly provider: 'cuda' | 'cpu';
+  /** Why `auto` ended on CPU (the CUDA load error), if it did. */
+  readonly fallbackReason?: string;
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  readonly createMs: number;
+  run(feeds: Record<string, TensorValue>, outputs?: readonly string[]): Promise<Record<string, TensorValue>>;
+  release(): Promise<void>;
+}
+
+const ORT_TYPE: Partial<Record<DType, ort.Tensor.Type>> = {
+  float32: 'float32',
+  float16: 'float16',
+  float64: 'float64',
+  int64: 'int64',
+  int32: 'int32',
+  bool: 'bool',
+  uint8: 'uint8',
+  int8: 'int8',
+};
+
+function dtypeOfOrt(type: string): DType {
+  const found = Object.entries(ORT_TYPE).find(([, t]) => t === type);
+  if (!found) throw new Error(`unsupported ORT tensor type ${type}`);
+  return found[0] as DType;
+}
+
+export function toOrtTensor(v: TensorValue): ort.Tensor {
+  const type = ORT_TYPE[v.dtype];
+  if (!type) throw new Error(`unsupported dtype ${v.dtype}`);
+  if (v.data.length !== numel(v.shape))
+    throw new Error(`tensor data has ${v.data.length} elements, shape [${v.shape}] needs ${numel(v.shape)}`);
+  return new ort.Tensor(type, v.data as any, v.shape as number[]);
+}
+
+export function fromOrtTensor(t: ort.Tensor): TensorValue {
+  return { dtype: dtypeOfOrt(t.type), shape: [...t.dims], data: t.data as TensorData };
+}
+
+function ortOptions(opts: SessionOptions, provider: 'cuda' | 'cpu'): ort.InferenceSession.SessionOptions {
+  return {
+    executionProviders: provider === 'cuda' ? [{ name: 'cuda', deviceId: opts.deviceId ?? 0 }] : ['cpu'],
+    graphOptimizationLevel: opts.optimization ?? 'all',
+    enableMemPattern: opts.memPattern ?? true,
+    enableCpuMemArena: opts.cpuArena ?? true,
+    ...(opts.threads ? { intraOpNumThreads: opts.threads, interOpNumThreads: 1 } : {}),
+    logSeverityLevel: 3,
+  };
+}
+
+async function load(model: string | Uint8Array, o: ort.InferenceSession.SessionOptions) {
+  return typeof model === 'string'
+    ? ort.InferenceSession.create(model, o)
+    : ort.InferenceSession.create(model, o);
+}
+
+/** First line of an ORT error, which names the library that failed to load. */
+export function briefError(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  return msg.split('\n')[0].trim();
+}
+
+/** Opens a model (by path — preferred, see serialize.ts — or from bytes for small inline models). */
+export async function createSession(
+  model: string | Uint8Array,
+  opts: SessionOptions = {},
+): Promise<EngineSession> {
+  const ep = opts.executionProvider ?? 'auto';
+  const log = opts.log ?? ((m: string) => console.info(m));
+  const t0 = performance.now();
+  let session: ort.InferenceSession;
+  let provider: 'cuda' | 'cpu';
+  let fallbackReason: string | undefined;
+  if (ep === 'cpu') {
+    session = await load(model, ortOptions(opts, 'cpu'));
+    provider = 'cpu';
+  } else {
+    try {
+      session = await load(model, ortOptions(opts, 'cuda'));
+      provider = 'cuda';
+      if (ep === 'auto') log('onnx: execution provider CUDA');
+    } catch (e) {
+      if (ep === 'cuda')
+        throw new Error(`CUDA execution provider unavailable: ${briefError(e)} (run 'cones-nodes doctor')`);
+      fallbackReason = briefError(e);
+      log(`onnx: CUDA unavailable (${fallbackReason}); using CPU`);
+      session = await load(model, ortOptions(opts, 'cpu'));
+      provider = 'cpu';
+    }
+  }
+  const createMs = performance.now() - t0;
+  const inputNames = [...session.inputNames];
+  const outputNames = [...session.outputNames];
+  let released = false;
+
+  const engine: EngineSession = {
+    provider,
+    fallbackReason,
+    inputNames,
+    outputNames,
+    createMs,
+    async run(feeds, outputs) {
+      if (released) throw new Error('session was released');
+      const missing = inputNames.filter((n) => !(n in feeds));
+      if (missing.length) throw new Error(`missing inputs: ${missing.join(', ')}`);
+      const ortFeeds: Record<string, ort.Tensor> = {};
+      for (const n of inputNames) ortFeeds[n] = toOrtTensor(feeds[n]);
+      const result = outputs ? await session.run(ortFeeds, outputs as string[]) : await session.run(ortFeeds);
+      const out: Record<string, TensorValue> = {};
+      for (const [k, t] of Object.entries(result)) out[k] = fromOrtTensor(t);
+      return out;
+    },
+    async release() {
+      if (released) return;
+      released = true;
+      await session.release();
+    },
+  };
+  if (opts.warmup) await engine.run(zeroFeeds(session));
+  return engine;
+}
+
+/** Zero-filled feeds for every model input, from the model's own input metadata. */
+function zeroFeeds(session: ort.InferenceSession): Record<string, TensorValue> {
+  const feeds: Record<string, TensorValue> = {};
+  for (const meta of session.inputMetadata) {
+    if (!meta.isTensor) throw new Error(`input ${meta.name} is not a tensor`);
+    const shape = meta.shape.map((d) => (typeof d === 'number' ? d : 1));
+    const dtype = dtypeOfOrt(meta.type);
+    feeds[meta.name] = { dtype, shape, data: allocate(dtype, numel(shape)) };
+  }
+  return feeds;
+}
