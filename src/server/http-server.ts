@@ -1,0 +1,103 @@
+import fastifyMultipart from '@fastify/multipart';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type { PromptService } from '../engine/service-types.js';
+import type { DataDirs } from '../nodes/types.js';
+import { errorBody, HttpError } from './http-error.js';
+import type { ServerLimits } from './options.js';
+import { registerFileRoutes } from './routes/files.js';
+import { registerHome } from './routes/home.js';
+import { registerInfoRoutes } from './routes/info.js';
+import { registerJobRoutes } from './routes/jobs.js';
+import { registerPromptRoutes } from './routes/prompt.js';
+import { registerUserRoutes } from './routes/user.js';
+import { checkOrigin, checkToken, presentedToken, TOKEN_COOKIE } from './security.js';
+import { UserStore } from './user-store.js';
+
+export interface HttpAppOptions {
+  service: PromptService;
+  dirs: DataDirs;
+  limits: ServerLimits;
+  authToken?: string;
+  /** Refuse non-loopback Host headers (loopback bind without a token). */
+  guardRebinding: boolean;
+  frontEnd?: string;
+  logger?: boolean;
+  logSubscribers: Set<string>;
+}
+
+/** Maps fastify/multipart error codes to this server's error types. */
+function describeFastifyError(error: FastifyError): { status: number; type: string } {
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { status: 413, type: 'body_too_large' };
+    case 'FST_REQ_FILE_TOO_LARGE':
+      return { status: 413, type: 'upload_too_large' };
+    case 'FST_PARTS_LIMIT':
+    case 'FST_FILES_LIMIT':
+    case 'FST_FIELDS_LIMIT':
+      return { status: 413, type: 'too_many_parts' };
+    case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
+      return { status: 400, type: 'not_multipart' };
+    default: {
+      const status = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500;
+      return { status, type: status >= 500 ? 'internal_error' : 'bad_request' };
+    }
+  }
+}
+
+/** The fastify app: security hooks, raw-body JSON parsing, every ComfyUI route, `/`. */
+export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInstance> {
+  const { service, dirs, limits } = options;
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: limits.maxBodyBytes,
+    // Client-chosen ids and file names may be long; find-my-way's default of 100 is too tight.
+    routerOptions: { maxParamLength: 2048 },
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    const refusal =
+      checkOrigin(
+        { host: request.headers.host, origin: request.headers.origin },
+        { guardRebinding: options.guardRebinding },
+      ) ?? checkToken(request.headers, request.url, options.authToken);
+    if (refusal) return reply.code(refusal.status).send(errorBody(refusal.type, refusal.message));
+    // A browser opened with `/?token=…` keeps the token as a cookie so the front end's own requests pass.
+    if (options.authToken && request.method === 'GET' && request.url.includes('token=')) {
+      const token = presentedToken({}, request.url);
+      if (token === options.authToken) {
+        reply.header(
+          'Set-Cookie',
+          `${TOKEN_COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/`,
+        );
+      }
+    }
+  });
+
+  // aiohttp's request.json() ignores Content-Type and clients depend on it: every body arrives as a
+  // Buffer and JSON routes parse it themselves (multipart keeps its own parser).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  await app.register(fastifyMultipart, { limits: { fileSize: limits.maxUploadBytes } });
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error instanceof HttpError)
+      return reply.code(error.status).send(errorBody(error.type, error.message));
+    const { status, type } = describeFastifyError(error);
+    if (status >= 500) request.log.error(error);
+    return reply.code(status).send(errorBody(type, status >= 500 ? 'Internal server error' : error.message));
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply
+      .code(404)
+      .send(errorBody('not_found', `No route for ${request.method} ${request.url.split('?')[0]}`)),
+  );
+
+  registerPromptRoutes(app, service);
+  registerInfoRoutes(app, { service, dirs, limits, logSubscribers: options.logSubscribers });
+  registerFileRoutes(app, dirs, limits);
+  registerUserRoutes(app, new UserStore(dirs.user));
+  registerJobRoutes(app, service);
+  await registerHome(app, service, options.frontEnd);
+  return app;
+}

@@ -1,0 +1,6 @@
+/** The transport: HTTP + WebSocket service speaking ComfyUI's protocol and the native protocol. */
+
+export type { Envelope, ErrorData, NativeTensor, RequestData, RequestType } from './native/schema.js';
+export { nativeProtocolSchema } from './native/schema.js';
+export type { RunningServer, ServerLimits, StartServerOptions } from './options.js';
+export { type StartServerFullOptions, startServer } from './start-server.js';

@@ -1,0 +1,61 @@
+import type { PromptService } from '../engine/service-types.js';
+import type { DataDirs } from '../nodes/types.js';
+
+/** Size limits on everything a client can send. */
+export interface ServerLimits {
+  /** JSON bodies and /userdata files (bytes). */
+  maxBodyBytes: number;
+  /** One uploaded file through /upload/* or a native `upload` (bytes); advertised as `max_upload_size`. */
+  maxUploadBytes: number;
+  /** One inbound frame on the ComfyUI /ws socket (clients only send small JSON there). */
+  maxComfyFrameBytes: number;
+  /** One inbound frame on the native socket (carries uploads, so it is the upload limit plus headroom). */
+  maxNativeFrameBytes: number;
+}
+
+export interface StartServerOptions {
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default 8189; 0 picks a free port. */
+  port?: number;
+  /** Data folder (input/, output/, temp/, user/, models/). Default ./data. */
+  dataDir?: string;
+  /** An existing ComfyUI install whose models/ folders are also listed. */
+  comfyuiDir?: string;
+  /** A built ComfyUI front end (its dist/ folder) served at `/`. */
+  frontEnd?: string;
+  /** Requests must carry `Authorization: Bearer <token>`, `?token=<token>` or the cookie set by `/?token=`. */
+  authToken?: string;
+  /** Allow binding a non-loopback address without a token. */
+  insecure?: boolean;
+  /** Use this engine instead of creating one (the server then does not close it unless `closeService`). */
+  service?: PromptService;
+  /** Folders the passed `service` uses; required with `service` unless `dataDir` layout applies. */
+  dirs?: DataDirs;
+  /** Close a passed `service` on `close()` (always true for a service the server created). */
+  closeService?: boolean;
+  limits?: Partial<ServerLimits>;
+  /** Log requests to stdout (pino through fastify). Default false. */
+  logger?: boolean;
+}
+
+export interface RunningServer {
+  /** e.g. http://127.0.0.1:8189 */
+  url: string;
+  port: number;
+  service: PromptService;
+  dirs: DataDirs;
+  close(): Promise<void>;
+}
+
+const MiB = 1024 * 1024;
+
+export function resolveLimits(partial: Partial<ServerLimits> = {}): ServerLimits {
+  const maxUploadBytes = partial.maxUploadBytes ?? 100 * MiB;
+  return {
+    maxBodyBytes: partial.maxBodyBytes ?? 32 * MiB,
+    maxUploadBytes,
+    maxComfyFrameBytes: partial.maxComfyFrameBytes ?? 1 * MiB,
+    maxNativeFrameBytes: partial.maxNativeFrameBytes ?? maxUploadBytes + 1 * MiB,
+  };
+}

@@ -1,0 +1,87 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { resolveDataDirs } from '../engine/data-dirs.js';
+import { createPromptService, type PromptServiceOptions } from '../engine/prompt-service.js';
+import { serverFeatureFlags } from './feature-flags.js';
+import { buildHttpApp } from './http-server.js';
+import { NativeValidator } from './native/validator.js';
+import { type RunningServer, resolveLimits, type StartServerOptions } from './options.js';
+import { assertSafeBind, isLoopbackHost } from './security.js';
+import { EventHub } from './ws/hub.js';
+import { attachWebSockets } from './ws/upgrade.js';
+
+export interface StartServerFullOptions extends StartServerOptions {
+  /** Passed to `createPromptService` when the server creates the engine (e.g. `extraNodes`). */
+  serviceOptions?: Partial<PromptServiceOptions>;
+}
+
+/**
+ * Starts the HTTP + WebSocket service. Creates the engine unless `options.service` is given.
+ * Refuses a non-loopback bind without `authToken` unless `insecure`.
+ */
+export async function startServer(options: StartServerFullOptions = {}): Promise<RunningServer> {
+  const host = options.host ?? '127.0.0.1';
+  assertSafeBind(host, options.authToken, options.insecure);
+  const limits = resolveLimits(options.limits);
+  const dirs =
+    options.dirs ?? resolveDataDirs({ dataDir: options.dataDir ?? './data', comfyuiDir: options.comfyuiDir });
+  const ownsService = !options.service || options.closeService === true;
+  const service = options.service ?? createPromptService({ ...options.serviceOptions, dirs });
+
+  const hub = new EventHub();
+  const unsubscribe = service.onEvent((event) => hub.publish(event));
+  const guardRebinding = isLoopbackHost(host) && !options.authToken;
+  const featureFlags = serverFeatureFlags(limits);
+  const validator = new NativeValidator();
+
+  let app: Awaited<ReturnType<typeof buildHttpApp>> | undefined;
+  let closeSockets: (() => Promise<void>) | undefined;
+  try {
+    app = await buildHttpApp({
+      service,
+      dirs,
+      limits,
+      authToken: options.authToken,
+      guardRebinding,
+      frontEnd: options.frontEnd,
+      logger: options.logger,
+      logSubscribers: new Set(),
+    });
+    closeSockets = attachWebSockets(app.server as Server, {
+      hub,
+      service,
+      dirs,
+      limits,
+      validator,
+      featureFlags,
+      authToken: options.authToken,
+      guardRebinding,
+    });
+    await app.listen({ host, port: options.port ?? 8189 });
+  } catch (error) {
+    unsubscribe();
+    await closeSockets?.();
+    await app?.close();
+    if (ownsService) await service.close();
+    throw error;
+  }
+
+  const port = (app.server.address() as AddressInfo).port;
+  const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${urlHost}:${port}`,
+    port,
+    service,
+    dirs,
+    close() {
+      closing ??= (async () => {
+        unsubscribe();
+        await closeSockets!();
+        await app!.close();
+        if (ownsService) await service.close();
+      })();
+      return closing;
+    },
+  };
+}
