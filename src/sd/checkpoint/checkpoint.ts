@@ -336,22 +336,22 @@ class OpenSD1Checkpoint implements SD1Checkpoint {
     return this.locate(key).shape;
   }
 
-  readF32(key: string): Promise<Float32Array> {
+  async readF32(key: string): Promise<Float32Array> {
     const { file, sourceKey } = this.locate(key);
     return file.readF32(sourceKey);
   }
 
-  readF16(key: string): Promise<Uint16Array> {
+  async readF16(key: string): Promise<Uint16Array> {
     const { file, sourceKey } = this.locate(key);
     return file.readF16(sourceKey);
   }
 
-  readRaw(key: string): Promise<Uint8Array> {
+  async readRaw(key: string): Promise<Uint8Array> {
     const { file, sourceKey } = this.locate(key);
     return file.readRaw(sourceKey);
   }
 
-  readElements(key: string, first: number, count: number): Promise<Uint8Array> {
+  async readElements(key: string, first: number, count: number): Promise<Uint8Array> {
     const { file, sourceKey } = this.locate(key);
     return file.readElements(sourceKey, first, count);
   }
