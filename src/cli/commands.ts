@@ -6,9 +6,19 @@ export interface CliCommand {
 }
 
 export const commands: Record<string, CliCommand> = {
+  doctor: {
+    usage: 'doctor [--json]',
+    summary: 'check Node, onnxruntime and which execution providers (CPU, CUDA) load, and why not',
+    load: () => import('./doctor.js'),
+  },
   'make-tiny-model': {
     usage: 'make-tiny-model <out.safetensors> [--seed N] [--full] [--fp16]',
     summary: 'write an SD1-architecture checkpoint with random weights (tests, demo, benchmarks)',
     load: () => import('./make-tiny-model.js'),
+  },
+  concept: {
+    usage: 'concept info <file> [--json] | embed <workflow> <files…> | extract <workflow|png>',
+    summary: 'inspect concept files; carry them by value in workflows and PNGs',
+    load: () => import('./concept.js'),
   },
 };

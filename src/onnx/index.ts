@@ -11,6 +11,14 @@ export { Graph, numel } from './ir.js';
 export { lowerForFloat64 } from './lower64.js';
 export type { AttentionOptions } from './ops/attention.js';
 export type { ConvOptions } from './ops/conv.js';
+export {
+  CUDA_SETUP_HINT,
+  type CudaDiagnosis,
+  diagnoseCuda,
+  lddMissing,
+  ortBindingDir,
+  ortVersion,
+} from './providers.js';
 export { encodeModel, IR_VERSION, OPSET, type SavedModel, type SaveOptions, saveModel } from './serialize.js';
 export {
   createSession,

@@ -6,6 +6,7 @@
 import * as ort from 'onnxruntime-node';
 import { allocate, type DType, type TensorData } from './dtype.js';
 import { numel, type Shape } from './ir.js';
+import { diagnoseCuda } from './providers.js';
 
 export type ExecutionProvider = 'auto' | 'cuda' | 'cpu';
 
@@ -107,6 +108,12 @@ export async function createSession(
   let provider: 'cuda' | 'cpu';
   let fallbackReason: string | undefined;
   if (ep === 'cpu') {
+    session = await load(model, ortOptions(opts, 'cpu'));
+    provider = 'cpu';
+  } else if (ep === 'auto' && !diagnoseCuda().installed) {
+    // Not even installed: skip the attempt (ORT would print a native error) and say why.
+    fallbackReason = diagnoseCuda().summary;
+    log(`onnx: CUDA unavailable (${fallbackReason}); using CPU`);
     session = await load(model, ortOptions(opts, 'cpu'));
     provider = 'cpu';
   } else {

@@ -1,0 +1,113 @@
+/**
+ * `cones-nodes doctor`: what this machine can run — Node and onnxruntime versions, which execution
+ * providers load (each is tried with a one-node model), and for those that don't, the exact reason.
+ */
+import { execFileSync } from 'node:child_process';
+import os from 'node:os';
+import * as ort from 'onnxruntime-node';
+import { Builder } from '../onnx/builder.js';
+import { diagnoseCuda, ortBindingDir, ortVersion } from '../onnx/providers.js';
+import { encodeModel } from '../onnx/serialize.js';
+import { briefError } from '../onnx/session.js';
+
+export const summary = 'Check Node, onnxruntime and which execution providers (CPU, CUDA) load here';
+
+export interface ProviderProbe {
+  name: 'cpu' | 'cuda';
+  ok: boolean;
+  /** Why it does not load (ORT's error plus what ldd/the file check found). */
+  reason?: string;
+  ms: number;
+}
+
+export interface DoctorReport {
+  node: string;
+  onnxruntime: string;
+  bindingDir: string;
+  platform: string;
+  cpu: { model: string; threads: number };
+  memory: { totalGiB: number; freeGiB: number };
+  gpu?: string;
+  providers: ProviderProbe[];
+}
+
+async function probe(name: 'cpu' | 'cuda'): Promise<ProviderProbe> {
+  const b = new Builder('probe');
+  const x = b.input('x', 'float32', [4]);
+  b.output(b.mul(x, 2), 'y');
+  const t0 = performance.now();
+  try {
+    const s = await ort.InferenceSession.create(encodeModel(b.graph), { executionProviders: [name] });
+    const out = await s.run({ x: new ort.Tensor('float32', Float32Array.from([1, 2, 3, 4]), [4]) });
+    await s.release();
+    if ((out.y.data as Float32Array)[3] !== 8) throw new Error(`wrong result ${out.y.data}`);
+    return { name, ok: true, ms: performance.now() - t0 };
+  } catch (e) {
+    const reason = name === 'cuda' ? `${briefError(e)} — ${diagnoseCuda().summary}` : briefError(e);
+    return { name, ok: false, reason, ms: performance.now() - t0 };
+  }
+}
+
+function gpuInfo(): string | undefined {
+  try {
+    return execFileSync(
+      'nvidia-smi',
+      ['--query-gpu=name,driver_version,memory.total', '--format=csv,noheader'],
+      {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+        timeout: 10_000,
+      },
+    ).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+export async function collect(): Promise<DoctorReport> {
+  // ORT prints provider load failures to stderr itself; the report below carries the reason instead.
+  ort.env.logLevel = 'fatal';
+  const cpus = os.cpus();
+  const providers = [await probe('cpu'), await probe('cuda')];
+  return {
+    node: process.version,
+    onnxruntime: ortVersion(),
+    bindingDir: ortBindingDir(),
+    platform: `${process.platform} ${process.arch}`,
+    cpu: { model: cpus[0]?.model ?? 'unknown', threads: os.availableParallelism() },
+    memory: { totalGiB: os.totalmem() / 2 ** 30, freeGiB: os.freemem() / 2 ** 30 },
+    gpu: gpuInfo(),
+    providers,
+  };
+}
+
+export function format(r: DoctorReport): string {
+  const lines = [
+    `node          ${r.node}`,
+    `onnxruntime   ${r.onnxruntime} (onnxruntime-node, binding in ${r.bindingDir})`,
+    `platform      ${r.platform}`,
+    `cpu           ${r.cpu.threads} threads — ${r.cpu.model}`,
+    `memory        ${r.memory.totalGiB.toFixed(1)} GiB total, ${r.memory.freeGiB.toFixed(1)} GiB free`,
+    `gpu           ${r.gpu ?? 'none visible (nvidia-smi not found or no device)'}`,
+    'execution providers:',
+    ...r.providers.map(
+      (p) =>
+        `  ${p.name.padEnd(5)} ${p.ok ? `available (test session ${p.ms.toFixed(0)} ms)` : `NOT loadable: ${p.reason}`}`,
+    ),
+  ];
+  const chosen = r.providers.find((p) => p.name === 'cuda')?.ok
+    ? 'cuda'
+    : r.providers.find((p) => p.ok)?.name;
+  lines.push(`executionProvider 'auto' will use: ${chosen ?? 'nothing — no provider loads'}`);
+  return lines.join('\n');
+}
+
+export async function run(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(`Usage: cones-nodes doctor [--json]\n\n${summary}.`);
+    return 0;
+  }
+  const report = await collect();
+  console.log(argv.includes('--json') ? JSON.stringify(report, null, 2) : format(report));
+  return report.providers.some((p) => p.ok) ? 0 : 1;
+}
