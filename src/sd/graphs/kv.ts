@@ -1,0 +1,106 @@
+/**
+ * The UNet's attention K/V weights: which transformer blocks exist, which K/V weights a Cones scope
+ * covers, and the names of the graph inputs/outputs that carry their masks (ξ) and gradients.
+ */
+import type { UNetConfig } from '../config.js';
+
+export const UNET_KEY_PREFIX = 'model.diffusion_model.';
+
+/**
+ * Which K/V weights are switchable per run:
+ * - `cross-attention`: attn2.to_k / attn2.to_v of every transformer block (32 in SD1; Custom Diffusion's set);
+ * - `all`: attn1 and attn2 to_k / to_v (64 in SD1; the paper's Fig. 4 layer and the public port).
+ */
+export type KvScope = 'cross-attention' | 'all';
+export const KV_SCOPES: readonly KvScope[] = ['cross-attention', 'all'];
+
+/** `none` builds a UNet with no mask inputs at all (plain sampling, zero per-run cost). */
+export type KvMode = 'none' | KvScope;
+
+export interface TransformerBlockInfo {
+  /** 0-based position in SD1_SPEC §2.3 order (input blocks, middle, output blocks). */
+  index: number;
+  /** LDM module path without the UNet prefix, e.g. `input_blocks.1.1`. */
+  module: string;
+  /** Width C of the block (head size = C / numHeads). */
+  channels: number;
+}
+
+/** The Transformer2D modules of the UNet in forward order (16 in SD1). */
+export function unetTransformerModules(u: UNetConfig): TransformerBlockInfo[] {
+  const out: TransformerBlockInfo[] = [];
+  const levels = u.channelMult.length;
+  let block = 0;
+  for (let level = 0; level < levels; level++) {
+    for (let j = 0; j < u.numResBlocks; j++) {
+      block++;
+      if (u.attentionLevels[level])
+        out.push({ index: out.length, module: `input_blocks.${block}.1`, channels: width(u, level) });
+    }
+    if (level < levels - 1) block++;
+  }
+  out.push({ index: out.length, module: 'middle_block.1', channels: width(u, levels - 1) });
+  let k = 0;
+  for (let level = levels - 1; level >= 0; level--) {
+    for (let j = 0; j <= u.numResBlocks; j++) {
+      if (u.attentionLevels[level])
+        out.push({ index: out.length, module: `output_blocks.${k}.1`, channels: width(u, level) });
+      k++;
+    }
+  }
+  return out;
+}
+
+function width(u: UNetConfig, level: number): number {
+  return u.modelChannels * u.channelMult[level];
+}
+
+export interface KvWeightInfo {
+  /** Canonical LDM key, e.g. `model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight`. */
+  key: string;
+  attn: 'attn1' | 'attn2';
+  proj: 'to_k' | 'to_v';
+  /** [out, in] = [C, C] for attn1, [C, contextDim] for attn2. */
+  shape: [number, number];
+  block: TransformerBlockInfo;
+}
+
+/** The K/V weights a scope covers, in forward order (per block: attn1 k, v, then attn2 k, v). */
+export function kvWeights(u: UNetConfig, scope: KvScope): KvWeightInfo[] {
+  const out: KvWeightInfo[] = [];
+  for (const block of unetTransformerModules(u)) {
+    for (let d = 0; d < u.transformerDepth; d++) {
+      for (const attn of ['attn1', 'attn2'] as const) {
+        if (attn === 'attn1' && scope !== 'all') continue;
+        for (const proj of ['to_k', 'to_v'] as const) {
+          out.push({
+            key: `${UNET_KEY_PREFIX}${block.module}.transformer_blocks.${d}.${attn}.${proj}.weight`,
+            attn,
+            proj,
+            shape: [block.channels, attn === 'attn1' ? block.channels : u.contextDim],
+            block,
+          });
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** Whether `key` is a K/V weight inside `scope`. */
+export function inKvScope(key: string, scope: KvMode): boolean {
+  if (scope === 'none') return false;
+  const m = /\.transformer_blocks\.\d+\.(attn[12])\.to_[kv]\.weight$/.exec(key);
+  if (!m || !key.startsWith(UNET_KEY_PREFIX)) return false;
+  return scope === 'all' || m[1] === 'attn2';
+}
+
+/** Graph input carrying the multiplicative mask / ξ of one K/V weight (same shape as the weight). */
+export function kvInputName(key: string): string {
+  return `xi:${key}`;
+}
+
+/** Training-graph output carrying ∂loss/∂ξ of one K/V weight. */
+export function kvGradName(key: string): string {
+  return `grad:${key}`;
+}

@@ -1,0 +1,109 @@
+/**
+ * Thin layer helpers over the engine's Builder. Each helper runs under the module's checkpoint path as
+ * the name scope (`b.scope('input_blocks.1.0', …)`), so a weight's value name is its canonical LDM key
+ * and intermediate values read like `model.diffusion_model.input_blocks.1.0.in_layers.2.conv`.
+ */
+import type { Builder, Value } from '../../onnx/index.js';
+import type { GraphDType, Weights } from './weights.js';
+
+/** Per-weight multiplier applied inside the graph (a mask / ξ graph input), by canonical key. */
+export type WeightScale = (key: string) => Value | undefined;
+
+export class Net {
+  constructor(
+    readonly b: Builder,
+    readonly weights: Weights,
+    readonly dtype: GraphDType,
+    readonly scaleOf: WeightScale = () => undefined,
+  ) {}
+
+  /** The weight `<scope>.<leaf>`, multiplied by its mask input when it has one. */
+  param(leaf: string): Value {
+    const key = this.b.scoped(leaf);
+    const w = this.weights.get(key);
+    if (!w) throw new Error(`graph needs weight '${key}', which the checkpoint does not provide`);
+    if (w.dtype !== this.dtype) throw new Error(`weight '${key}' is ${w.dtype}; this graph is ${this.dtype}`);
+    const v = this.b.param(leaf, w.data, w.shape, w.dtype);
+    const scale = this.scaleOf(key);
+    return scale ? this.b.mul(v, scale, `${leaf}.masked`) : v;
+  }
+
+  has(leaf: string): boolean {
+    return this.weights.has(this.b.scoped(leaf));
+  }
+
+  in<T>(module: string, fn: () => T): T {
+    return this.b.scope(module, fn);
+  }
+
+  /** Conv with weight/bias `<module>.weight/.bias`; default padding k//2 on every side. */
+  conv(
+    x: Value,
+    module: string,
+    opts: { stride?: number; pads?: readonly [number, number, number, number] } = {},
+  ): Value {
+    return this.in(module, () => {
+      return this.b.conv2d(x, this.param('weight'), this.param('bias'), opts, 'conv');
+    });
+  }
+
+  /** Linear `<module>.weight` [out, in] (+ `.bias` when `bias`). */
+  linear(x: Value, module: string, bias = true): Value {
+    return this.in(module, () =>
+      this.b.linear(x, this.param('weight'), bias ? this.param('bias') : undefined, 'linear'),
+    );
+  }
+
+  /**
+   * GroupNorm with affine `<module>.weight/.bias`. In float16 graphs the statistics run in float32
+   * (LDM's GroupNorm32), which costs two Casts.
+   */
+  groupNorm(x: Value, module: string, groups: number, eps: number): Value {
+    return this.in(module, () => {
+      const gamma = this.param('weight');
+      const beta = this.param('bias');
+      if (this.dtype !== 'float16') return this.b.groupNorm(x, gamma, beta, groups, eps, 'group_norm');
+      const y = this.b.groupNorm(
+        this.b.cast(x, 'float32'),
+        this.b.cast(gamma, 'float32'),
+        this.b.cast(beta, 'float32'),
+        groups,
+        eps,
+        'group_norm',
+      );
+      return this.b.cast(y, 'float16');
+    });
+  }
+
+  layerNorm(x: Value, module: string, eps = 1e-5): Value {
+    return this.in(module, () =>
+      this.b.layerNorm(x, this.param('weight'), this.param('bias'), eps, 'layer_norm'),
+    );
+  }
+
+  silu(x: Value): Value {
+    return this.b.silu(x);
+  }
+
+  /** [B, C, H, W] → [B, H·W, C] (token n = y·W + x). */
+  toTokens(x: Value): Value {
+    const [n, c, h, w] = x.shape;
+    return this.b.reshape(this.b.transpose(x, [0, 2, 3, 1]), [n, h * w, c], 'tokens');
+  }
+
+  /** [B, H·W, C] → [B, C, H, W]. */
+  fromTokens(t: Value, h: number, w: number): Value {
+    const [n, , c] = t.shape;
+    return this.b.transpose(this.b.reshape(t, [n, h, w, c]), [0, 3, 1, 2], 'map');
+  }
+}
+
+/** Graph-dtype float for inputs: float16 graphs take float32 inputs and cast inside (uniform API). */
+export function ioDtype(dtype: GraphDType): 'float32' | 'float64' {
+  return dtype === 'float64' ? 'float64' : 'float32';
+}
+
+/** Casts a float32/float64 graph input to the compute dtype (a no-op unless the graph is float16). */
+export function toCompute(net: Net, x: Value): Value {
+  return x.dtype === net.dtype ? x : net.b.cast(x, net.dtype);
+}

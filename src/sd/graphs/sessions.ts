@@ -1,0 +1,412 @@
+/**
+ * SD1 graphs as ready-to-run sessions: each graph is built once per (model fingerprint, kind, shapes,
+ * dtype, options), serialized with external weights into the graph cache, and opened by path. Runners
+ * take and return plain typed arrays; one runner (and its ORT session) is kept per distinct graph.
+ */
+import {
+  createSession,
+  type EngineSession,
+  GraphCache,
+  type GraphKey,
+  graphKeyHash,
+  lowerForFloat64,
+  type SessionOptions,
+  type TensorData,
+  type TensorValue,
+} from '../../onnx/index.js';
+import type { SD1Config } from '../config.js';
+import { type KvMode, kvGradName, kvInputName, kvWeights } from './kv.js';
+import { ioDtype } from './layers.js';
+import {
+  buildTextEncoderGraph,
+  TEXT_INPUT,
+  TEXT_OUTPUT,
+  type TextEncoderGraphOptions,
+} from './text-encoder.js';
+import { buildTrainingGraph, TRAINING_INPUTS, TRAINING_LOSS, type TrainingGraphOptions } from './training.js';
+import { buildUnetGraph, UNET_INPUTS, UNET_OUTPUT, type UnetGraphOptions } from './unet.js';
+import {
+  buildVaeDecoderGraph,
+  buildVaeEncoderGraph,
+  VAE_DECODER_INPUT,
+  VAE_DECODER_OUTPUT,
+  VAE_ENCODER_INPUT,
+  VAE_ENCODER_OUTPUTS,
+  type VaeGraphOptions,
+} from './vae.js';
+import { type GraphDType, loadWeights, type WeightReader } from './weights.js';
+
+/** Bump when a builder here changes the graph it emits for the same options. */
+export const SD1_GRAPHS_VERSION = 1;
+
+/** An open checkpoint (`SD1Checkpoint` satisfies this). */
+export interface Sd1ModelSource extends WeightReader {
+  readonly config: SD1Config;
+  readonly fingerprint: string;
+  keysOf(model: 'unet' | 'vae' | 'text'): string[];
+}
+
+export interface Sd1SessionsOptions {
+  /** Weight/compute dtype of the inference graphs (default float32). Training graphs are float32 unless asked. */
+  dtype?: GraphDType;
+  /** ORT options for every session (float64 graphs get optimization 'basic' automatically). */
+  session?: SessionOptions;
+}
+
+/** Float input data: float32 for float32/float16 graphs, float64 for float64 graphs. */
+export type FloatData = Float32Array | Float64Array;
+
+export interface GraphRunnerInfo {
+  readonly kind: string;
+  readonly modelPath: string;
+  /** True when this call built and wrote the graph (a cache miss). */
+  readonly built: boolean;
+  /** Weight loading + graph building + serialization, when built. */
+  readonly buildMs: number;
+  readonly createMs: number;
+  readonly session: EngineSession;
+}
+
+export interface TextEncoderRunner extends GraphRunnerInfo {
+  /** ids [B·L] (int32) → last_hidden_state [B·L·D]. */
+  run(ids: Int32Array): Promise<FloatData>;
+}
+
+export interface UnetRunInputs {
+  sample: FloatData;
+  /** One timestep per batch item (integral values for ComfyUI-compatible sampling). */
+  timestep: FloatData;
+  context: FloatData;
+  /**
+   * Multiplicative masks by canonical K/V key, in the graph's weight dtype (Float32Array; Uint16Array
+   * half bits for float16 graphs; Float64Array for float64). Keys left out run with all ones.
+   */
+  kvMasks?: ReadonlyMap<string, TensorData>;
+}
+
+export interface UnetRunner extends GraphRunnerInfo {
+  /** Canonical keys that accept a mask (empty for kvMode 'none'). */
+  readonly kvKeys: readonly string[];
+  run(inputs: UnetRunInputs): Promise<FloatData>;
+}
+
+export interface VaeEncoderRunner extends GraphRunnerInfo {
+  /** image [B·3·H·W] in −1..1 → posterior mean and clamped logvar [B·4·H/8·W/8]. */
+  run(image: FloatData): Promise<{ mean: FloatData; logvar: FloatData }>;
+}
+
+export interface VaeDecoderRunner extends GraphRunnerInfo {
+  /** latent [B·4·h·w], already divided by the scaling factor → image [B·3·8h·8w] in ≈ −1..1. */
+  run(latent: FloatData): Promise<FloatData>;
+}
+
+export interface TrainingRunInputs {
+  latents: FloatData;
+  noise: FloatData;
+  timestep: FloatData;
+  context: FloatData;
+  lossWeight: FloatData;
+  sqrtAlphaBar: FloatData;
+  sqrtOneMinusAlphaBar: FloatData;
+  /** ξ by canonical K/V key (float32, or float64 for a float64 graph); keys left out are all ones. */
+  xi?: ReadonlyMap<string, TensorData>;
+}
+
+export interface TrainingRunner extends GraphRunnerInfo {
+  readonly kvKeys: readonly string[];
+  run(inputs: TrainingRunInputs): Promise<{ loss: number; grads: Map<string, FloatData> }>;
+}
+
+export type TrainingRunnerOptions = Omit<TrainingGraphOptions, 'dtype'> & { dtype?: 'float32' | 'float64' };
+
+/** Graph builds and sessions for one checkpoint; see README.md in this folder. */
+export class Sd1Sessions {
+  readonly cache: GraphCache;
+  private readonly runners = new Map<string, Promise<GraphRunnerInfo>>();
+  private readonly dtype: GraphDType;
+
+  constructor(
+    readonly source: Sd1ModelSource,
+    cacheDir: string,
+    private readonly opts: Sd1SessionsOptions = {},
+  ) {
+    this.cache = new GraphCache(cacheDir);
+    this.dtype = opts.dtype ?? 'float32';
+  }
+
+  get config(): SD1Config {
+    return this.source.config;
+  }
+
+  textEncoder(
+    opts: Omit<TextEncoderGraphOptions, 'dtype'> & { dtype?: GraphDType },
+  ): Promise<TextEncoderRunner> {
+    const dtype = opts.dtype ?? this.dtype;
+    const length = opts.length ?? this.config.text.maxPositions;
+    const key = this.key(
+      'text-encoder',
+      dtype,
+      { input_ids: [opts.batch, length] },
+      { skipLastLayers: opts.skipLastLayers ?? 0 },
+    );
+    return this.runner(
+      key,
+      'text',
+      (w) => buildTextEncoderGraph(this.config, w, { ...opts, dtype }).graph,
+      (info) => ({
+        ...info,
+        run: async (ids: Int32Array) => {
+          const out = await info.session.run({
+            [TEXT_INPUT]: { dtype: 'int32', shape: [opts.batch, length], data: ids },
+          });
+          return out[TEXT_OUTPUT].data as FloatData;
+        },
+      }),
+    );
+  }
+
+  unet(opts: Omit<UnetGraphOptions, 'dtype'> & { dtype?: GraphDType }): Promise<UnetRunner> {
+    const u = this.config.unet;
+    const dtype = opts.dtype ?? this.dtype;
+    const kvMode: KvMode = opts.kvMode ?? 'none';
+    const L = opts.contextLength ?? 77;
+    const io = ioDtype(dtype);
+    const sampleShape = [opts.batch, u.inChannels, opts.height, opts.width];
+    const key = this.key(
+      'unet',
+      dtype,
+      { sample: sampleShape, context: [opts.batch, L, u.contextDim] },
+      { kvMode },
+    );
+    const kv = kvMode === 'none' ? [] : kvWeights(u, kvMode);
+    return this.runner(
+      key,
+      'unet',
+      (w) => buildUnetGraph(this.config, w, { ...opts, dtype, kvMode }).builder.graph,
+      (info) => {
+        const ones = onesFor(
+          dtype,
+          kv.map((k) => k.shape[0] * k.shape[1]),
+        );
+        return {
+          ...info,
+          kvKeys: kv.map((k) => k.key),
+          run: async (inp: UnetRunInputs) => {
+            const feeds: Record<string, TensorValue> = {
+              [UNET_INPUTS.sample]: { dtype: io, shape: sampleShape, data: inp.sample },
+              [UNET_INPUTS.timestep]: { dtype: io, shape: [opts.batch], data: inp.timestep },
+              [UNET_INPUTS.context]: { dtype: io, shape: [opts.batch, L, u.contextDim], data: inp.context },
+            };
+            checkKnownKeys(inp.kvMasks, kv, 'kvMasks');
+            for (const k of kv)
+              feeds[kvInputName(k.key)] = {
+                dtype,
+                shape: k.shape,
+                data: inp.kvMasks?.get(k.key) ?? onesView(ones, k.shape),
+              };
+            const out = await info.session.run(feeds);
+            return out[UNET_OUTPUT].data as FloatData;
+          },
+        };
+      },
+    );
+  }
+
+  vaeEncoder(opts: Omit<VaeGraphOptions, 'dtype'> & { dtype?: GraphDType }): Promise<VaeEncoderRunner> {
+    const dtype = opts.dtype ?? this.dtype;
+    const io = ioDtype(dtype);
+    const shape = [opts.batch, this.config.vae.inChannels, opts.height, opts.width];
+    const key = this.key('vae-encoder', dtype, { sample: shape });
+    return this.runner(
+      key,
+      'vae',
+      (w) => buildVaeEncoderGraph(this.config, w, { ...opts, dtype }).graph,
+      (info) => ({
+        ...info,
+        run: async (image: FloatData) => {
+          const out = await info.session.run({ [VAE_ENCODER_INPUT]: { dtype: io, shape, data: image } });
+          return {
+            mean: out[VAE_ENCODER_OUTPUTS.mean].data as FloatData,
+            logvar: out[VAE_ENCODER_OUTPUTS.logvar].data as FloatData,
+          };
+        },
+      }),
+    );
+  }
+
+  vaeDecoder(opts: Omit<VaeGraphOptions, 'dtype'> & { dtype?: GraphDType }): Promise<VaeDecoderRunner> {
+    const dtype = opts.dtype ?? this.dtype;
+    const io = ioDtype(dtype);
+    const shape = [opts.batch, this.config.vae.latentChannels, opts.height, opts.width];
+    const key = this.key('vae-decoder', dtype, { latent_sample: shape });
+    return this.runner(
+      key,
+      'vae',
+      (w) => buildVaeDecoderGraph(this.config, w, { ...opts, dtype }).graph,
+      (info) => ({
+        ...info,
+        run: async (latent: FloatData) => {
+          const out = await info.session.run({ [VAE_DECODER_INPUT]: { dtype: io, shape, data: latent } });
+          return out[VAE_DECODER_OUTPUT].data as FloatData;
+        },
+      }),
+    );
+  }
+
+  /** The Cones training graph (loss + ∂loss/∂ξ); float32 by default whatever the inference dtype. */
+  training(opts: TrainingRunnerOptions): Promise<TrainingRunner> {
+    const u = this.config.unet;
+    const dtype = opts.dtype ?? 'float32';
+    const L = opts.contextLength ?? 77;
+    const B = opts.batch;
+    const latentShape = [B, u.inChannels, opts.height, opts.width];
+    const recompute = opts.recomputeAttention ?? true;
+    const key = this.key(
+      'unet-train-kv',
+      dtype,
+      { latents: latentShape, context: [B, L, u.contextDim] },
+      { scope: opts.scope, recompute },
+    );
+    const kv = kvWeights(u, opts.scope);
+    const build = (w: Parameters<typeof buildTrainingGraph>[1]) => {
+      const g = buildTrainingGraph(this.config, w, { ...opts, dtype }).builder.graph;
+      return dtype === 'float64' ? lowerForFloat64(g) : g;
+    };
+    return this.runner(key, 'unet', build, (info) => {
+      const ones = onesFor(
+        dtype,
+        kv.map((k) => k.shape[0] * k.shape[1]),
+      );
+      return {
+        ...info,
+        kvKeys: kv.map((k) => k.key),
+        run: async (inp: TrainingRunInputs) => {
+          const vec = (data: FloatData) => ({ dtype, shape: [B], data });
+          const feeds: Record<string, TensorValue> = {
+            [TRAINING_INPUTS.latents]: { dtype, shape: latentShape, data: inp.latents },
+            [TRAINING_INPUTS.noise]: { dtype, shape: latentShape, data: inp.noise },
+            [TRAINING_INPUTS.timestep]: vec(inp.timestep),
+            [TRAINING_INPUTS.context]: { dtype, shape: [B, L, u.contextDim], data: inp.context },
+            [TRAINING_INPUTS.lossWeight]: vec(inp.lossWeight),
+            [TRAINING_INPUTS.sqrtAlphaBar]: vec(inp.sqrtAlphaBar),
+            [TRAINING_INPUTS.sqrtOneMinusAlphaBar]: vec(inp.sqrtOneMinusAlphaBar),
+          };
+          checkKnownKeys(inp.xi, kv, 'xi');
+          for (const k of kv)
+            feeds[kvInputName(k.key)] = {
+              dtype,
+              shape: k.shape,
+              data: inp.xi?.get(k.key) ?? onesView(ones, k.shape),
+            };
+          const out = await info.session.run(feeds);
+          const grads = new Map<string, FloatData>();
+          for (const k of kv) grads.set(k.key, out[kvGradName(k.key)].data as FloatData);
+          return { loss: Number(out[TRAINING_LOSS].data[0]), grads };
+        },
+      };
+    });
+  }
+
+  /** Releases every session opened so far. */
+  async release(): Promise<void> {
+    const all = [...this.runners.values()];
+    this.runners.clear();
+    for (const r of all) {
+      try {
+        await (await r).session.release();
+      } catch {
+        // a runner that failed to open has nothing to release
+      }
+    }
+  }
+
+  private key(
+    kind: string,
+    dtype: GraphDType,
+    shapes: Record<string, readonly number[]>,
+    options: Record<string, unknown> = {},
+  ): GraphKey {
+    return {
+      fingerprint: this.source.fingerprint,
+      kind,
+      dtype,
+      shapes,
+      options: { ...options, sd1Graphs: SD1_GRAPHS_VERSION },
+    };
+  }
+
+  private runner<R extends GraphRunnerInfo>(
+    key: GraphKey,
+    part: 'unet' | 'vae' | 'text',
+    build: (
+      weights: Awaited<ReturnType<typeof loadWeights>>,
+    ) => ReturnType<typeof buildUnetGraph>['builder']['graph'],
+    wrap: (info: GraphRunnerInfo) => R,
+  ): Promise<R> {
+    const id = graphKeyHash(key);
+    let pending = this.runners.get(id);
+    if (!pending) {
+      pending = this.open(key, part, build).then(wrap);
+      pending.catch(() => this.runners.delete(id));
+      this.runners.set(id, pending);
+    }
+    return pending as Promise<R>;
+  }
+
+  private async open(
+    key: GraphKey,
+    part: 'unet' | 'vae' | 'text',
+    build: (
+      weights: Awaited<ReturnType<typeof loadWeights>>,
+    ) => ReturnType<typeof buildUnetGraph>['builder']['graph'],
+  ): Promise<GraphRunnerInfo> {
+    let buildMs = 0;
+    let built = false;
+    let modelPath = this.cache.modelPath(key);
+    if (!this.cache.has(key)) {
+      const t0 = performance.now();
+      const weights = await loadWeights(this.source, this.source.keysOf(part), key.dtype as GraphDType);
+      ({ modelPath, built } = this.cache.getOrBuild(key, () => build(weights)));
+      buildMs = performance.now() - t0;
+    }
+    const session = await createSession(modelPath, {
+      ...this.opts.session,
+      ...(key.dtype === 'float64' ? { optimization: 'basic' as const } : {}),
+    });
+    return { kind: key.kind, modelPath, built, buildMs, createMs: session.createMs, session };
+  }
+}
+
+/** Opens the graph set for one checkpoint; graphs are built (or read from `cacheDir`) on first use. */
+export function loadSd1Sessions(
+  source: Sd1ModelSource,
+  cacheDir: string,
+  opts: Sd1SessionsOptions = {},
+): Sd1Sessions {
+  return new Sd1Sessions(source, cacheDir, opts);
+}
+
+/** One shared all-ones buffer, viewed per K/V input (ORT reads views at their offset). */
+function onesFor(dtype: GraphDType, sizes: number[]): TensorData {
+  const n = Math.max(0, ...sizes);
+  if (dtype === 'float16') return new Uint16Array(n).fill(0x3c00);
+  if (dtype === 'float64') return new Float64Array(n).fill(1);
+  return new Float32Array(n).fill(1);
+}
+
+function onesView(ones: TensorData, shape: readonly number[]): TensorData {
+  return (ones as Float32Array).subarray(0, shape[0] * shape[1]) as TensorData;
+}
+
+function checkKnownKeys(
+  given: ReadonlyMap<string, TensorData> | undefined,
+  kv: { key: string }[],
+  what: string,
+): void {
+  if (!given) return;
+  const known = new Set(kv.map((k) => k.key));
+  for (const key of given.keys()) {
+    if (!known.has(key))
+      throw new Error(`${what}: '${key}' is not a K/V weight of this graph (its scope has ${known.size})`);
+  }
+}

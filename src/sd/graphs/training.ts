@@ -1,0 +1,85 @@
+/**
+ * The Cones training graph (Algorithm A2's inner step): the SD1 ε-prediction loss with every K/V
+ * weight in scope multiplied by ξ, and ∂loss/∂ξ from the engine's reverse-mode `grad`.
+ *
+ *   x_t  = √ᾱ_b · x0_b + √(1−ᾱ_b) · ε_b
+ *   ε̂    = UNet_{W ⊙ ξ}(x_t, t_b, c_b)
+ *   loss = Σ_b w_b · mean((ε̂_b − ε_b)²)
+ *
+ * √ᾱ and √(1−ᾱ) are inputs (the caller reads them from the schedule table for its timesteps), so one
+ * graph serves any schedule. Attention cores are recompute segments: the backward re-derives the
+ * softmax maps instead of keeping every [B, heads, N, N] probability tensor alive.
+ */
+import { Builder, grad, type Value } from '../../onnx/index.js';
+import type { SD1Config } from '../config.js';
+import { type KvScope, kvGradName, kvInputName, kvWeights } from './kv.js';
+import { ioDtype, Net, toCompute } from './layers.js';
+import { type BuiltGraph, checkLatentSize, type UnetShape, unetForward } from './unet.js';
+import type { GraphDType, Weights } from './weights.js';
+
+export const TRAINING_INPUTS = {
+  latents: 'latents',
+  noise: 'noise',
+  timestep: 'timestep',
+  context: 'encoder_hidden_states',
+  lossWeight: 'loss_weight',
+  sqrtAlphaBar: 'sqrt_alpha_bar',
+  sqrtOneMinusAlphaBar: 'sqrt_one_minus_alpha_bar',
+} as const;
+export const TRAINING_LOSS = 'loss';
+
+export interface TrainingGraphOptions extends UnetShape {
+  scope: KvScope;
+  /** float32 (default) or float64 (reference checks; lower it with lowerForFloat64 before running on CPU). */
+  dtype?: Exclude<GraphDType, 'float16'>;
+  /** Default true. False keeps the attention maps (faster, far more memory). */
+  recomputeAttention?: boolean;
+}
+
+/**
+ * Inputs: latents, noise [B, 4, h, w]; timestep, loss_weight, sqrt_alpha_bar, sqrt_one_minus_alpha_bar [B];
+ * encoder_hidden_states [B, L, Dc]; `xi:<key>` for every K/V weight in scope (weight shape; all ones = the
+ * base model). Outputs: loss [] and `grad:<key>` per ξ (weight shape).
+ */
+export function buildTrainingGraph(
+  config: SD1Config,
+  weights: Weights,
+  opts: TrainingGraphOptions,
+): BuiltGraph {
+  const u = config.unet;
+  const dtype = opts.dtype ?? 'float32';
+  checkLatentSize(u, opts.height, opts.width);
+  const io = ioDtype(dtype);
+  const B = opts.batch;
+  const latentShape = [B, u.inChannels, opts.height, opts.width];
+  if (u.inChannels !== u.outChannels)
+    throw new Error(
+      `training needs a txt2img UNet (in = out channels), got ${u.inChannels} → ${u.outChannels}`,
+    );
+  const b = new Builder('sd1_cones_training');
+  const x0 = b.input(TRAINING_INPUTS.latents, io, latentShape);
+  const noise = b.input(TRAINING_INPUTS.noise, io, latentShape);
+  const t = b.input(TRAINING_INPUTS.timestep, io, [B]);
+  const ctx = b.input(TRAINING_INPUTS.context, io, [B, opts.contextLength ?? 77, u.contextDim]);
+  const lossWeight = b.input(TRAINING_INPUTS.lossWeight, io, [B]);
+  const sa = b.input(TRAINING_INPUTS.sqrtAlphaBar, io, [B]);
+  const sb = b.input(TRAINING_INPUTS.sqrtOneMinusAlphaBar, io, [B]);
+
+  const xi = new Map<string, Value>();
+  for (const w of kvWeights(u, opts.scope)) xi.set(w.key, b.input(kvInputName(w.key), dtype, w.shape));
+  const net = new Net(b, weights, dtype, (key) => xi.get(key));
+
+  const perSample = (v: Value) => b.reshape(v, [B, 1, 1, 1]);
+  const xt = b.scope('add_noise', () => b.add(b.mul(x0, perSample(sa)), b.mul(noise, perSample(sb)), 'x_t'));
+  const eps = unetForward(net, u, toCompute(net, xt), t, toCompute(net, ctx), {
+    recomputeAttention: opts.recomputeAttention ?? true,
+  });
+  const loss = b.scope('loss', () => {
+    const d = b.sub(eps, noise, 'error');
+    const mse = b.reduceMean(b.mul(d, d), [1, 2, 3], false);
+    return b.reduceSum(b.mul(mse, lossWeight), [0], false);
+  });
+  const keys = [...xi.keys()];
+  grad(b, loss, [...xi.values()], { names: keys.map(kvGradName), lossName: TRAINING_LOSS });
+  return { builder: b, kvKeys: keys };
+}

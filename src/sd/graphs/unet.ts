@@ -1,0 +1,225 @@
+/**
+ * The SD1 UNet (LDM `UNetModel` / diffusers `UNet2DConditionModel`) as an ONNX graph, SD1_SPEC §1:
+ * ResBlocks (GroupNorm eps 1e-5), Transformer2D blocks (GroupNorm eps 1e-6, 1×1 proj_in/out, self- and
+ * cross-attention with scale 1/√(C/heads), GEGLU), symmetric stride-2 downsampling, nearest ×2
+ * upsampling, `[h, skip]` concatenation, cos-first timestep embedding.
+ *
+ * K/V switching: every K/V weight in `kvMode`'s scope is multiplied by a graph input of its own shape
+ * (`xi:<canonical key>`), so one session serves every concept mask (see README.md for the cost).
+ */
+import { Builder, type Value } from '../../onnx/index.js';
+import type { SD1Config, UNetConfig } from '../config.js';
+import { type KvMode, kvInputName, kvWeights, UNET_KEY_PREFIX } from './kv.js';
+import { ioDtype, Net, toCompute, type WeightScale } from './layers.js';
+import type { GraphDType, Weights } from './weights.js';
+
+export const UNET_INPUTS = {
+  sample: 'sample',
+  timestep: 'timestep',
+  context: 'encoder_hidden_states',
+} as const;
+export const UNET_OUTPUT = 'out_sample';
+
+export interface UnetShape {
+  batch: number;
+  /** Latent height and width (image size / 8); multiples of 2^(levels−1) (8 for SD1). */
+  height: number;
+  width: number;
+  /** Context tokens (77 per prompt window; 77·k for long prompts). Default 77. */
+  contextLength?: number;
+}
+
+export interface UnetGraphOptions extends UnetShape {
+  dtype?: GraphDType;
+  /** Which K/V weights get a mask input (default 'none'). */
+  kvMode?: KvMode;
+}
+
+export interface UnetForwardOptions {
+  /** Put each attention core in a recompute segment (training graphs: no N×N maps kept for the backward). */
+  recomputeAttention?: boolean;
+}
+
+const RES_EPS = 1e-5;
+const TRANSFORMER_EPS = 1e-6;
+const LAYER_NORM_EPS = 1e-5;
+
+export function checkLatentSize(u: UNetConfig, height: number, width: number): void {
+  const factor = 2 ** (u.channelMult.length - 1);
+  for (const [name, v] of [
+    ['height', height],
+    ['width', width],
+  ] as const) {
+    if (!Number.isInteger(v) || v <= 0 || v % factor !== 0) {
+      throw new Error(
+        `UNet latent ${name} must be a positive multiple of ${factor} (image size a multiple of ${factor * 8}), got ${v}`,
+      );
+    }
+  }
+}
+
+/**
+ * Sinusoidal timestep embedding, cosine half first (flip_sin_to_cos, freq_shift 0): frequencies
+ * exp(−ln(10⁴)·i/half) rounded to float32 as torch computes them. t [B] → [B, dim].
+ */
+export function timestepEmbedding(b: Builder, t: Value, dim: number): Value {
+  const half = dim / 2;
+  const freqs = new Array<number>(half);
+  for (let i = 0; i < half; i++)
+    freqs[i] = Math.fround(Math.exp(Math.fround(Math.fround(-Math.log(10000) * i) / half)));
+  const arg = b.mul(b.reshape(t, [t.shape[0], 1]), b.constant(t.dtype, [1, half], freqs), 'timestep_args');
+  return b.concat([b.cos(arg), b.sin(arg)], 1, 'timestep_embedding');
+}
+
+/**
+ * The UNet body on values already in the graph: x [B, Cin, h, w] and context [B, L, Dc] in the compute
+ * dtype, t [B] in float32/float64. Returns ε̂ [B, Cout, h, w] in the compute dtype.
+ */
+export function unetForward(
+  net: Net,
+  u: UNetConfig,
+  x: Value,
+  t: Value,
+  context: Value,
+  opts: UnetForwardOptions = {},
+): Value {
+  const { b } = net;
+  const groups = u.normGroups;
+  return b.scope(UNET_KEY_PREFIX.slice(0, -1), () => {
+    const emb = net.in('time_embed', () => {
+      const sinusoid = toCompute(net, timestepEmbedding(b, t, u.modelChannels));
+      return net.linear(net.silu(net.linear(sinusoid, '0')), '2');
+    });
+    const embSilu = net.silu(emb);
+
+    const resBlock = (module: string, h: Value, cout: number) =>
+      net.in(module, () => {
+        let y = net.conv(net.silu(net.groupNorm(h, 'in_layers.0', groups, RES_EPS)), 'in_layers.2');
+        const e = net.linear(embSilu, 'emb_layers.1');
+        y = b.add(y, b.reshape(e, [e.shape[0], cout, 1, 1]), 'plus_emb');
+        y = net.conv(net.silu(net.groupNorm(y, 'out_layers.0', groups, RES_EPS)), 'out_layers.3');
+        const skip = h.shape[1] === cout ? h : net.conv(h, 'skip_connection');
+        return b.add(skip, y, 'out');
+      });
+
+    const transformer = (module: string, h: Value) =>
+      net.in(module, () => {
+        const [, c, hh, ww] = h.shape;
+        let tok = net.toTokens(net.conv(net.groupNorm(h, 'norm', groups, TRANSFORMER_EPS), 'proj_in'));
+        for (let d = 0; d < u.transformerDepth; d++) {
+          tok = net.in(`transformer_blocks.${d}`, () => {
+            const attn = (name: string, q: Value, ctx: Value) =>
+              net.in(name, () => {
+                const o = b.attention(
+                  net.linear(q, 'to_q', false),
+                  net.linear(ctx, 'to_k', false),
+                  net.linear(ctx, 'to_v', false),
+                  u.numHeads,
+                  {
+                    recompute: opts.recomputeAttention,
+                  },
+                );
+                return net.linear(o, 'to_out.0');
+              });
+            const n1 = net.layerNorm(tok, 'norm1', LAYER_NORM_EPS);
+            let s = b.add(tok, attn('attn1', n1, n1), 'after_attn1');
+            s = b.add(s, attn('attn2', net.layerNorm(s, 'norm2', LAYER_NORM_EPS), context), 'after_attn2');
+            const n3 = net.layerNorm(s, 'norm3', LAYER_NORM_EPS);
+            const ff = net.in('ff.net', () => {
+              const gated = net.in('0.proj', () => b.geglu(n3, net.param('weight'), net.param('bias')));
+              return net.linear(gated, '2');
+            });
+            return b.add(s, ff, 'after_ff');
+          });
+        }
+        const y = net.conv(net.fromTokens(tok, hh, ww), 'proj_out');
+        if (y.shape[1] !== c) throw new Error(`${module}: proj_out changes width`);
+        return b.add(y, h, 'out');
+      });
+
+    const levels = u.channelMult.length;
+    let h = net.conv(x, 'input_blocks.0.0');
+    const skips: Value[] = [h];
+    let index = 1;
+    for (let level = 0; level < levels; level++) {
+      const width = u.modelChannels * u.channelMult[level];
+      for (let r = 0; r < u.numResBlocks; r++) {
+        h = resBlock(`input_blocks.${index}.0`, h, width);
+        if (u.attentionLevels[level]) h = transformer(`input_blocks.${index}.1`, h);
+        skips.push(h);
+        index++;
+      }
+      if (level !== levels - 1) {
+        h = net.conv(h, `input_blocks.${index}.0.op`, { stride: 2, pads: [1, 1, 1, 1] });
+        skips.push(h);
+        index++;
+      }
+    }
+    h = resBlock('middle_block.0', h, h.shape[1]);
+    h = transformer('middle_block.1', h);
+    h = resBlock('middle_block.2', h, h.shape[1]);
+
+    let k = 0;
+    for (let level = levels - 1; level >= 0; level--) {
+      const width = u.modelChannels * u.channelMult[level];
+      for (let r = 0; r <= u.numResBlocks; r++) {
+        h = b.scope(`output_blocks.${k}`, () => b.concat([h, skips.pop()!], 1, 'cat_skip'));
+        h = resBlock(`output_blocks.${k}.0`, h, width);
+        let sub = 1;
+        if (u.attentionLevels[level]) {
+          h = transformer(`output_blocks.${k}.1`, h);
+          sub = 2;
+        }
+        if (level !== 0 && r === u.numResBlocks) {
+          const module = `output_blocks.${k}.${sub}`;
+          h = net.conv(
+            b.scope(module, () => b.upsampleNearest2x(h)),
+            `${module}.conv`,
+          );
+        }
+        k++;
+      }
+    }
+    return net.conv(net.silu(net.groupNorm(h, 'out.0', groups, RES_EPS)), 'out.2');
+  });
+}
+
+/** Declares one mask input per K/V weight in scope; returns the key → input lookup. */
+export function declareKvInputs(
+  b: Builder,
+  u: UNetConfig,
+  mode: KvMode,
+  dtype: GraphDType,
+): { scale: WeightScale; keys: string[] } {
+  if (mode === 'none') return { scale: () => undefined, keys: [] };
+  const inputs = new Map<string, Value>();
+  for (const w of kvWeights(u, mode)) inputs.set(w.key, b.input(kvInputName(w.key), dtype, w.shape));
+  return { scale: (key) => inputs.get(key), keys: [...inputs.keys()] };
+}
+
+export interface BuiltGraph {
+  builder: Builder;
+  /** Canonical keys of the K/V weights with a mask / ξ input, in input order. */
+  kvKeys: string[];
+}
+
+/**
+ * sample [B, Cin, h, w], timestep [B] (float, integral values for ComfyUI), encoder_hidden_states
+ * [B, L, Dc] → out_sample [B, Cout, h, w]; inputs and outputs are float32 (float64 for the float64
+ * variant) whatever the weight dtype. K/V masks `xi:<key>` are in the weight dtype.
+ */
+export function buildUnetGraph(config: SD1Config, weights: Weights, opts: UnetGraphOptions): BuiltGraph {
+  const u = config.unet;
+  const dtype = opts.dtype ?? 'float32';
+  checkLatentSize(u, opts.height, opts.width);
+  const io = ioDtype(dtype);
+  const b = new Builder('sd1_unet');
+  const x = b.input(UNET_INPUTS.sample, io, [opts.batch, u.inChannels, opts.height, opts.width]);
+  const t = b.input(UNET_INPUTS.timestep, io, [opts.batch]);
+  const ctx = b.input(UNET_INPUTS.context, io, [opts.batch, opts.contextLength ?? 77, u.contextDim]);
+  const kv = declareKvInputs(b, u, opts.kvMode ?? 'none', dtype);
+  const net = new Net(b, weights, dtype, kv.scale);
+  const eps = unetForward(net, u, toCompute(net, x), t, toCompute(net, ctx));
+  b.output(b.cast(eps, io), UNET_OUTPUT);
+  return { builder: b, kvKeys: kv.keys };
+}

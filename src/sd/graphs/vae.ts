@@ -1,0 +1,148 @@
+/**
+ * The SD1 AutoencoderKL ("kl-f8") encoder and decoder as ONNX graphs, SD1_SPEC §3.1: GroupNorm eps
+ * 1e-6 everywhere, ResBlocks without a time embedding, downsampling with right/bottom-only zero
+ * padding then a stride-2 3×3 conv, a single-head mid-block attention (1×1-conv q/k/v/proj_out kept
+ * 4-D as LDM stores them), decoder levels visited `up.3 … up.0` (LDM index order).
+ *
+ * The latent scaling factor (0.18215) is *not* applied inside: the pipeline multiplies after encoding
+ * and divides before decoding (SD1_SPEC §8.3).
+ */
+import { Builder, type Value } from '../../onnx/index.js';
+import type { SD1Config, VAEConfig } from '../config.js';
+import { ioDtype, Net, toCompute } from './layers.js';
+import type { GraphDType, Weights } from './weights.js';
+
+export const VAE_KEY_PREFIX = 'first_stage_model.';
+/** SD1's latent scaling factor: z = 0.18215 · sample(posterior); decoder input = z / 0.18215. */
+export const SD1_VAE_SCALING_FACTOR = 0.18215;
+
+export const VAE_ENCODER_INPUT = 'sample';
+export const VAE_ENCODER_OUTPUTS = { mean: 'mean', logvar: 'logvar' } as const;
+export const VAE_DECODER_INPUT = 'latent_sample';
+export const VAE_DECODER_OUTPUT = 'sample';
+
+const EPS = 1e-6;
+
+export interface VaeGraphOptions {
+  batch: number;
+  /** Encoder: image height/width in pixels. Decoder: latent height/width. */
+  height: number;
+  width: number;
+  dtype?: GraphDType;
+}
+
+function vaeBlocks(net: Net, v: VAEConfig) {
+  const { b } = net;
+  const groups = v.normGroups;
+  const resBlock = (module: string, h: Value, cout: number) =>
+    net.in(module, () => {
+      let y = net.conv(net.silu(net.groupNorm(h, 'norm1', groups, EPS)), 'conv1');
+      y = net.conv(net.silu(net.groupNorm(y, 'norm2', groups, EPS)), 'conv2');
+      const skip = h.shape[1] === cout ? h : net.conv(h, 'nin_shortcut');
+      return b.add(skip, y, 'out');
+    });
+  const attention = (module: string, h: Value) =>
+    net.in(module, () => {
+      const [, , hh, ww] = h.shape;
+      const u = net.groupNorm(h, 'norm', groups, EPS);
+      const tokens = (name: string) => net.toTokens(net.conv(u, name));
+      const o = b.attention(tokens('q'), tokens('k'), tokens('v'), 1);
+      return b.add(net.conv(net.fromTokens(o, hh, ww), 'proj_out'), h, 'out');
+    });
+  const mid = (module: string, h: Value) =>
+    net.in(module, () =>
+      resBlock('block_2', attention('attn_1', resBlock('block_1', h, h.shape[1])), h.shape[1]),
+    );
+  return { resBlock, mid };
+}
+
+function checkImageSize(v: VAEConfig, height: number, width: number, what: 'image' | 'latent'): void {
+  const factor = what === 'image' ? 2 ** (v.channelMult.length - 1) : 1;
+  for (const [name, s] of [
+    ['height', height],
+    ['width', width],
+  ] as const) {
+    if (!Number.isInteger(s) || s <= 0 || s % factor !== 0)
+      throw new Error(`VAE ${what} ${name} must be a positive multiple of ${factor}, got ${s}`);
+  }
+}
+
+/**
+ * sample [B, 3, H, W] in −1..1 → mean, logvar [B, 4, H/8, W/8]: the diagonal Gaussian posterior
+ * (logvar clamped to [−30, 20] as LDM does). Sampling (mean + exp(logvar/2)·ε) happens outside so the
+ * noise can come from the pipeline's torch-compatible generator.
+ */
+export function buildVaeEncoderGraph(config: SD1Config, weights: Weights, opts: VaeGraphOptions): Builder {
+  const v = config.vae;
+  const dtype = opts.dtype ?? 'float32';
+  checkImageSize(v, opts.height, opts.width, 'image');
+  const io = ioDtype(dtype);
+  const b = new Builder('sd1_vae_encoder');
+  const image = b.input(VAE_ENCODER_INPUT, io, [opts.batch, v.inChannels, opts.height, opts.width]);
+  const net = new Net(b, weights, dtype);
+  const moments = b.scope(VAE_KEY_PREFIX.slice(0, -1), () => {
+    const { resBlock, mid } = vaeBlocks(net, v);
+    let h = net.in('encoder', () => {
+      let x = net.conv(toCompute(net, image), 'conv_in');
+      const levels = v.channelMult.length;
+      for (let level = 0; level < levels; level++) {
+        const width = v.baseChannels * v.channelMult[level];
+        for (let r = 0; r < v.numResBlocks; r++) x = resBlock(`down.${level}.block.${r}`, x, width);
+        if (level !== levels - 1) {
+          // Right/bottom-only zero padding, then a stride-2 conv without padding.
+          x = net.conv(x, `down.${level}.downsample.conv`, { stride: 2, pads: [0, 0, 1, 1] });
+        }
+      }
+      x = mid('mid', x);
+      return net.conv(net.silu(net.groupNorm(x, 'norm_out', v.normGroups, EPS)), 'conv_out');
+    });
+    h = net.conv(h, 'quant_conv');
+    return h;
+  });
+  const lc = v.latentChannels;
+  const [mean, rawLogvar] = b.split(b.cast(moments, io), [lc, lc], 1, 'moments');
+  const lo = b.scalar(-30, io);
+  const hi = b.scalar(20, io);
+  const logvar = b.emit1(
+    'Clip',
+    [rawLogvar, lo, hi],
+    { dtype: io, shape: rawLogvar.shape },
+    {},
+    'logvar_clamped',
+  );
+  b.output(mean, VAE_ENCODER_OUTPUTS.mean);
+  b.output(logvar, VAE_ENCODER_OUTPUTS.logvar);
+  return b;
+}
+
+/** latent_sample [B, 4, h, w] (already divided by 0.18215) → sample [B, 3, 8h, 8w] in ≈ −1..1. */
+export function buildVaeDecoderGraph(config: SD1Config, weights: Weights, opts: VaeGraphOptions): Builder {
+  const v = config.vae;
+  const dtype = opts.dtype ?? 'float32';
+  checkImageSize(v, opts.height, opts.width, 'latent');
+  const io = ioDtype(dtype);
+  const b = new Builder('sd1_vae_decoder');
+  const z = b.input(VAE_DECODER_INPUT, io, [opts.batch, v.latentChannels, opts.height, opts.width]);
+  const net = new Net(b, weights, dtype);
+  const image = b.scope(VAE_KEY_PREFIX.slice(0, -1), () => {
+    const { resBlock, mid } = vaeBlocks(net, v);
+    const post = net.conv(toCompute(net, z), 'post_quant_conv');
+    return net.in('decoder', () => {
+      let x = mid('mid', net.conv(post, 'conv_in'));
+      for (let level = v.channelMult.length - 1; level >= 0; level--) {
+        const width = v.baseChannels * v.channelMult[level];
+        for (let r = 0; r <= v.numResBlocks; r++) x = resBlock(`up.${level}.block.${r}`, x, width);
+        if (level !== 0) {
+          const module = `up.${level}.upsample`;
+          x = net.conv(
+            b.scope(module, () => b.upsampleNearest2x(x)),
+            `${module}.conv`,
+          );
+        }
+      }
+      return net.conv(net.silu(net.groupNorm(x, 'norm_out', v.normGroups, EPS)), 'conv_out');
+    });
+  });
+  b.output(b.cast(image, io), VAE_DECODER_OUTPUT);
+  return b;
+}

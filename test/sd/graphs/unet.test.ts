@@ -1,0 +1,216 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { float16ToFloat32 } from '../../../src/onnx/index.js';
+import { SD1_CONFIG } from '../../../src/sd/config.js';
+import { inKvScope, kvInputName, kvWeights, unetTransformerModules } from '../../../src/sd/graphs/kv.js';
+import { buildUnetGraph, UNET_OUTPUT } from '../../../src/sd/graphs/unet.js';
+import type { Weights, WeightTensor } from '../../../src/sd/graphs/weights.js';
+import { allFinite, maxAbsDiff, refWeights, signal, type TinyFixture, tinyFixture } from './fixtures.js';
+import { unetForward } from './reference.js';
+
+const B = 2;
+const H = 8;
+const L = 77;
+
+let fx: TinyFixture;
+beforeAll(async () => {
+  fx = await tinyFixture();
+});
+afterAll(async () => {
+  await fx?.close();
+});
+
+function inputs(contextDim: number) {
+  return {
+    sample: signal(B * 4 * H * H, 1),
+    timestep: new Float32Array([999, 261]),
+    context: signal(B * L * contextDim, 2),
+  };
+}
+
+function feeds(x: ReturnType<typeof inputs>, contextDim: number) {
+  return {
+    sample: { dtype: 'float32' as const, shape: [B, 4, H, H], data: x.sample },
+    timestep: { dtype: 'float32' as const, shape: [B], data: x.timestep },
+    encoder_hidden_states: { dtype: 'float32' as const, shape: [B, L, contextDim], data: x.context },
+  };
+}
+
+describe('SD1 UNet graph', () => {
+  it('lists the 16 transformer blocks and 32 / 64 K/V weights of SD1 (SD1_SPEC §2.3)', () => {
+    const blocks = unetTransformerModules(SD1_CONFIG.unet);
+    expect(blocks.map((b) => b.module)).toEqual([
+      'input_blocks.1.1',
+      'input_blocks.2.1',
+      'input_blocks.4.1',
+      'input_blocks.5.1',
+      'input_blocks.7.1',
+      'input_blocks.8.1',
+      'middle_block.1',
+      'output_blocks.3.1',
+      'output_blocks.4.1',
+      'output_blocks.5.1',
+      'output_blocks.6.1',
+      'output_blocks.7.1',
+      'output_blocks.8.1',
+      'output_blocks.9.1',
+      'output_blocks.10.1',
+      'output_blocks.11.1',
+    ]);
+    expect(blocks.map((b) => b.channels)).toEqual([
+      320, 320, 640, 640, 1280, 1280, 1280, 1280, 1280, 1280, 640, 640, 640, 320, 320, 320,
+    ]);
+    const cross = kvWeights(SD1_CONFIG.unet, 'cross-attention');
+    const all = kvWeights(SD1_CONFIG.unet, 'all');
+    expect(cross).toHaveLength(32);
+    expect(all).toHaveLength(64);
+    const params = (list: typeof all) => list.reduce((s, w) => s + w.shape[0] * w.shape[1], 0);
+    expect(params(cross)).toBe(19_169_280);
+    expect(params(all)).toBe(43_950_080);
+    expect(cross[0].key).toBe(
+      'model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight',
+    );
+    expect(cross.every((w) => inKvScope(w.key, 'cross-attention'))).toBe(true);
+    expect(all.filter((w) => !inKvScope(w.key, 'cross-attention')).every((w) => w.attn === 'attn1')).toBe(
+      true,
+    );
+  });
+
+  it('matches a plain-TypeScript forward pass of the whole UNet to 1e-4 (batch 2, 8×8 latents)', async () => {
+    const u = fx.checkpoint.config.unet;
+    const weights = await fx.weights('unet');
+    const { builder } = buildUnetGraph(fx.checkpoint.config, weights, { batch: B, height: H, width: H });
+    const session = await fx.open(builder.graph, 'unet-f32');
+    const x = inputs(u.contextDim);
+    const out = await session.run(feeds(x, u.contextDim));
+    const eps = out[UNET_OUTPUT];
+    expect(eps.shape).toEqual([B, 4, H, H]);
+    expect(allFinite(eps.data as Float32Array)).toBe(true);
+    const spec = { prefix: 'model.diffusion_model.', ...u, groups: u.normGroups };
+    const W = refWeights(weights);
+    const n = 4 * H * H;
+    for (let b = 0; b < B; b++) {
+      const ref = unetForward(
+        W,
+        spec,
+        { c: 4, h: H, w: H, d: Float64Array.from(x.sample.subarray(b * n, (b + 1) * n)) },
+        x.timestep[b],
+        {
+          n: L,
+          c: u.contextDim,
+          d: Float64Array.from(x.context.subarray(b * L * u.contextDim, (b + 1) * L * u.contextDim)),
+        },
+      );
+      expect(maxAbsDiff((eps.data as Float32Array).subarray(b * n, (b + 1) * n), ref.d)).toBeLessThan(1e-4);
+    }
+  });
+
+  it('names every weight initializer by its canonical checkpoint key', async () => {
+    const weights = await fx.weights('unet');
+    const { builder } = buildUnetGraph(fx.checkpoint.config, weights, { batch: 1, height: H, width: H });
+    const names = [...builder.graph.initializers.keys()].filter((n) => !n.startsWith('const.'));
+    expect(new Set(names)).toEqual(new Set(fx.checkpoint.keysOf('unet')));
+  });
+
+  it('a K/V mask input that zeroes weights equals a graph whose weights were zeroed at build time (Apply Concept Mask)', async () => {
+    const config = fx.checkpoint.config;
+    const weights = await fx.weights('unet');
+    const masked = buildUnetGraph(config, weights, { batch: B, height: H, width: H, kvMode: 'all' });
+    expect(masked.kvKeys).toHaveLength(64);
+    expect(masked.builder.graph.inputs).toContain(kvInputName(masked.kvKeys[0]));
+    const maskedSession = await fx.open(masked.builder.graph, 'unet-kv-all');
+
+    // Concept neurons: a sparse set of entries in one attn1 and two attn2 K/V weights.
+    const chosen = [masked.kvKeys[0], masked.kvKeys[3], masked.kvKeys[masked.kvKeys.length - 1]];
+    const masks = new Map<string, Float32Array>();
+    const zeroedWeights = new Map<string, WeightTensor>(weights);
+    chosen.forEach((key, j) => {
+      const w = weights.get(key)!;
+      const mask = new Float32Array(w.data.length).fill(1);
+      const zeroed = Float32Array.from(w.data as Float32Array);
+      for (let i = j; i < mask.length; i += 5) {
+        mask[i] = 0;
+        zeroed[i] = 0;
+      }
+      masks.set(key, mask);
+      zeroedWeights.set(key, { ...w, data: zeroed });
+    });
+    const zeroGraph = buildUnetGraph(config, zeroedWeights as Weights, { batch: B, height: H, width: H });
+    const zeroSession = await fx.open(zeroGraph.builder.graph, 'unet-zeroed');
+    const plain = await fx.open(
+      buildUnetGraph(config, weights, { batch: B, height: H, width: H }).builder.graph,
+      'unet-plain',
+    );
+
+    const x = inputs(config.unet.contextDim);
+    const base = feeds(x, config.unet.contextDim);
+    const maskFeeds = (m: Map<string, Float32Array>) =>
+      Object.fromEntries(
+        masked.kvKeys.map((key) => {
+          const w = weights.get(key)!;
+          return [
+            kvInputName(key),
+            {
+              dtype: 'float32' as const,
+              shape: [...w.shape],
+              data: m.get(key) ?? new Float32Array(w.data.length).fill(1),
+            },
+          ];
+        }),
+      );
+    const withMask = (await maskedSession.run({ ...base, ...maskFeeds(masks) }))[UNET_OUTPUT]
+      .data as Float32Array;
+    const withOnes = (await maskedSession.run({ ...base, ...maskFeeds(new Map()) }))[UNET_OUTPUT]
+      .data as Float32Array;
+    const zeroedAtBuild = (await zeroSession.run(base))[UNET_OUTPUT].data as Float32Array;
+    const original = (await plain.run(base))[UNET_OUTPUT].data as Float32Array;
+
+    expect(maxAbsDiff(withOnes, original)).toBeLessThan(1e-6);
+    expect(maxAbsDiff(withMask, original)).toBeGreaterThan(1e-3);
+    expect(maxAbsDiff(withMask, zeroedAtBuild)).toBeLessThan(1e-6);
+  });
+
+  it('float16 weights (read as fp16, never widened) give the float32 result to fp16 precision', async () => {
+    const config = fx.checkpoint.config;
+    const w16 = await fx.weights('unet', 'float16');
+    const anyKey = fx.checkpoint.keysOf('unet')[0];
+    expect(w16.get(anyKey)!.data).toBeInstanceOf(Uint16Array);
+    const s16 = await fx.open(
+      buildUnetGraph(config, w16, {
+        batch: B,
+        height: H,
+        width: H,
+        dtype: 'float16',
+        kvMode: 'cross-attention',
+      }).builder.graph,
+      'unet-f16',
+    );
+    const s32 = await fx.open(
+      buildUnetGraph(config, await fx.weights('unet'), { batch: B, height: H, width: H }).builder.graph,
+      'unet-f32-b',
+    );
+    const x = inputs(config.unet.contextDim);
+    const masks = Object.fromEntries(
+      kvWeights(config.unet, 'cross-attention').map((w) => [
+        kvInputName(w.key),
+        {
+          dtype: 'float16' as const,
+          shape: w.shape,
+          data: new Uint16Array(w.shape[0] * w.shape[1]).fill(0x3c00),
+        },
+      ]),
+    );
+    const y16 = (await s16.run({ ...feeds(x, config.unet.contextDim), ...masks }))[UNET_OUTPUT];
+    expect(y16.dtype).toBe('float32');
+    const y32 = (await s32.run(feeds(x, config.unet.contextDim)))[UNET_OUTPUT].data as Float32Array;
+    const scale = Math.max(...Array.from(y32, Math.abs));
+    expect(maxAbsDiff(y16.data as Float32Array, y32) / scale).toBeLessThan(2e-2);
+    expect(float16ToFloat32(new Uint16Array([0x3c00]))[0]).toBe(1);
+  });
+
+  it('refuses latent sizes the down/up path cannot reproduce', async () => {
+    const weights = await fx.weights('unet');
+    expect(() => buildUnetGraph(fx.checkpoint.config, weights, { batch: 1, height: 12, width: 8 })).toThrow(
+      /multiple of 8/,
+    );
+  });
+});
