@@ -106,7 +106,9 @@ export function renderPluginManifest(manifest: PluginManifest = buildPluginManif
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const text = renderPluginManifest();
   if (process.argv.includes('--check')) {
-    const same = readFileSync(pluginManifestPath(), 'utf8') === text;
+    const same =
+      JSON.stringify(JSON.parse(readFileSync(pluginManifestPath(), 'utf8'))) ===
+      JSON.stringify(JSON.parse(text));
     console.log(
       same ? 'plugin-manifest.json is up to date' : 'plugin-manifest.json differs from the registry',
     );
