@@ -16,4 +16,9 @@ export const commands: Record<string, CliCommand> = {
     summary: 'write an SD1-architecture checkpoint with random weights (tests, demo, benchmarks)',
     load: () => import('./make-tiny-model.js'),
   },
+  concept: {
+    usage: 'concept info <file> [--json] | embed <workflow> <files…> | extract <workflow|png>',
+    summary: 'inspect concept files; carry them by value in workflows and PNGs',
+    load: () => import('./concept.js'),
+  },
 };

@@ -157,6 +157,8 @@ export function layerScale(layer: ConceptLayer, strength = 1): Float32Array {
 
 /** Flat indices with score > τ (the paper's M_p > τ rule). */
 export function indicesAboveThreshold(scores: Float32Array, threshold: number): Uint32Array {
+  // Compare in float32, the scores' precision (0.2 as a double is below float32 0.2).
+  threshold = Math.fround(threshold);
   let n = 0;
   for (let i = 0; i < scores.length; i++) if (scores[i] > threshold) n++;
   const out = new Uint32Array(n);

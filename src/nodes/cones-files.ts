@@ -1,0 +1,245 @@
+/**
+ * Concept file nodes: Save Concept, Load Concept, Concept Info, Merge Concepts. The CONCEPT value on
+ * their sockets is a `Concept` (src/cones/concept.ts). Extract Concept / Apply Concept Mask live with
+ * the training graph, elsewhere.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { layerChartImage, layerChartPng } from '../cones/chart.js';
+import type { Concept } from '../cones/concept.js';
+import { findEmbeddedConcept } from '../cones/embed.js';
+import { CONCEPT_EXTENSION, decodeConcept, encodeConcept, loadConceptFile } from '../cones/file.js';
+import { conceptInfo, formatConceptInfo } from '../cones/info.js';
+import { formatMergeStats, mergeConcepts } from '../cones/merge.js';
+import { saveImagePath } from '../image/save-path.js';
+import type { NodeDefinition, NodeEnvironment } from './types.js';
+
+const CATEGORY = 'cones';
+
+function conceptFolders(env: NodeEnvironment): string[] {
+  return env.dirs.models.concepts ?? [];
+}
+
+/** Every `*.cones.safetensors` under the concept folders, as `sub/name.cones.safetensors`. */
+export function listConceptFiles(env: NodeEnvironment): string[] {
+  const names = new Set<string>();
+  for (const root of conceptFolders(env)) {
+    const walk = (dir: string, depth: number) => {
+      if (depth > 8) return;
+      let entries: import('node:fs').Dirent[];
+      try {
+        entries = readdirSync(dir, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const e of entries) {
+        if (e.name.startsWith('.')) continue;
+        const full = join(dir, e.name);
+        if (e.isDirectory()) walk(full, depth + 1);
+        else if (e.isFile() && e.name.endsWith(CONCEPT_EXTENSION))
+          names.add(relative(root, full).split(sep).join('/'));
+      }
+    };
+    walk(root, 0);
+  }
+  return [...names].sort();
+}
+
+/** Problem with a concept name as a relative path (null when fine). */
+function nameProblem(name: string): string | null {
+  if (!name.endsWith(CONCEPT_EXTENSION)) return `concept name '${name}' must end with ${CONCEPT_EXTENSION}`;
+  if (isAbsolute(name) || name.split(/[\\/]/).includes('..'))
+    return `concept name '${name}' must stay inside models/concepts`;
+  return null;
+}
+
+/** The existing file for a concept name, searching every concept folder in order. */
+export function resolveConceptFile(name: string, env: NodeEnvironment): string | undefined {
+  if (nameProblem(name)) return undefined;
+  for (const root of conceptFolders(env)) {
+    const base = resolve(root);
+    const full = resolve(base, name);
+    if (!full.startsWith(base + sep)) continue;
+    if (existsSync(full) && statSync(full).isFile()) return full;
+  }
+  return undefined;
+}
+
+function asConcept(value: unknown, input: string): Concept {
+  const c = value as Concept;
+  if (!c || typeof c !== 'object' || !Array.isArray(c.layers) || !c.description) {
+    throw new Error(`input '${input}' is not a CONCEPT`);
+  }
+  return c;
+}
+
+export const ConesSaveConcept: NodeDefinition = {
+  name: 'ConesSaveConcept',
+  displayName: 'Save Concept',
+  category: CATEGORY,
+  description: `Writes a concept to models/concepts as <prefix>_00001_${CONCEPT_EXTENSION} (a safetensors file of compressed neuron indices).`,
+  inputs: {
+    required: {
+      concept: { type: 'CONCEPT', tooltip: 'The concept to save.' },
+      filename_prefix: {
+        type: 'STRING',
+        default: 'concept',
+        tooltip: 'File name prefix; may contain a subfolder (e.g. "dogs/sks").',
+      },
+    },
+  },
+  outputs: [],
+  outputNode: true,
+  async execute(inputs, ctx) {
+    const concept = asConcept(inputs.concept, 'concept');
+    const folder = conceptFolders(ctx.env)[0];
+    if (!folder) throw new Error('no models/concepts folder is configured');
+    await mkdir(folder, { recursive: true });
+    let path: ReturnType<typeof saveImagePath>;
+    try {
+      path = saveImagePath(String(inputs.filename_prefix ?? 'concept'), folder);
+    } catch {
+      throw new Error(
+        `Saving a concept outside models/concepts is not allowed (filename_prefix '${inputs.filename_prefix}').`,
+      );
+    }
+    const filename = `${path.filename}_${String(path.counter).padStart(5, '0')}_${CONCEPT_EXTENSION}`;
+    const encoded = encodeConcept(concept);
+    await writeFile(join(path.folder, filename), encoded.bytes);
+    const name = path.subfolder ? `${path.subfolder}/${filename}` : filename;
+    ctx.log(`saved concept "${concept.description.identifier} ${concept.description.class_noun}" as ${name}`);
+    return {
+      outputs: [],
+      ui: { concepts: [{ filename, subfolder: path.subfolder, type: 'concepts' }], text: [name] },
+    };
+  },
+};
+
+export const ConesLoadConcept: NodeDefinition = {
+  name: 'ConesLoadConcept',
+  displayName: 'Load Concept',
+  category: CATEGORY,
+  description:
+    "Loads a concept from models/concepts. When the file is absent, uses the copy embedded in the workflow (workflow.extra.cones_concepts, or the node's _meta.cones_concept in an API prompt).",
+  inputs: {
+    required: {
+      concept_name: {
+        type: 'COMBO',
+        options: listConceptFiles,
+        // A workflow may carry the concept by value, so the name need not exist on this machine.
+        allowUnlisted: true,
+        tooltip: `A ${CONCEPT_EXTENSION} file in models/concepts.`,
+      },
+    },
+    hidden: { prompt: 'PROMPT', extra_pnginfo: 'EXTRA_PNGINFO', unique_id: 'UNIQUE_ID' },
+  },
+  outputs: [{ type: 'CONCEPT', name: 'CONCEPT' }],
+  validate(inputs) {
+    return nameProblem(String(inputs.concept_name));
+  },
+  fingerprint(inputs, env) {
+    // Hidden inputs are not available here, so an embedded copy is keyed by name only.
+    const file = resolveConceptFile(String(inputs.concept_name), env);
+    if (!file) return 'embedded';
+    const s = statSync(file);
+    return `${s.size}:${s.mtimeMs}`;
+  },
+  async execute(inputs, ctx) {
+    const name = String(inputs.concept_name);
+    const file = resolveConceptFile(name, ctx.env);
+    if (file) {
+      const concept = await loadConceptFile(file);
+      return { outputs: [concept] };
+    }
+    const embedded = findEmbeddedConcept(name, ctx.hidden);
+    if (!embedded) {
+      throw new Error(
+        `concept '${name}' is not in models/concepts and the workflow carries no embedded copy of it (workflow.extra.cones_concepts)`,
+      );
+    }
+    ctx.log(`concept '${name}' is not on disk; using the copy embedded in the workflow`);
+    return { outputs: [decodeConcept(embedded, `embedded concept '${name}'`)] };
+  },
+};
+
+export const ConesConceptInfo: NodeDefinition = {
+  name: 'ConesConceptInfo',
+  displayName: 'Concept Info',
+  category: CATEGORY,
+  description: 'Neurons per layer, sparsity, size on disk and compression ratio, with a per-layer bar chart.',
+  inputs: { required: { concept: { type: 'CONCEPT' } } },
+  outputs: [
+    { type: 'STRING', name: 'info' },
+    { type: 'IMAGE', name: 'chart' },
+  ],
+  outputNode: true,
+  async execute(inputs, ctx) {
+    const info = conceptInfo(asConcept(inputs.concept, 'concept'));
+    const text = formatConceptInfo(info);
+    const chart = await layerChartImage(info);
+    const preview = `cones_concept_info_${randomBytes(6).toString('hex')}.png`;
+    await mkdir(ctx.env.dirs.temp, { recursive: true });
+    await writeFile(join(ctx.env.dirs.temp, preview), await layerChartPng(info));
+    return {
+      outputs: [text, chart],
+      ui: { text: [text], images: [{ filename: preview, subfolder: '', type: 'temp' }] },
+    };
+  },
+};
+
+export const MAX_REFINE_STEPS = 10000;
+
+export const ConesMergeConcepts: NodeDefinition = {
+  name: 'ConesMergeConcepts',
+  displayName: 'Merge Concepts',
+  category: CATEGORY,
+  description:
+    "Union of 2–4 concepts' neurons (tuning-free multi-concept, paper §3.2) with the overlap statistics of the paper's Fig. 4.",
+  inputs: {
+    required: {
+      concept_1: { type: 'CONCEPT' },
+      concept_2: { type: 'CONCEPT' },
+      refine_steps: {
+        type: 'INT',
+        default: 0,
+        min: 0,
+        max: MAX_REFINE_STEPS,
+        tooltip: 'A2 steps on the summed loss inside the union (paper §3.3). 0 = plain union.',
+      },
+    },
+    optional: {
+      concept_3: { type: 'CONCEPT' },
+      concept_4: { type: 'CONCEPT' },
+    },
+  },
+  outputs: [
+    { type: 'CONCEPT', name: 'CONCEPT' },
+    { type: 'STRING', name: 'stats' },
+  ],
+  validate(inputs) {
+    const steps = Number(inputs.refine_steps ?? 0);
+    if (steps > 0) {
+      return 'refine_steps > 0 (merge refinement) needs the concept training graph, which is not available yet; set refine_steps to 0 for a plain union';
+    }
+    return null;
+  },
+  async execute(inputs) {
+    if (Number(inputs.refine_steps ?? 0) > 0)
+      throw new Error(ConesMergeConcepts.validate!(inputs, undefined as never) as string);
+    const concepts = ['concept_1', 'concept_2', 'concept_3', 'concept_4']
+      .filter((k) => inputs[k] !== undefined && inputs[k] !== null)
+      .map((k) => asConcept(inputs[k], k));
+    const { concept, stats } = mergeConcepts(concepts);
+    const text = formatMergeStats(stats);
+    return { outputs: [concept, text], ui: { text: [text] } };
+  },
+};
+
+export const conesFileNodes: NodeDefinition[] = [
+  ConesSaveConcept,
+  ConesLoadConcept,
+  ConesConceptInfo,
+  ConesMergeConcepts,
+];

@@ -1,0 +1,59 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { assetPath } from '../../src/assets.js';
+import {
+  kvShapes,
+  kvShapesFromCheckpoint,
+  parseKvWeightKey,
+  scopeWeightKeys,
+  shortWeightName,
+} from '../../src/cones/layers.js';
+
+const ldmShapes = JSON.parse(readFileSync(assetPath('sd1', 'ldm_keys.json'), 'utf8')) as Record<
+  string,
+  number[]
+>;
+
+describe('SD1 K/V weights', () => {
+  it('has 32 cross-attention and 64 all-attention K/V weights, all real SD1 keys', () => {
+    expect(scopeWeightKeys('cross-attention K/V')).toHaveLength(32);
+    expect(scopeWeightKeys('all attention K/V')).toHaveLength(64);
+    for (const key of scopeWeightKeys('all attention K/V')) expect(ldmShapes[key]).toBeDefined();
+  });
+
+  it('derives the same shapes as the SD1 checkpoint key table (context 768, channels 320/640/1280)', () => {
+    const shapes = kvShapes('all attention K/V');
+    for (const [key, shape] of shapes) expect(shape).toEqual(ldmShapes[key]);
+    expect(kvShapesFromCheckpoint('all attention K/V', ldmShapes)).toEqual(shapes);
+  });
+
+  it('counts the parameters SD1_SPEC §2.3 gives: 19,169,280 cross-attention, 43,950,080 in all K/V', () => {
+    const total = (scope: 'cross-attention K/V' | 'all attention K/V') =>
+      [...kvShapes(scope).values()].reduce((s, [o, i]) => s + o * i, 0);
+    expect(total('cross-attention K/V')).toBe(19_169_280);
+    expect(total('all attention K/V')).toBe(43_950_080);
+  });
+
+  it('follows a tiny layout and reads shapes from a checkpoint, naming a missing weight', () => {
+    const tiny = kvShapes('cross-attention K/V', {
+      modelChannels: 32,
+      channelMult: [1, 2, 2, 2],
+      contextDim: 48,
+    });
+    expect(tiny.get('model.diffusion_model.middle_block.1.transformer_blocks.0.attn2.to_v.weight')).toEqual([
+      64, 48,
+    ]);
+    expect(() => kvShapesFromCheckpoint('cross-attention K/V', new Map())).toThrow(
+      /input_blocks\.1\.1.*attn2\.to_k/,
+    );
+  });
+
+  it('parses keys and names them briefly for charts', () => {
+    const key = 'model.diffusion_model.output_blocks.11.1.transformer_blocks.0.attn1.to_v.weight';
+    expect(parseKvWeightKey(key)).toMatchObject({ block: 15, attention: 'attn1', projection: 'to_v' });
+    expect(shortWeightName(key)).toBe('out11 attn1.v');
+    expect(
+      parseKvWeightKey('model.diffusion_model.input_blocks.3.1.transformer_blocks.0.attn1.to_k.weight'),
+    ).toBeNull();
+  });
+});
