@@ -50,7 +50,7 @@ export function latentToRgb(latent: Float32Array, height: number, width: number,
     for (let k = 0; k < 3; k++) {
       const v = fr(fr(fr(fr(l0 * f[0][k]) + fr(l1 * f[1][k])) + fr(l2 * f[2][k])) + fr(l3 * f[3][k]));
       const u = fr(fr(v + 1) / 2);
-      const clamped = u > 1 ? 1 : u > 0 ? u : 0; // NaN → 0
+      const clamped = Number.isNaN(u) ? 0 : Math.min(Math.max(u, 0), 1);
       data[p * 3 + k] = Math.trunc(fr(clamped * 255));
     }
   }
