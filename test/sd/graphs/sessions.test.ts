@@ -1,0 +1,98 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadSd1Sessions, type Sd1Sessions } from '../../../src/sd/graphs/sessions.js';
+import { allFinite, maxAbsDiff, signal, type TinyFixture, tinyFixture } from './fixtures.js';
+
+let fx: TinyFixture;
+let sessions: Sd1Sessions;
+beforeAll(async () => {
+  fx = await tinyFixture();
+  sessions = loadSd1Sessions(fx.checkpoint, join(fx.dir, 'graph-cache'), {
+    session: { executionProvider: 'cpu', threads: 2 },
+  });
+});
+afterAll(async () => {
+  await sessions?.release();
+  await fx?.close();
+});
+
+describe('loadSd1Sessions: graphs built once, cached on disk, run through typed-array runners', () => {
+  it('builds a UNet graph on first use, reuses the runner, and a second service instance loads it from the cache', async () => {
+    const shape = { batch: 1, height: 8, width: 8, kvMode: 'cross-attention' as const };
+    const first = await sessions.unet(shape);
+    expect(first.built).toBe(true);
+    expect(await sessions.unet(shape)).toBe(first);
+    const D = fx.checkpoint.config.unet.contextDim;
+    const inputs = {
+      sample: signal(4 * 64, 1),
+      timestep: new Float32Array([500]),
+      context: signal(77 * D, 2),
+    };
+    const eps = await first.run(inputs);
+    expect(eps).toHaveLength(4 * 64);
+    expect(allFinite(eps)).toBe(true);
+
+    const other = loadSd1Sessions(fx.checkpoint, join(fx.dir, 'graph-cache'), {
+      session: { executionProvider: 'cpu', threads: 2 },
+    });
+    try {
+      const again = await other.unet(shape);
+      expect(again.built).toBe(false);
+      expect(again.modelPath).toBe(first.modelPath);
+      expect(maxAbsDiff(await again.run(inputs), eps)).toBe(0);
+    } finally {
+      await other.release();
+    }
+  });
+
+  it('feeds K/V masks by canonical key (absent keys = ones) and rejects keys outside the scope', async () => {
+    const unet = await sessions.unet({ batch: 1, height: 8, width: 8, kvMode: 'cross-attention' });
+    const D = fx.checkpoint.config.unet.contextDim;
+    const inputs = {
+      sample: signal(4 * 64, 1),
+      timestep: new Float32Array([500]),
+      context: signal(77 * D, 2),
+    };
+    const base = await unet.run(inputs);
+    const key = unet.kvKeys[0];
+    const w = fx.checkpoint.shapeOf(key);
+    const zeros = new Float32Array(w[0] * w[1]);
+    const masked = await unet.run({ ...inputs, kvMasks: new Map([[key, zeros]]) });
+    expect(maxAbsDiff(masked, base)).toBeGreaterThan(1e-4);
+    const attn1 = key.replace('attn2', 'attn1');
+    await expect(unet.run({ ...inputs, kvMasks: new Map([[attn1, zeros]]) })).rejects.toThrow(
+      /not a K\/V weight of this graph/,
+    );
+  });
+
+  it('text encoder, VAE encoder/decoder and training runners return outputs of the documented sizes', async () => {
+    const { config } = fx.checkpoint;
+    const text = await sessions.textEncoder({ batch: 1 });
+    const ids = Int32Array.from([49406, 320, 2368, 49407, ...new Array(73).fill(49407)]);
+    expect(await text.run(ids)).toHaveLength(77 * config.text.width);
+
+    const enc = await sessions.vaeEncoder({ batch: 1, height: 16, width: 16 });
+    const { mean, logvar } = await enc.run(signal(3 * 16 * 16, 3));
+    expect(mean).toHaveLength(4 * 2 * 2);
+    expect(logvar).toHaveLength(4 * 2 * 2);
+    const dec = await sessions.vaeDecoder({ batch: 1, height: 2, width: 2 });
+    expect(await dec.run(mean)).toHaveLength(3 * 16 * 16);
+
+    const train = await sessions.training({ batch: 1, height: 8, width: 8, scope: 'cross-attention' });
+    const D = config.unet.contextDim;
+    const one = new Float32Array([1]);
+    const { loss, grads } = await train.run({
+      latents: signal(4 * 64, 4),
+      noise: signal(4 * 64, 5),
+      timestep: new Float32Array([400]),
+      context: signal(77 * D, 6),
+      lossWeight: one,
+      sqrtAlphaBar: new Float32Array([0.8]),
+      sqrtOneMinusAlphaBar: new Float32Array([0.6]),
+    });
+    expect(Number.isFinite(loss) && loss > 0).toBe(true);
+    expect([...grads.keys()]).toEqual(train.kvKeys);
+    for (const [key, g] of grads)
+      expect(g).toHaveLength(fx.checkpoint.shapeOf(key).reduce((a, b) => a * b, 1));
+  });
+});

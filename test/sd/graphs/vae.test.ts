@@ -1,0 +1,131 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  buildVaeDecoderGraph,
+  buildVaeEncoderGraph,
+  SD1_VAE_SCALING_FACTOR,
+  VAE_DECODER_OUTPUT,
+  VAE_ENCODER_OUTPUTS,
+} from '../../../src/sd/graphs/vae.js';
+import { allFinite, maxAbsDiff, refWeights, signal, type TinyFixture, tinyFixture } from './fixtures.js';
+import { vaeDecode, vaeEncode } from './reference.js';
+
+let fx: TinyFixture;
+beforeAll(async () => {
+  fx = await tinyFixture();
+});
+afterAll(async () => {
+  await fx?.close();
+});
+
+const refSpec = (fx: TinyFixture) => {
+  const v = fx.checkpoint.config.vae;
+  return {
+    prefix: 'first_stage_model.',
+    channelMult: v.channelMult,
+    numResBlocks: v.numResBlocks,
+    groups: v.normGroups,
+  };
+};
+
+describe('SD1 VAE graphs', () => {
+  it('exposes the SD1 latent scaling factor for the pipeline', () => {
+    expect(SD1_VAE_SCALING_FACTOR).toBe(0.18215);
+    expect(fx.checkpoint.config.vae.scalingFactor).toBe(SD1_VAE_SCALING_FACTOR);
+  });
+
+  it('encoder: image [2,3,32,32] → mean and clamped logvar [2,4,4,4], equal to the plain-TS reference to 1e-4', async () => {
+    const weights = await fx.weights('vae');
+    const session = await fx.open(
+      buildVaeEncoderGraph(fx.checkpoint.config, weights, { batch: 2, height: 32, width: 32 }).graph,
+      'vae-enc',
+    );
+    const image = signal(2 * 3 * 32 * 32, 5);
+    const out = await session.run({ sample: { dtype: 'float32', shape: [2, 3, 32, 32], data: image } });
+    const mean = out[VAE_ENCODER_OUTPUTS.mean];
+    const logvar = out[VAE_ENCODER_OUTPUTS.logvar];
+    expect(mean.shape).toEqual([2, 4, 4, 4]);
+    expect(logvar.shape).toEqual([2, 4, 4, 4]);
+    expect(allFinite(mean.data as Float32Array)).toBe(true);
+    const n = 3 * 32 * 32;
+    const m = 4 * 16;
+    for (let b = 0; b < 2; b++) {
+      const ref = vaeEncode(refWeights(weights), refSpec(fx), {
+        c: 3,
+        h: 32,
+        w: 32,
+        d: Float64Array.from(image.subarray(b * n, (b + 1) * n)),
+      });
+      expect(
+        maxAbsDiff((mean.data as Float32Array).subarray(b * m, (b + 1) * m), ref.d.subarray(0, m)),
+      ).toBeLessThan(1e-4);
+      const refLogvar = ref.d.subarray(m).map((v) => Math.min(20, Math.max(-30, v)));
+      expect(maxAbsDiff((logvar.data as Float32Array).subarray(b * m, (b + 1) * m), refLogvar)).toBeLessThan(
+        1e-4,
+      );
+    }
+  });
+
+  it('decoder: latent [1,4,4,6] → image [1,3,32,48], equal to the plain-TS reference to 1e-4', async () => {
+    const weights = await fx.weights('vae');
+    const session = await fx.open(
+      buildVaeDecoderGraph(fx.checkpoint.config, weights, { batch: 1, height: 4, width: 6 }).graph,
+      'vae-dec',
+    );
+    const z = signal(4 * 24, 6);
+    const out = (await session.run({ latent_sample: { dtype: 'float32', shape: [1, 4, 4, 6], data: z } }))[
+      VAE_DECODER_OUTPUT
+    ];
+    expect(out.shape).toEqual([1, 3, 32, 48]);
+    expect(allFinite(out.data as Float32Array)).toBe(true);
+    const ref = vaeDecode(refWeights(weights), refSpec(fx), { c: 4, h: 4, w: 6, d: Float64Array.from(z) });
+    expect(maxAbsDiff(out.data as Float32Array, ref.d)).toBeLessThan(1e-4);
+  });
+
+  it('encoder on a non-square image (16×24) agrees with the reference, whose downsampling pads right/bottom only', async () => {
+    // Symmetric padding would shift every stride-2 window by one pixel and break the agreement.
+    const weights = await fx.weights('vae');
+    const session = await fx.open(
+      buildVaeEncoderGraph(fx.checkpoint.config, weights, { batch: 1, height: 16, width: 24 }).graph,
+      'vae-enc-rect',
+    );
+    const image = signal(3 * 16 * 24, 9);
+    const out = await session.run({ sample: { dtype: 'float32', shape: [1, 3, 16, 24], data: image } });
+    const ref = vaeEncode(refWeights(weights), refSpec(fx), {
+      c: 3,
+      h: 16,
+      w: 24,
+      d: Float64Array.from(image),
+    });
+    expect(out.mean.shape).toEqual([1, 4, 2, 3]);
+    expect(maxAbsDiff(out.mean.data as Float32Array, ref.d.subarray(0, 4 * 6))).toBeLessThan(1e-4);
+  });
+
+  it('float16 decoder runs with fp16 weights and stays within fp16 precision of float32', async () => {
+    const config = fx.checkpoint.config;
+    const s16 = await fx.open(
+      buildVaeDecoderGraph(config, await fx.weights('vae', 'float16'), {
+        batch: 1,
+        height: 8,
+        width: 8,
+        dtype: 'float16',
+      }).graph,
+      'vae-dec-16',
+    );
+    const s32 = await fx.open(
+      buildVaeDecoderGraph(config, await fx.weights('vae'), { batch: 1, height: 8, width: 8 }).graph,
+      'vae-dec-32',
+    );
+    const z = { latent_sample: { dtype: 'float32' as const, shape: [1, 4, 8, 8], data: signal(4 * 64, 6) } };
+    const y16 = (await s16.run(z)).sample.data as Float32Array;
+    const y32 = (await s32.run(z)).sample.data as Float32Array;
+    const scale = Math.max(...Array.from(y32, Math.abs));
+    expect(maxAbsDiff(y16, y32) / scale).toBeLessThan(2e-2);
+  });
+
+  it('refuses image sizes that are not multiples of 8', async () => {
+    const weights = await fx.weights('vae');
+    expect(() =>
+      buildVaeEncoderGraph(fx.checkpoint.config, weights, { batch: 1, height: 30, width: 32 }),
+    ).toThrow(/multiple of 8/);
+  });
+});
