@@ -27,7 +27,10 @@ export interface ClipVocabulary {
  * merge's concatenation in merge order, then the two special tokens.
  */
 export function buildVocabulary(mergesText: string): ClipVocabulary {
-  const lines = mergesText.split('\n');
+  // Only the header and the first MERGE_COUNT merges are used; the file has ~262k lines.
+  let end = 0;
+  for (let i = 0; i <= MERGE_COUNT && end !== -1; i++) end = mergesText.indexOf('\n', end + (i > 0 ? 1 : 0));
+  const lines = (end === -1 ? mergesText : mergesText.slice(0, end)).split('\n');
   if (lines.length < MERGE_COUNT + 1) {
     throw new Error(`CLIP merges file too short: ${lines.length} lines, need ${MERGE_COUNT + 1}`);
   }
