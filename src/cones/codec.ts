@@ -75,19 +75,13 @@ function bestGolomb(values: Uint32Array): { code: GolombCode; bits: number } {
   const candidates = new Set<number>([1]);
   if (mean > 0) {
     // Geometric source with P(gap = g) = (1−p)^g·p has mean (1−p)/p; Golomb's optimal M solves (1−p)^M ≈ 1/2.
+    // Real sets are not exactly geometric, so the neighbours and the nearest Rice divisor are sized too.
     const p = 1 / (mean + 1);
     const optimal = Math.ceil(Math.log(2 - p) / -Math.log1p(-p));
-    for (const m of [
-      optimal - 1,
-      optimal,
-      optimal + 1,
-      Math.round(optimal * 0.75),
-      Math.round(optimal * 1.5),
-    ]) {
+    const power = 2 ** Math.round(Math.log2(Math.max(1, optimal)));
+    for (const m of [optimal - 1, optimal, optimal + 1, power])
       candidates.add(Math.min(2 ** 24, Math.max(1, m)));
-    }
-    const power = 2 ** Math.max(0, Math.min(24, Math.round(Math.log2(Math.max(1, optimal)))));
-    candidates.add(power);
+    if (optimal > 1) candidates.delete(1);
   }
   let best = { code: new GolombCode(1), bits: Number.POSITIVE_INFINITY };
   for (const m of candidates) {
@@ -99,21 +93,23 @@ function bestGolomb(values: Uint32Array): { code: GolombCode; bits: number } {
 }
 
 /** Alternating runs: zero-run before each one-run (first may be 0, later ones ≥ 1), one-runs ≥ 1. */
-function runsOf(sorted: Uint32Array): { zeros: Uint32Array; ones: Uint32Array } {
-  const zeros: number[] = [];
-  const ones: number[] = [];
+function runsOf(sorted: Uint32Array, runCount: number): { zeros: Uint32Array; ones: Uint32Array } {
+  const zeros = new Uint32Array(runCount);
+  const ones = new Uint32Array(runCount);
+  let r = 0;
   let i = 0;
   let end = 0; // one past the previous one-run
   while (i < sorted.length) {
     const start = sorted[i];
     let j = i + 1;
     while (j < sorted.length && sorted[j] === sorted[j - 1] + 1) j++;
-    zeros.push(zeros.length === 0 ? start - end : start - end - 1);
-    ones.push(j - i - 1);
+    zeros[r] = r === 0 ? start - end : start - end - 1;
+    ones[r] = j - i - 1;
+    r++;
     end = sorted[j - 1] + 1;
     i = j;
   }
-  return { zeros: Uint32Array.from(zeros), ones: Uint32Array.from(ones) };
+  return { zeros, ones };
 }
 
 const bytesOf = (bits: number) => Math.ceil(bits / 8);
@@ -166,30 +162,31 @@ function plans(sorted: Uint32Array, numel: number): Plan[] {
     },
   });
 
-  if (n > 0) {
-    const { zeros, ones } = runsOf(sorted);
-    if (zeros.length < n) {
-      const z = bestGolomb(zeros);
-      const o = bestGolomb(ones);
-      out.push({
-        codec: 'runs',
-        bytes:
-          header +
-          varintLength(zeros.length) +
-          varintLength(z.code.m) +
-          varintLength(o.code.m) +
-          bytesOf(z.bits + o.bits),
-        write: (w) => {
-          w.writeVarint(zeros.length);
-          w.writeVarint(z.code.m);
-          w.writeVarint(o.code.m);
-          for (let i = 0; i < zeros.length; i++) {
-            z.code.write(w, zeros[i]);
-            o.code.write(w, ones[i]);
-          }
-        },
-      });
-    }
+  // Run-length coding only pays when runs are long; count them before building anything.
+  let runCount = n > 0 ? 1 : 0;
+  for (let i = 1; i < n; i++) if (sorted[i] !== sorted[i - 1] + 1) runCount++;
+  if (n > 0 && runCount <= 0.75 * n) {
+    const { zeros, ones } = runsOf(sorted, runCount);
+    const z = bestGolomb(zeros);
+    const o = bestGolomb(ones);
+    out.push({
+      codec: 'runs',
+      bytes:
+        header +
+        varintLength(zeros.length) +
+        varintLength(z.code.m) +
+        varintLength(o.code.m) +
+        bytesOf(z.bits + o.bits),
+      write: (w) => {
+        w.writeVarint(zeros.length);
+        w.writeVarint(z.code.m);
+        w.writeVarint(o.code.m);
+        for (let i = 0; i < zeros.length; i++) {
+          z.code.write(w, zeros[i]);
+          o.code.write(w, ones[i]);
+        }
+      },
+    });
   }
   return out;
 }
