@@ -75,7 +75,9 @@ export function grad(b: GraphBuilder, loss: Value, wrt: readonly Value[], opts: 
     const rule = gradRules.get(node.op);
     if (!rule) throw new Error(`grad: no gradient rule for ${node.op} ('${node.name}')`);
     const seg = node.segment;
-    const trigger = gy.find((x) => x)!;
+    // Recomputation waits for the newest backward value (not just this node's gradient), so
+    // successive segments (e.g. attention chunks) are re-emitted one after another, not all at once.
+    const trigger = latestFloatValue(g, forwardCount) ?? gy.find((x) => x)!;
     const fwd = (name: string) => (seg === undefined ? g.value(name) : recompute.value(seg, name, trigger));
     const ctx: GradContext = {
       b,
@@ -110,6 +112,14 @@ export function grad(b: GraphBuilder, loss: Value, wrt: readonly Value[], opts: 
     const gw = total(w.name) ?? expand(b, b.scalar(0, w.dtype), w.shape, 'zeros');
     return b.output(gw, opts.names?.[k] ?? `grad.${w.name}`);
   });
+}
+
+function latestFloatValue(g: GraphBuilder['graph'], from: number): Value | undefined {
+  for (let i = g.nodes.length - 1; i >= from; i--) {
+    const v = g.value(g.nodes[i].outputs[0]);
+    if (v.dtype === 'float32' || v.dtype === 'float16' || v.dtype === 'float64') return v;
+  }
+  return undefined;
 }
 
 function attrNumber(node: OpNode, name: string, kind: 'i' | 'f', fallback?: number): number {

@@ -140,7 +140,7 @@ export async function checkGrad(c: GradCase, opts: CheckOptions = {}): Promise<G
     const ad: Record<string, Float64Array> = {};
     for (const w of c.wrt) ad[w] = out[`grad.${w}`].data as Float64Array;
     const lossAt = async (vals: Record<string, Float64Array>) =>
-      (await fwd.run(feedsFor(c, 'float64', vals)))['loss'].data[0] as number;
+      (await fwd.run(feedsFor(c, 'float64', vals))).loss.data[0] as number;
 
     let maxRelErr = 0;
     let coordsChecked = 0;

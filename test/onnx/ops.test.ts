@@ -155,6 +155,15 @@ const cases: Record<string, GradCase> = {
       return b.attention(x.q, x.k, x.v, 2, { mask: b.constant(x.q.dtype, [4, 4], m), recompute: true });
     },
   },
+  'Attention in 3 query chunks (exact), each recomputed, with a causal mask': {
+    inputs: { q: { shape: [1, 5, 4] }, k: { shape: [1, 5, 4] }, v: { shape: [1, 5, 4] } },
+    wrt: ['q', 'k', 'v'],
+    build: (b, x) => {
+      const m = new Array<number>(25).fill(0).map((_, i) => (i % 5 > Math.floor(i / 5) ? -1e9 : 0));
+      const mask = b.constant(x.q.dtype, [5, 5], m);
+      return b.attention(x.q, x.k, x.v, 2, { mask, recompute: true, chunks: 3 });
+    },
+  },
   GEGLU: {
     inputs: { x: { shape: [1, 3, 4] }, w: { shape: [10, 4] }, bias: { shape: [10] } },
     wrt: ['x', 'w', 'bias'],

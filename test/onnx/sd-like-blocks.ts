@@ -63,6 +63,8 @@ export interface TransformerOptions extends BlockDims {
   xiK?: Value;
   xiV?: Value;
   recompute?: boolean;
+  /** Query chunks for the attention (see AttentionOptions.chunks). */
+  chunks?: number;
 }
 
 function attn(
@@ -80,7 +82,7 @@ function attn(
   const wv = b.scope('to_v', () => w('weight', [c, cc], 1 / Math.sqrt(cc)));
   const k = b.scope('to_k', () => b.linear(ctx, cross && o.xiK ? b.mul(o.xiK, wk, 'scaled') : wk));
   const v = b.scope('to_v', () => b.linear(ctx, cross && o.xiV ? b.mul(o.xiV, wv, 'scaled') : wv));
-  const a = b.attention(q, k, v, o.heads, { recompute: o.recompute });
+  const a = b.attention(q, k, v, o.heads, { recompute: o.recompute, chunks: o.chunks });
   return b.scope('to_out.0', () => b.linear(a, w('weight', [c, c], 1 / Math.sqrt(c)), w('bias', [c], 0.05)));
 }
 

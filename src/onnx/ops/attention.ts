@@ -8,7 +8,7 @@ import { formatShape, type Value } from '../ir.js';
 import { add, gelu, mul } from './elementwise.js';
 import { linear, matmul } from './matmul.js';
 import { softmax } from './norm.js';
-import { reshape, split, transpose } from './shape.js';
+import { concat, reshape, slice, split, transpose } from './shape.js';
 
 export interface AttentionOptions {
   /** Added to the scores before the softmax, broadcast to [B, heads, N, M] (e.g. a causal −∞ mask). */
@@ -17,6 +17,12 @@ export interface AttentionOptions {
   scale?: number;
   /** Recompute the attention core in the backward pass instead of keeping the probabilities. */
   recompute?: boolean;
+  /**
+   * Split the queries into this many chunks, each with its own softmax (exact, not an
+   * approximation). With `recompute`, each chunk is its own segment and the backward re-emits them
+   * one after another, so only one chunk's [B, h, N/chunks, M] maps are live at a time.
+   */
+  chunks?: number;
 }
 
 /** q [B, N, C], k and v [B, M, C] → [B, N, C]; channel c = head·d + j as in PyTorch. */
@@ -39,12 +45,35 @@ export function attention(
   const qh = transpose(b, reshape(b, q, [bs, n, heads, d]), [0, 2, 1, 3], 'q_heads');
   const kt = transpose(b, reshape(b, k, [bs, m, heads, d]), [0, 2, 3, 1], 'k_heads_t');
   const vh = transpose(b, reshape(b, v, [bs, m, heads, d]), [0, 2, 1, 3], 'v_heads');
-  const core = () => {
-    let s = mul(b, matmul(b, qh, kt, 'scores_raw'), opts.scale ?? 1 / Math.sqrt(d), 'scores');
-    if (opts.mask) s = add(b, s, opts.mask, 'scores_masked');
-    return matmul(b, softmax(b, s, -1, 'probs'), vh, 'attn_heads');
-  };
-  const o = opts.recompute ? b.recompute(core) : core();
+  const chunks = Math.max(1, Math.min(opts.chunks ?? 1, n));
+  const sizes = Array.from(
+    { length: chunks },
+    (_, i) => Math.floor((n * (i + 1)) / chunks) - Math.floor((n * i) / chunks),
+  );
+  const qParts = chunks > 1 ? split(b, qh, sizes, 2, 'q_chunks') : [qh];
+  let offset = 0;
+  const outs = qParts.map((qc) => {
+    let mask = opts.mask;
+    if (mask && chunks > 1 && mask.shape.length >= 2 && mask.shape[mask.shape.length - 2] === n) {
+      mask = slice(
+        b,
+        mask,
+        [offset],
+        [offset + qc.shape[2]],
+        [mask.shape.length - 2],
+        undefined,
+        'mask_chunk',
+      );
+    }
+    offset += qc.shape[2];
+    const core = () => {
+      let s = mul(b, matmul(b, qc, kt, 'scores_raw'), opts.scale ?? 1 / Math.sqrt(d), 'scores');
+      if (mask) s = add(b, s, mask, 'scores_masked');
+      return matmul(b, softmax(b, s, -1, 'probs'), vh, 'attn_heads');
+    };
+    return opts.recompute ? b.recompute(core) : core();
+  });
+  const o = outs.length > 1 ? concat(b, outs, 2, 'attn_chunks') : outs[0];
   return reshape(b, transpose(b, o, [0, 2, 1, 3]), [bs, n, ch], 'attn');
 }
 
