@@ -6,6 +6,11 @@ export interface CliCommand {
 }
 
 export const commands: Record<string, CliCommand> = {
+  run: {
+    usage: 'run <workflow.json|image.png> [--data-dir DIR] [--comfyui-dir DIR]',
+    summary: 'run a workflow headless (API/UI JSON or a PNG with one embedded) and print its outputs',
+    load: () => import('./run.js'),
+  },
   doctor: {
     usage: 'doctor [--json]',
     summary: 'check Node, onnxruntime and which execution providers (CPU, CUDA) load, and why not',
