@@ -24,7 +24,7 @@ export function epsToDenoised(
   x: Float32Array,
   eps: Float32Array,
   sigma: number,
-  out = new Float32Array(x.length),
+  out: Float32Array = new Float32Array(x.length),
   epsOffset = 0,
 ): Float32Array {
   const s = fr(sigma);
@@ -37,7 +37,7 @@ export function cfgCombine(
   uncond: Float32Array,
   cond: Float32Array,
   cfg: number,
-  out = new Float32Array(cond.length),
+  out: Float32Array = new Float32Array(cond.length),
 ): Float32Array {
   if (uncond.length !== cond.length) throw new Error('cfgCombine: uncond and cond differ in length');
   const scale = fr(cfg);
