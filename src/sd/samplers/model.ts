@@ -11,7 +11,7 @@ const fr = Math.fround;
 export function scaleModelInput(
   x: Float32Array,
   sigma: number,
-  out = new Float32Array(x.length),
+  out: Float32Array = new Float32Array(x.length),
 ): Float32Array {
   const s = fr(sigma);
   const denom = fr(Math.sqrt(fr(fr(s * s) + 1)));
