@@ -1,5 +1,6 @@
 /** Library entry: the pieces other programs embed (service, engine, node registry). */
 
+export * from './cones/index.js';
 export { type DataDirOptions, resolveDataDirs } from './engine/data-dirs.js';
 export {
   createPromptService,
