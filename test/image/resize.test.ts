@@ -9,7 +9,9 @@ const row = (values: number[], height = 1): Tensor => ({
 });
 const close = (t: Tensor, expected: number[]) => {
   expect(t.data.length).toBe(expected.length);
-  t.data.forEach((v, i) => expect(v).toBeCloseTo(expected[i], 5));
+  t.data.forEach((v, i) => {
+    expect(v).toBeCloseTo(expected[i], 5);
+  });
 };
 
 describe('scaleImage (torch interpolate semantics, align_corners=False)', () => {
