@@ -16,3 +16,15 @@ export { allNodeDefinitions, createNodeRegistry, nodeFamilies } from './nodes/in
 export { NodeRegistry, type ObjectInfoEntry, objectInfoInput } from './nodes/registry.js';
 export * from './nodes/types.js';
 export { RuntimeTaskError, WorkerRuntime } from './runtime/worker-runtime.js';
+export { latentPreviewJpeg, latentToRgb } from './sd/latent-preview.js';
+export { prepareNoise, type RandnKernel, type Seed, TorchGenerator } from './sd/noise/index.js';
+export {
+  type Denoiser,
+  SAMPLER_NAMES,
+  SAMPLERS,
+  type Sampler,
+  type SamplerName,
+  samplerByName,
+} from './sd/samplers/index.js';
+export { ksamplerSigmas, SCHEDULER_NAMES, type SchedulerName, sd1Schedule } from './sd/schedule.js';
+export { type TokenChunk, type TokenizedPrompt, tokenize } from './sd/tokenizer/index.js';
