@@ -6,6 +6,14 @@ import type { NodeDefinition } from '../nodes/types.js';
  * `createPromptService({ extraNodes: createTestNodes().nodes })`). They compute real values, count
  * their executions, and include a long interruptible node and a worker-bound node.
  */
+/** A valid 1×1 PNG (grey pixel). */
+const TINY_PNG = Uint8Array.from(
+  Buffer.from(
+    'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNoAAAAggCBd81ytgAAAABJRU5ErkJggg==',
+    'base64',
+  ),
+);
+
 export interface TestNodes {
   nodes: NodeDefinition[];
   /** Executions per class name since creation. */
@@ -110,6 +118,21 @@ export function createTestNodes(): TestNodes {
           { signal: ctx.signal, onProgress: (p) => ctx.progress(p.value, p.max) },
         );
         return { outputs: [], ui: { text: [`spun ${r.steps} steps`] } };
+      },
+    },
+    {
+      name: 'TestPreview',
+      displayName: 'Test Preview',
+      category: 'testing',
+      description: 'Reports `steps` progress updates, each with a 1×1 PNG preview.',
+      inputs: { required: { steps: { type: 'INT', default: 2, min: 1, max: 100 } } },
+      outputs: [],
+      outputNode: true,
+      async execute(inputs, ctx) {
+        count('TestPreview');
+        const steps = Number(inputs.steps);
+        for (let s = 1; s <= steps; s++) ctx.progress(s, steps, { format: 'PNG', bytes: TINY_PNG });
+        return { outputs: [], ui: { text: [`${steps} previews`] } };
       },
     },
     {

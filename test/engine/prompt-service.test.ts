@@ -88,6 +88,28 @@ describe('PromptService execution', () => {
       if (e.kind === 'json') expect(e.clientId).toBe(e.type === 'status' ? null : 'client-1');
   });
 
+  it('sends progress, progress_state and binary preview frames (type 1, u32 BE format code)', async () => {
+    const { id } = await runPrompt({ prompt: { '1': { class_type: 'TestPreview', inputs: { steps: 2 } } } });
+    const relevant = h.events.filter(
+      (e) => e.kind === 'binary' || (e.kind === 'json' && ['progress', 'progress_state'].includes(e.type)),
+    );
+    const kinds = relevant.map((e) => (e.kind === 'binary' ? `binary${e.eventType}` : e.type));
+    expect(kinds).toEqual([
+      'progress_state', // node start
+      ...['progress', 'progress_state', 'binary1'],
+      ...['progress', 'progress_state', 'binary1'],
+      'progress_state', // node finished
+    ]);
+    const progress = h.jsonEvents(id).filter(([t]) => t === 'progress');
+    expect(progress[1][1]).toEqual({ value: 2, max: 2, prompt_id: id, node: '1' });
+    const frame = relevant.find((e) => e.kind === 'binary');
+    if (frame?.kind !== 'binary') throw new Error('no preview frame');
+    expect(frame.clientId).toBe('client-1');
+    const view = new DataView(frame.payload.buffer, frame.payload.byteOffset, frame.payload.byteLength);
+    expect(view.getUint32(0)).toBe(2); // PNG
+    expect(Array.from(frame.payload.subarray(4, 8))).toEqual([0x89, 0x50, 0x4e, 0x47]);
+  });
+
   it('serves a repeated prompt from the cache and still sends executed for cached outputs', async () => {
     await runPrompt({ prompt: chain() });
     expect(h.test.calls.TestAdd).toBe(1);
