@@ -73,6 +73,9 @@ export async function writeSafetensors(
   const temp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   const handle = await open(temp, 'w');
   let position = 0;
+  // One write in flight while the next tensor is produced: overlaps generation with disk I/O and
+  // keeps at most two tensors in memory.
+  let pending: Promise<void> = Promise.resolve();
   try {
     await writeAll(handle, header, position);
     position += header.length;
@@ -84,11 +87,14 @@ export async function writeSafetensors(
           `tensor "${spec.name}" ${spec.dtype}[${spec.shape.join(', ')}] needs ${expected} bytes, source gave ${data.byteLength}`,
         );
       }
-      await writeAll(handle, new Uint8Array(data.buffer, data.byteOffset, data.byteLength), position);
+      await pending;
+      pending = writeAll(handle, new Uint8Array(data.buffer, data.byteOffset, data.byteLength), position);
       position += expected;
     }
+    await pending;
     await handle.close();
   } catch (error) {
+    await pending.catch(() => {});
     await handle.close().catch(() => {});
     await rm(temp, { force: true });
     throw error;
