@@ -66,6 +66,7 @@ export function grad(b: GraphBuilder, loss: Value, wrt: readonly Value[], opts: 
 
   contribute(loss.name, b.constant(loss.dtype, loss.shape, [1]));
   const recompute = new SegmentRecompute(b);
+  let lastGrad: Value | undefined;
 
   for (let i = forwardCount - 1; i >= 0; i--) {
     const node = g.nodes[i];
@@ -75,9 +76,9 @@ export function grad(b: GraphBuilder, loss: Value, wrt: readonly Value[], opts: 
     const rule = gradRules.get(node.op);
     if (!rule) throw new Error(`grad: no gradient rule for ${node.op} ('${node.name}')`);
     const seg = node.segment;
-    // Recomputation waits for the newest backward value (not just this node's gradient), so
+    // Recomputation waits for the newest gradient computed so far (not just this node's), so
     // successive segments (e.g. attention chunks) are re-emitted one after another, not all at once.
-    const trigger = latestFloatValue(g, forwardCount) ?? gy.find((x) => x)!;
+    const trigger = lastGrad ?? gy.find((x) => x)!;
     const fwd = (name: string) => (seg === undefined ? g.value(name) : recompute.value(seg, name, trigger));
     const ctx: GradContext = {
       b,
@@ -103,7 +104,10 @@ export function grad(b: GraphBuilder, loss: Value, wrt: readonly Value[], opts: 
     const scopeName = node.outputs[0];
     const gx = b.scope(`grad.${scopeName}`, () => rule(ctx, gy));
     node.inputs.forEach((name, k) => {
-      if (name && requires.has(name)) contribute(name, gx[k]);
+      if (name && requires.has(name) && gx[k]) {
+        contribute(name, gx[k]);
+        lastGrad = gx[k];
+      }
     });
   }
 
@@ -114,14 +118,6 @@ export function grad(b: GraphBuilder, loss: Value, wrt: readonly Value[], opts: 
   });
 }
 
-function latestFloatValue(g: GraphBuilder['graph'], from: number): Value | undefined {
-  for (let i = g.nodes.length - 1; i >= from; i--) {
-    const v = g.value(g.nodes[i].outputs[0]);
-    if (v.dtype === 'float32' || v.dtype === 'float16' || v.dtype === 'float64') return v;
-  }
-  return undefined;
-}
-
 function attrNumber(node: OpNode, name: string, kind: 'i' | 'f', fallback?: number): number {
   const a = node.attrs[name] as Record<string, unknown> | undefined;
   if (a && kind in a) return a[kind] as number;
@@ -129,7 +125,11 @@ function attrNumber(node: OpNode, name: string, kind: 'i' | 'f', fallback?: numb
   throw new Error(`${node.op} '${node.name}': attribute ${name} missing`);
 }
 
-/** Re-emits forward values of recompute segments on demand, once per segment and value. */
+/**
+ * Re-emits forward values of recompute segments on demand, once per segment and value. Values from
+ * outside the segment are used as they are; only a re-emitted node with no re-emitted input gets one
+ * input gated, which is enough to hold the whole re-emitted chain back until the backward reaches it.
+ */
 class SegmentRecompute {
   private readonly memo = new Map<string, Value>();
   private readonly gates = new Map<number, Value>();
@@ -137,40 +137,39 @@ class SegmentRecompute {
   constructor(private readonly b: GraphBuilder) {}
 
   value(seg: number, name: string, trigger: Value): Value {
+    const g = this.b.graph;
+    const p = g.producer.get(name);
+    if (p === undefined || g.nodes[p].segment !== seg) return g.value(name);
     const key = `${seg}|${name}`;
     const hit = this.memo.get(key);
     if (hit) return hit;
-    const g = this.b.graph;
-    const p = g.producer.get(name);
-    let out: Value;
-    if (p === undefined || g.nodes[p].segment !== seg) {
-      out = g.isInitializer(name) ? g.value(name) : this.gated(seg, g.value(name), trigger);
-    } else {
-      const node = g.nodes[p];
-      const inputs = node.inputs.map((x) => (x ? this.value(seg, x, trigger).name : ''));
-      const outputs = node.outputs.map((o) => {
-        const v = g.value(o);
-        return g.addValue({ name: uniqueName(g.values, `${o}.recomputed`), dtype: v.dtype, shape: v.shape });
-      });
-      g.addNode({
-        ...node,
-        segment: undefined,
-        name: `${outputs[0].name}/${node.op}`,
-        inputs,
-        outputs: outputs.map((v) => v.name),
-      });
-      outputs.forEach((v, k) => {
-        this.memo.set(`${seg}|${node.outputs[k]}`, v);
-      });
-      out = this.memo.get(key)!;
+    const node = g.nodes[p];
+    const internal = (x: string) =>
+      x !== '' && g.producer.has(x) && g.nodes[g.producer.get(x)!].segment === seg;
+    let inputs = node.inputs.map((x) => (internal(x) ? this.value(seg, x, trigger).name : x));
+    if (!node.inputs.some(internal)) {
+      const k = node.inputs.findIndex((x) => x && !g.isInitializer(x) && g.value(x).dtype === trigger.dtype);
+      if (k >= 0) inputs = inputs.map((x, i) => (i === k ? this.gated(seg, g.value(x), trigger).name : x));
     }
-    this.memo.set(key, out);
-    return out;
+    const outputs = node.outputs.map((o) => {
+      const v = g.value(o);
+      return g.addValue({ name: uniqueName(g.values, `${o}.recomputed`), dtype: v.dtype, shape: v.shape });
+    });
+    g.addNode({
+      ...node,
+      segment: undefined,
+      name: `${outputs[0].name}/${node.op}`,
+      inputs,
+      outputs: outputs.map((v) => v.name),
+    });
+    outputs.forEach((v, k) => {
+      this.memo.set(`${seg}|${node.outputs[k]}`, v);
+    });
+    return this.memo.get(key)!;
   }
 
-  /** x + 0·g[0]: equal to x, but only computable once the gradient `trigger` exists. */
+  /** x + 0·t[0]: equal to x, but only computable once the backward value `trigger` exists. */
   private gated(seg: number, x: Value, trigger: Value): Value {
-    if (x.dtype !== trigger.dtype) return x;
     const b = this.b;
     return b.scope(`recompute.${seg}`, () => {
       let gate = this.gates.get(seg);
