@@ -1,0 +1,241 @@
+/**
+ * One checkpoint loaded in a runtime worker: the open checkpoint (tensor data stays on disk until a
+ * graph needs it) and its ONNX sessions (src/sd/graphs/sessions.ts), created lazily — the text
+ * encoder once, the UNet per (batch, latent size, context length, K/V mode), the VAE per size. When
+ * more than `maxShapes` UNet/VAE shapes were opened, every session is released and reopened on
+ * demand from the graph cache (cheap: the graphs are already built), which bounds memory per model.
+ */
+import { createHash } from 'node:crypto';
+import { readdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { ExecutionProvider, SessionOptions } from '../../onnx/session.js';
+import { openCheckpoint, type SD1Checkpoint } from '../checkpoint/checkpoint.js';
+import { f32ToF16Array } from '../checkpoint/dtype.js';
+import type { KvMode } from '../graphs/kv.js';
+import { type GraphRunnerInfo, loadSd1Sessions, type Sd1Sessions } from '../graphs/sessions.js';
+import type { GraphDType } from '../graphs/weights.js';
+import type { CachedResource } from './model-cache.js';
+import type { CheckpointHandle } from './values.js';
+
+export interface RuntimeSettings {
+  /** Folder of built graphs (src/onnx/cache.ts). */
+  graphCacheDir: string;
+  /** Weight dtype of the inference graphs (inputs and outputs are float32 either way). */
+  dtype: GraphDType;
+  executionProvider: ExecutionProvider;
+  /** ORT intra-op threads (undefined: ORT's default). */
+  threads?: number;
+  /** Distinct UNet/VAE shapes kept open per model before all sessions are recycled. */
+  maxShapes: number;
+  log: (message: string) => void;
+}
+
+export interface UnetRunInput {
+  sample: Float32Array;
+  timestep: Float32Array;
+  context: Float32Array;
+  batch: number;
+  contextLength: number;
+  height: number;
+  width: number;
+  kvMode: KvMode;
+  /** Multiplicative float32 K/V masks by canonical key (converted for float16 graphs). */
+  kvMasks?: ReadonlyMap<string, Float32Array>;
+}
+
+/** What `auto` resolved to in this worker (CUDA or CPU), once known. */
+let resolvedProvider: 'cuda' | 'cpu' | undefined;
+
+export class LoadedModel implements CachedResource {
+  private sessions: Sd1Sessions;
+  private readonly opened = new Map<string, number>();
+  private released = false;
+  private readonly halfMasks = new WeakMap<Float32Array, Uint16Array>();
+
+  private constructor(
+    readonly checkpoint: SD1Checkpoint,
+    readonly handle: CheckpointHandle,
+    private readonly settings: RuntimeSettings,
+  ) {
+    this.sessions = this.newSessions();
+  }
+
+  static async open(path: string, settings: RuntimeSettings): Promise<LoadedModel> {
+    const checkpoint = await openCheckpoint(path);
+    return new LoadedModel(checkpoint, handleOf(checkpoint), settings);
+  }
+
+  get config() {
+    return this.checkpoint.config;
+  }
+
+  /** Bytes of the graphs whose sessions are open (≈ the weights ORT holds for them). */
+  bytes(): number {
+    let total = 0;
+    for (const b of this.opened.values()) total += b;
+    return total;
+  }
+
+  async release(): Promise<void> {
+    this.released = true;
+    await this.releaseSessions();
+    await this.checkpoint.close();
+  }
+
+  async releaseSessions(): Promise<void> {
+    const old = this.sessions;
+    this.sessions = this.newSessions();
+    this.opened.clear();
+    await old.release();
+  }
+
+  /** Hidden states `[L, D]` of one token window. */
+  async encodeTokens(ids: Int32Array): Promise<Float32Array> {
+    const runner = await this.track(
+      'text',
+      await this.sessions.textEncoder({ batch: 1, length: ids.length }),
+    );
+    return (await runner.run(ids)) as Float32Array;
+  }
+
+  /** ε̂ for a batch of scaled latents. */
+  async unet(input: UnetRunInput): Promise<Float32Array> {
+    const { batch, height, width, contextLength, kvMode } = input;
+    const runner = await this.track(
+      `unet:${batch}:${height}x${width}:${contextLength}:${kvMode}`,
+      await this.sessions.unet({ batch, height, width, contextLength, kvMode }),
+    );
+    let masks: Map<string, Float32Array | Uint16Array> | undefined;
+    if (kvMode !== 'none' && input.kvMasks) {
+      masks = new Map();
+      for (const [key, mask] of input.kvMasks)
+        masks.set(key, this.settings.dtype === 'float16' ? this.half(mask) : mask);
+    }
+    return (await runner.run({
+      sample: input.sample,
+      timestep: input.timestep,
+      context: input.context,
+      kvMasks: masks,
+    })) as Float32Array;
+  }
+
+  /** VAE decoder on one latent `[1, 4, h, w]` (already divided by the scaling factor) → pixels `[1, 3, 8h, 8w]`. */
+  async decode(latent: Float32Array, height: number, width: number): Promise<Float32Array> {
+    const runner = await this.track(
+      `vae-dec:${height}x${width}`,
+      await this.sessions.vaeDecoder({ batch: 1, height, width }),
+    );
+    return (await runner.run(latent)) as Float32Array;
+  }
+
+  /** VAE encoder on one image `[1, 3, H, W]` in −1..1 → posterior mean `[1, 4, H/8, W/8]` (unscaled). */
+  async encode(pixels: Float32Array, height: number, width: number): Promise<Float32Array> {
+    const runner = await this.track(
+      `vae-enc:${height}x${width}`,
+      await this.sessions.vaeEncoder({ batch: 1, height, width }),
+    );
+    return (await runner.run(pixels)).mean as Float32Array;
+  }
+
+  private newSessions(): Sd1Sessions {
+    const { graphCacheDir, dtype, threads, log } = this.settings;
+    // Read at every session creation, so the provider `auto` resolved to is reused (no repeated CUDA probe).
+    this.sessionOptions = {
+      executionProvider: resolvedProvider ?? this.settings.executionProvider,
+      threads,
+      log,
+    };
+    return loadSd1Sessions(this.checkpoint, graphCacheDir, { dtype, session: this.sessionOptions });
+  }
+
+  private sessionOptions: SessionOptions = {};
+
+  private half(mask: Float32Array): Uint16Array {
+    let h = this.halfMasks.get(mask);
+    if (!h) {
+      h = f32ToF16Array(mask);
+      this.halfMasks.set(mask, h);
+    }
+    return h;
+  }
+
+  /** Records an opened runner and its size on disk. */
+  private async track<R extends GraphRunnerInfo>(id: string, runner: R): Promise<R> {
+    if (this.released) throw new Error('model was released');
+    if (!this.opened.has(id)) {
+      if (this.sessionOptions.executionProvider === 'auto') {
+        resolvedProvider = runner.session.provider;
+        this.sessionOptions.executionProvider = runner.session.provider;
+      }
+      if (runner.built)
+        this.settings.log(`sd: built ${runner.kind} graph in ${Math.round(runner.buildMs)} ms`);
+      this.opened.set(id, folderBytes(dirname(runner.modelPath)));
+    }
+    return runner;
+  }
+
+  /**
+   * Runs `work` with the model; afterwards, when nobody else is using it and more than `maxShapes`
+   * UNet/VAE shapes are open, releases every session (they reopen from the graph cache on demand).
+   */
+  async use<R>(work: () => Promise<R>): Promise<R> {
+    this.active++;
+    try {
+      return await work();
+    } finally {
+      this.active--;
+      const shapes = [...this.opened.keys()].filter((k) => k !== 'text').length;
+      if (this.active === 0 && shapes > this.settings.maxShapes && !this.released) {
+        this.settings.log(
+          `sd: ${shapes} graph shapes open (limit ${this.settings.maxShapes}); releasing sessions`,
+        );
+        await this.releaseSessions();
+      }
+    }
+  }
+
+  private active = 0;
+}
+
+function folderBytes(dir: string): number {
+  let total = 0;
+  try {
+    for (const name of readdirSync(dir)) total += statSync(join(dir, name)).size;
+  } catch {
+    // unknown size: count nothing
+  }
+  return total;
+}
+
+function dominantDtype(checkpoint: SD1Checkpoint): string {
+  const counts = new Map<string, number>();
+  for (const key of checkpoint.keys) {
+    const d = checkpoint.dtypeOf(key);
+    counts.set(d, (counts.get(d) ?? 0) + 1);
+  }
+  return [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'F32';
+}
+
+/** Cache identity of a checkpoint file: its path, size and modification time. */
+export function checkpointFileId(path: string): string {
+  const st = statSync(path);
+  return createHash('sha256').update(`${path}\0${st.size}\0${st.mtimeMs}`).digest('hex').slice(0, 24);
+}
+
+export function handleOf(checkpoint: SD1Checkpoint): CheckpointHandle {
+  let parameters = 0;
+  for (const key of checkpoint.keys) parameters += checkpoint.shapeOf(key).reduce((a, b) => a * b, 1);
+  return {
+    id: checkpointFileId(checkpoint.path),
+    path: checkpoint.path,
+    fingerprint: checkpoint.fingerprint,
+    config: {
+      modelChannels: checkpoint.config.unet.modelChannels,
+      contextDim: checkpoint.config.unet.contextDim,
+      latentChannels: checkpoint.config.vae.latentChannels,
+      tensorCount: checkpoint.keys.length,
+      parameterCount: parameters,
+      dtype: dominantDtype(checkpoint),
+    },
+  };
+}

@@ -1,0 +1,255 @@
+/**
+ * The SD tasks as they run inside a runtime worker: one model cache per worker (LRU with a memory
+ * budget), handlers for load / encode / sample / decode / encode-image / free. Loaded lazily by
+ * src/sd/tasks.ts.
+ */
+
+import { statSync } from 'node:fs';
+import { tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import type { Tensor } from '../../nodes/types.js';
+import type { ExecutionProvider } from '../../onnx/session.js';
+import type { TaskContext, TaskHandler, TaskOutput } from '../../runtime/types.js';
+import type { GraphDType } from '../graphs/weights.js';
+import { latentPreviewJpeg } from '../latent-preview.js';
+import { emptyChunk, tokenize } from '../tokenizer/index.js';
+import type { ContextEntry } from './cfg.js';
+import { imageToVaePixels, vaePixelsToImage } from './image-tensors.js';
+import { ksample } from './ksampler.js';
+import { checkPatchFingerprints, kvMasks, scopeForPatches } from './kv-patches.js';
+import { checkpointFileId, LoadedModel, type RuntimeSettings } from './loaded-model.js';
+import { ModelCache } from './model-cache.js';
+import type {
+  EncodeTextPayload,
+  EncodeTextResult,
+  FreeResult,
+  LoadCheckpointPayload,
+  LoadCheckpointResult,
+  SamplePayload,
+  SampleResult,
+  VaeDecodePayload,
+  VaeDecodeResult,
+  VaeEncodePayload,
+  VaeEncodeResult,
+} from './protocol.js';
+import { hasNonUnitWeights, weightAndConcatChunks } from './token-weights.js';
+import type { CheckpointHandle, Conditioning } from './values.js';
+
+function envNumber(name: string): number | undefined {
+  const v = process.env[name];
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  return Number.isFinite(n) && n > 0 ? n : undefined;
+}
+
+/** Worker-wide settings; environment variables override the defaults (see README "Stable Diffusion"). */
+export function runtimeSettings(log: (m: string) => void = () => {}): RuntimeSettings {
+  const dtype = (process.env.CONES_SD_DTYPE ?? 'float32') as GraphDType;
+  if (dtype !== 'float32' && dtype !== 'float16')
+    throw new Error(`CONES_SD_DTYPE must be float32 or float16, got ${dtype}`);
+  return {
+    graphCacheDir: process.env.CONES_GRAPH_CACHE_DIR ?? join(tmpdir(), 'cones-nodes-graphs'),
+    dtype,
+    executionProvider: (process.env.CONES_EXECUTION_PROVIDER ?? 'auto') as ExecutionProvider,
+    threads: envNumber('CONES_ORT_THREADS'),
+    maxShapes: envNumber('CONES_SD_MAX_SHAPES') ?? 4,
+    log,
+  };
+}
+
+/** Memory the model cache may fill before it releases the least recently used model. */
+function memoryBudgetBytes(): number {
+  const mb = envNumber('CONES_MODEL_MEMORY_MB');
+  return mb ? mb * 2 ** 20 : Math.floor(totalmem() * 0.6);
+}
+
+let logSink: (message: string) => void = () => {};
+const cache = new ModelCache<LoadedModel>(memoryBudgetBytes());
+
+/** Loads (or finds) the model of a handle and runs `work` with it. */
+async function withModel<R>(
+  handle: CheckpointHandle | LoadCheckpointPayload,
+  work: (model: LoadedModel) => Promise<R>,
+): Promise<R> {
+  const path = handle.path;
+  let id: string;
+  let size: number;
+  try {
+    id = checkpointFileId(path);
+    size = statSync(path).size;
+  } catch (error) {
+    throw new Error(`checkpoint ${path} is not readable: ${(error as Error).message}`);
+  }
+  const settings = {
+    ...runtimeSettings(logSink),
+    ...(handle.graphCacheDir ? { graphCacheDir: handle.graphCacheDir } : {}),
+  };
+  return cache.with(
+    id,
+    () => LoadedModel.open(path, settings),
+    async (model) => {
+      if ('fingerprint' in handle && handle.fingerprint !== model.handle.fingerprint) {
+        throw new Error(`checkpoint ${path} changed since it was loaded; run its loader again`);
+      }
+      return model.use(() => work(model));
+    },
+    size,
+  );
+}
+
+const out = <R>(result: R, transfer: ArrayBuffer[] = []): TaskOutput<R> => ({ result, transfer });
+
+function bufferOf(data: Float32Array): ArrayBuffer {
+  return data.buffer as ArrayBuffer;
+}
+
+function setLog(ctx: TaskContext): void {
+  logSink = (m) => ctx.log(m);
+}
+
+const loadCheckpoint: TaskHandler<LoadCheckpointPayload, LoadCheckpointResult> = async (payload, ctx) => {
+  setLog(ctx);
+  const handle = await withModel(payload, async (model) => model.handle);
+  return out({ ...handle, ...(payload.graphCacheDir ? { graphCacheDir: payload.graphCacheDir } : {}) });
+};
+
+const encodeText: TaskHandler<EncodeTextPayload, EncodeTextResult> = async ({ clip, text }, ctx) => {
+  setLog(ctx);
+  if (typeof text !== 'string') throw new Error('text must be a string');
+  return withModel(clip.checkpoint, async (model) => {
+    const { chunks } = tokenize(text);
+    const weights = chunks.map((c) => Array.from(c.weights));
+    const hidden: Float32Array[] = [];
+    for (const chunk of chunks) {
+      ctx.checkInterrupt();
+      hidden.push(await model.encodeTokens(chunk.ids));
+    }
+    const empty = hasNonUnitWeights(weights) ? await model.encodeTokens(emptyChunk().ids) : undefined;
+    const width = model.config.text.width;
+    const data = weightAndConcatChunks(hidden, weights, empty, width);
+    const embedding: Tensor = { data, shape: [1, data.length / width, width] };
+    return out({ embedding }, [bufferOf(data)]);
+  });
+};
+
+function contextEntries(conditioning: Conditioning, width: number, name: string): ContextEntry[] {
+  return conditioning.map((entry) => {
+    const [one, length, w] = entry.embedding.shape;
+    if (one !== 1 || w !== width) {
+      throw new Error(
+        `${name} conditioning has shape [${entry.embedding.shape.join(', ')}]; this model needs [1, L, ${width}]`,
+      );
+    }
+    return { data: entry.embedding.data, length };
+  });
+}
+
+/** JSON numbers above 2⁵³ cannot be passed to torch's seeding as numbers: use their exact integer value. */
+function seedOf(seed: number): number | bigint {
+  if (!Number.isInteger(seed)) throw new Error(`seed must be an integer, got ${seed}`);
+  return Number.isSafeInteger(seed) ? seed : BigInt(seed);
+}
+
+const sample: TaskHandler<SamplePayload, SampleResult> = async (payload, ctx) => {
+  setLog(ctx);
+  const { model: value, latent } = payload;
+  return withModel(value.checkpoint, async (model) => {
+    const config = model.config;
+    const [, channels, height, width] = latent.shape;
+    if (channels !== config.unet.inChannels) {
+      throw new Error(`latent has ${channels} channels; this model's UNet takes ${config.unet.inChannels}`);
+    }
+    checkPatchFingerprints(value.patches, model.handle.fingerprint);
+    const kvMode = scopeForPatches(value.patches);
+    let masks: Map<string, Float32Array> | undefined;
+    if (kvMode !== 'none') {
+      const { kvWeights } = await import('../graphs/kv.js');
+      const shapes = new Map(kvWeights(config.unet, kvMode).map((w) => [w.key, w.shape] as const));
+      masks = kvMasks(value.patches, shapes);
+    }
+    const width77 = config.unet.contextDim;
+    const previews = payload.previews !== false;
+    const result = await ksample({
+      eps: ({ sample: x, timestep, context, batch: n, contextLength }) =>
+        model.unet({
+          sample: x,
+          timestep,
+          context,
+          batch: n,
+          contextLength,
+          height,
+          width,
+          kvMode,
+          kvMasks: masks,
+        }),
+      positive: contextEntries(payload.positive, width77, 'positive'),
+      negative: contextEntries(payload.negative, width77, 'negative'),
+      contextWidth: width77,
+      latent: latent.data,
+      latentShape: latent.shape,
+      seed: seedOf(payload.seed),
+      steps: payload.steps,
+      cfg: payload.cfg,
+      samplerName: payload.samplerName,
+      scheduler: payload.scheduler,
+      denoise: payload.denoise,
+      scalingFactor: config.vae.scalingFactor,
+      checkInterrupt: () => ctx.checkInterrupt(),
+      onStep: async (step, total, denoised) => {
+        // A fresh copy: the worker transfers `bytes.buffer`, which must not be a shared pool slab.
+        const bytes = previews ? new Uint8Array(await latentPreviewJpeg(denoised, height, width)) : undefined;
+        ctx.progress(step, total, bytes ? { format: 'JPEG', bytes } : undefined);
+      },
+    });
+    return out({ samples: { data: result, shape: [...latent.shape] } }, [bufferOf(result)]);
+  });
+};
+
+const vaeDecode: TaskHandler<VaeDecodePayload, VaeDecodeResult> = async ({ vae, samples }, ctx) => {
+  setLog(ctx);
+  return withModel(vae.checkpoint, async (model) => {
+    const [batch, channels, height, width] = samples.shape;
+    const v = model.config.vae;
+    if (samples.shape.length !== 4 || channels !== v.latentChannels) {
+      throw new Error(`samples must be [B, ${v.latentChannels}, h, w], got [${samples.shape.join(', ')}]`);
+    }
+    const per = channels * height * width;
+    const pixelsPer = 3 * height * 8 * width * 8;
+    const pixels = new Float32Array(batch * pixelsPer);
+    for (let b = 0; b < batch; b++) {
+      ctx.checkInterrupt();
+      // ComfyUI keeps LATENT in VAE space: the decoder gets the latent as is (process_latent_out already applied).
+      const one = samples.data.subarray(b * per, (b + 1) * per);
+      pixels.set(await model.decode(Float32Array.from(one), height, width), b * pixelsPer);
+      ctx.progress(b + 1, batch);
+    }
+    const image = vaePixelsToImage({ data: pixels, shape: [batch, 3, height * 8, width * 8] });
+    return out({ image }, [bufferOf(image.data)]);
+  });
+};
+
+const vaeEncode: TaskHandler<VaeEncodePayload, VaeEncodeResult> = async ({ vae, image }, ctx) => {
+  setLog(ctx);
+  return withModel(vae.checkpoint, async (model) => {
+    const pixels = imageToVaePixels(image);
+    const [batch, , height, width] = pixels.shape;
+    const c = model.config.vae.latentChannels;
+    const per = 3 * height * width;
+    const latentPer = c * (height / 8) * (width / 8);
+    const data = new Float32Array(batch * latentPer);
+    for (let b = 0; b < batch; b++) {
+      ctx.checkInterrupt();
+      data.set(await model.encode(pixels.data.slice(b * per, (b + 1) * per), height, width), b * latentPer);
+      ctx.progress(b + 1, batch);
+    }
+    return out({ samples: { data, shape: [batch, c, height / 8, width / 8] } }, [bufferOf(data)]);
+  });
+};
+
+const free: TaskHandler<Record<string, never>, FreeResult> = async (_payload, ctx) => {
+  setLog(ctx);
+  const released = await cache.releaseAll();
+  return out({ released });
+};
+
+export const handlers = { loadCheckpoint, encodeText, sample, vaeDecode, vaeEncode, free };
