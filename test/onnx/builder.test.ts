@@ -103,8 +103,8 @@ describe('float16 conversion', () => {
     expect(Number.isNaN(fromFloat16Bits(toFloat16Bits(Number.NaN)))).toBe(true);
     const xs = [0, 0.1, -3.25, 1e-5, 1000.5];
     const back = float16ToFloat32(float32ToFloat16(xs));
-    xs.forEach((v, i) =>
-      expect(Math.abs(back[i] - v)).toBeLessThanOrEqual(Math.abs(v) * 2 ** -11 + 2 ** -25),
-    );
+    xs.forEach((v, i) => {
+      expect(Math.abs(back[i] - v)).toBeLessThanOrEqual(Math.abs(v) * 2 ** -11 + 2 ** -25);
+    });
   });
 });
