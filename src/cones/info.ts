@@ -41,6 +41,9 @@ export interface ConceptInfo {
   /** indexBytes / totalCount (0 when empty). */
   bytesPerIndex: number;
   trainingData: boolean;
+  /** Merged concepts: the sources and their total overlap (shared % of the union, Fig. 4). */
+  sources?: Array<{ label: string; count: number; checksum: string }>;
+  overlap?: Array<{ sources: number[]; shared: number; union: number; percent: number }>;
   layers: LayerInfo[];
 }
 
@@ -99,6 +102,16 @@ export function conceptInfo(concept: Concept): ConceptInfo {
     compressionRatio: file.byteLength === 0 ? 0 : (4 * total) / file.byteLength,
     bytesPerIndex: total === 0 ? 0 : indexBytes / total,
     trainingData: concept.training !== undefined,
+    ...(d.origin.kind === 'merged'
+      ? {
+          sources: d.origin.sources.map((src) => ({
+            label: `${src.identifier} ${src.class_noun}`,
+            count: src.total_count,
+            checksum: src.checksum,
+          })),
+          overlap: d.origin.overlap,
+        }
+      : {}),
     layers,
   };
 }
@@ -118,9 +131,20 @@ export function formatConceptInfo(info: ConceptInfo): string {
     `  created      ${info.created} by ${info.creator}`,
     `  checksum     ${info.checksum}`,
     `  training data ${info.trainingData ? 'kept' : 'not kept'}`,
+  ];
+  info.sources?.forEach((src, i) => {
+    lines.push(`  source ${String.fromCharCode(65 + i)}     "${src.label}": ${fmt(src.count)} neurons`);
+  });
+  for (const g of info.overlap ?? []) {
+    const name = g.sources.map((i) => String.fromCharCode(65 + i)).join('∩');
+    lines.push(
+      `  overlap ${name.padEnd(7)} ${fmt(g.shared)} shared of ${fmt(g.union)} (${g.percent.toFixed(2)}%)`,
+    );
+  }
+  lines.push(
     'Per layer:',
     `  ${'weight'.padEnd(16)} ${'shape'.padEnd(11)} ${'neurons'.padStart(9)} ${'density'.padStart(8)} ${'bytes'.padStart(8)}  codec`,
-  ];
+  );
   for (const l of info.layers) {
     lines.push(
       `  ${l.name.padEnd(16)} ${`${l.shape[0]}×${l.shape[1]}`.padEnd(11)} ${fmt(l.count).padStart(9)} ${pct(l.density).padStart(8)} ${fmt(l.streamBytes).padStart(8)}  ${l.codec}`,

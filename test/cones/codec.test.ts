@@ -10,10 +10,16 @@ const SHAPES: Array<[number, number]> = [
   [1, 1],
 ];
 
+/** First position where the arrays differ, or -1 (deep equality of 400k-element arrays is slow in vitest). */
+function firstDifference(a: Uint32Array, b: Uint32Array): number {
+  if (a.length !== b.length) return Math.min(a.length, b.length);
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
+  return -1;
+}
+
 function roundTrip(indices: Uint32Array, numel: number) {
   const { bytes, codec } = encodeIndices(indices, numel);
-  const decoded = decodeIndices(bytes, numel);
-  expect(decoded).toEqual(indices);
+  expect(firstDifference(decodeIndices(bytes, numel), indices)).toBe(-1);
   return { bytes, codec };
 }
 
@@ -40,7 +46,7 @@ describe('index stream codec', () => {
     const set = randomSet(numel, 0.6, seededRandom(5));
     for (const codec of INDEX_CODECS) {
       const { bytes } = encodeIndices(set, numel, { codec });
-      expect(decodeIndices(bytes, numel)).toEqual(set);
+      expect(firstDifference(decodeIndices(bytes, numel), set)).toBe(-1);
     }
   });
 

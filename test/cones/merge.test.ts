@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createConcept } from '../../src/cones/concept.js';
 import { decodeConcept, encodeConcept } from '../../src/cones/file.js';
+import { conceptInfo, formatConceptInfo } from '../../src/cones/info.js';
 import { scopeWeightKeys } from '../../src/cones/layers.js';
 import { formatMergeStats, mergeConcepts, overlapStats } from '../../src/cones/merge.js';
 import { randomConcept, TINY_LAYOUT } from './helpers.js';
@@ -78,6 +79,9 @@ describe('merge concepts', () => {
     if (origin.kind !== 'merged') throw new Error('expected merged origin');
     expect(origin.sources.map((s) => s.identifier)).toEqual(['aaa', 'bbb', 'ccc']);
     expect(origin.overlap?.at(-1)).toMatchObject({ sources: [0, 1, 2], shared: 5, union: 193 });
+    const text = formatConceptInfo(conceptInfo(back));
+    expect(text).toMatch(/source C\s+"ccc thing": 11 neurons/);
+    expect(text).toMatch(/overlap A∩B∩C\s+5 shared of 193 \(2\.59%\)/);
   });
 
   it('refuses concepts of different base models, naming both', () => {

@@ -161,6 +161,25 @@ describe('concept file nodes in the engine', () => {
     expect(carried).toEqual(dogBytes);
   });
 
+  it('uses the copy an API prompt carries in the Load Concept node _meta (scripts, SDKs)', async () => {
+    const absent = 'api_only.cones.safetensors';
+    const prompt = embedConcepts(
+      {
+        '1': {
+          class_type: 'ConesLoadConcept',
+          inputs: { concept_name: absent },
+          _meta: { title: 'Load Concept' },
+        },
+        '2': { class_type: 'ConesConceptInfo', inputs: { concept: ['1', 0] } },
+      },
+      { [absent]: catBytes },
+    );
+    const r = await run(prompt);
+    expect(r.ok && r.entry.status.status_str).toBe('success');
+    if (!r.ok) return;
+    expect((r.entry.outputs['2'] as { text: string[] }).text[0]).toMatch(/Concept "xyz cat"/);
+  });
+
   it('says clearly when a concept is neither on disk nor embedded, or its embedded copy is bad', async () => {
     const missing = await run({
       '1': { class_type: 'ConesLoadConcept', inputs: { concept_name: 'nowhere.cones.safetensors' } },
