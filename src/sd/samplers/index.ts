@@ -3,13 +3,17 @@
  * lookup table. See README.md in this folder for how the SD1 pipeline wires them.
  */
 import { sampleDpmpp2m } from './dpmpp-2m.js';
+import { sampleDpmpp2sAncestral } from './dpmpp-2s-ancestral.js';
 import { sampleEuler } from './euler.js';
 import { sampleEulerAncestral } from './euler-ancestral.js';
+import { sampleHeun } from './heun.js';
 import type { Sampler } from './types.js';
 
 export { sampleDpmpp2m } from './dpmpp-2m.js';
+export { sampleDpmpp2sAncestral } from './dpmpp-2s-ancestral.js';
 export { sampleEuler } from './euler.js';
 export { ancestralStep, sampleEulerAncestral } from './euler-ancestral.js';
+export { sampleHeun } from './heun.js';
 export {
   cfgCombine,
   type EpsModel,
@@ -31,8 +35,10 @@ export interface SamplerEntry {
 export const SAMPLERS = {
   euler: { sample: sampleEuler, stochastic: false },
   euler_ancestral: { sample: sampleEulerAncestral, stochastic: true },
-  ddim: { sample: sampleEuler, stochastic: false },
+  heun: { sample: sampleHeun, stochastic: false },
+  dpmpp_2s_ancestral: { sample: sampleDpmpp2sAncestral, stochastic: true },
   dpmpp_2m: { sample: sampleDpmpp2m, stochastic: false },
+  ddim: { sample: sampleEuler, stochastic: false },
 } satisfies Record<string, SamplerEntry>;
 
 export type SamplerName = keyof typeof SAMPLERS;

@@ -35,7 +35,6 @@ const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
   return m;
 };
-const options = { noise: comfyNoiseSource(3) };
 
 describe('every sampler lands exactly on a single-point data distribution', () => {
   const target = Float32Array.from([0.25, -1.5, 2, 0]);
@@ -70,7 +69,7 @@ describe('every sampler lands exactly on a single-point data distribution', () =
 describe('convergence order on a Gaussian data distribution (geometric σ from 10 to 0.1)', () => {
   const x = Float32Array.from([3, -10, 14, 0.5]);
   const exact = Array.from(x, (v) => gaussianFlow(v, 10, 0.1));
-  const errorAt = async (name: 'euler' | 'dpmpp_2m', n: number) =>
+  const errorAt = async (name: 'euler' | 'dpmpp_2m' | 'heun', n: number) =>
     maxAbs(await SAMPLERS[name].sample(gaussian, x, geometric(n, 10, 0.1)), exact);
 
   it('Euler is first order: doubling the steps halves the error', async () => {
@@ -87,6 +86,12 @@ describe('convergence order on a Gaussian data distribution (geometric σ from 1
     expect(e[0] / e[1]).toBeGreaterThan(3);
     expect(e[2]).toBeLessThan((await errorAt('euler', 128)) / 50);
   });
+  it("Heun's method is second order", async () => {
+    const e = [await errorAt('heun', 32), await errorAt('heun', 64), await errorAt('heun', 128)];
+    expect(e[0] / e[1]).toBeGreaterThan(3.5);
+    expect(e[1] / e[2]).toBeGreaterThan(3.5);
+    expect(e[1] / e[2]).toBeLessThan(4.3);
+  });
 });
 
 describe('sampling N(μ, s²) data from pure noise recovers the distribution', () => {
@@ -99,19 +104,24 @@ describe('sampling N(μ, s²) data from pure noise recovers the distribution', (
     for (const v of xs) v2 += (v - m) ** 2;
     return { mean: m, std: Math.sqrt(v2 / xs.length) };
   };
-  it('euler_ancestral: mean and spread match, and the spread error shrinks with more steps', async () => {
-    const errs: number[] = [];
-    for (const steps of [30, 120]) {
-      const sigmas = ksamplerSigmas('karras', steps);
-      const z = new TorchGenerator(5).randn(n);
-      const xT = Float32Array.from(z, (v) => MU + v * Math.sqrt(S * S + sigmas[0] ** 2));
-      const { mean, std } = stats(await SAMPLERS.euler_ancestral.sample(gaussian, xT, sigmas, options));
-      expect(Math.abs(mean - MU)).toBeLessThan(0.02);
-      errs.push(Math.abs(std - S));
-    }
-    expect(errs[1]).toBeLessThan(0.03);
-    expect(errs[1]).toBeLessThan(errs[0]);
-  });
+  it.each(['euler_ancestral', 'dpmpp_2s_ancestral'] as const)(
+    '%s: mean and spread match, and the spread error shrinks with more steps',
+    async (name) => {
+      const errs: number[] = [];
+      for (const steps of [30, 120]) {
+        const sigmas = ksamplerSigmas('karras', steps);
+        const z = new TorchGenerator(5).randn(n);
+        const xT = Float32Array.from(z, (v) => MU + v * Math.sqrt(S * S + sigmas[0] ** 2));
+        const { mean, std } = stats(
+          await SAMPLERS[name].sample(gaussian, xT, sigmas, { noise: comfyNoiseSource(3) }),
+        );
+        expect(Math.abs(mean - MU)).toBeLessThan(0.02);
+        errs.push(Math.abs(std - S));
+      }
+      expect(errs[1]).toBeLessThan(0.03);
+      expect(errs[1]).toBeLessThan(errs[0]);
+    },
+  );
   it('deterministic samplers follow the exact flow map of each sample', async () => {
     const sigmas = ksamplerSigmas('karras', 40);
     const z = new TorchGenerator(6).randn(2000);
