@@ -17,8 +17,6 @@ afterAll(async () => {
   await fx?.close();
 });
 
-type FloatArray = Float32Array | Float64Array;
-
 /** Fixed training inputs; ξ = 1 except a few entries (a mid-extraction state). */
 function trainingFeeds(dtype: 'float32' | 'float64', keys: string[], shapes: Map<string, readonly number[]>) {
   const A = dtype === 'float64' ? Float64Array : Float32Array;
