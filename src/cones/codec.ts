@@ -245,6 +245,15 @@ export function decodeIndices(bytes: Uint8Array, numel: number): Uint32Array {
   const count = r.readVarint();
   if (count > numel)
     throw new IndexStreamError(`index stream claims ${count} indices but the weight has ${numel} elements`);
+  // Every Golomb code takes at least one bit and a bitmap one bit per element: refuse before allocating.
+  const bits = 8 * bytes.length;
+  const coded =
+    codec === 'golomb' ? count : codec === 'complement' ? numel - count : codec === 'bitmap' ? numel : 0;
+  if (coded > bits) {
+    throw new IndexStreamError(
+      `index stream is truncated (${count} indices cannot fit in ${bytes.length} bytes)`,
+    );
+  }
   const out = new Uint32Array(count);
   const outOfRange = (v: number): never => {
     throw new IndexStreamError(

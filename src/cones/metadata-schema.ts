@@ -105,7 +105,7 @@ export const layerEntrySchema = {
   properties: {
     shape: {
       type: 'array',
-      items: { type: 'integer', minimum: 1 },
+      items: { type: 'integer', minimum: 1, maximum: 65536 },
       minItems: 2,
       maxItems: 2,
       description: '[out, in] of the weight; flat index = row·in + column.',

@@ -102,6 +102,10 @@ describe('index stream codec', () => {
     const unknown = bytes.slice();
     unknown[0] = 9;
     expect(() => decodeIndices(unknown, numel)).toThrow(/unknown index codec/);
+    // A header claiming a million indices in three bytes is refused before anything is allocated.
+    expect(() => decodeIndices(Uint8Array.of(0, 0xc0, 0x84, 0x3d, 1), 2_000_000)).toThrow(
+      /cannot fit in 5 bytes/,
+    );
     // Same stream read as if the weight were smaller: the last indices fall outside it.
     expect(() => decodeIndices(bytes, set[set.length - 1])).toThrow(/out of range|claims/);
   });
