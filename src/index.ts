@@ -16,6 +16,15 @@ export { allNodeDefinitions, createNodeRegistry, nodeFamilies } from './nodes/in
 export { NodeRegistry, type ObjectInfoEntry, objectInfoInput } from './nodes/registry.js';
 export * from './nodes/types.js';
 export { RuntimeTaskError, WorkerRuntime } from './runtime/worker-runtime.js';
+export {
+  type OpenCheckpointOptions,
+  openCheckpoint,
+  type SD1Checkpoint,
+} from './sd/checkpoint/checkpoint.js';
+export { CheckpointError, type CheckpointErrorCode } from './sd/checkpoint/errors.js';
+export { SafetensorsFile } from './sd/checkpoint/safetensors-reader.js';
+export { type TensorSpec, writeSafetensors } from './sd/checkpoint/safetensors-writer.js';
+export { SD1_CONFIG, type SD1Config } from './sd/config.js';
 export { latentPreviewJpeg, latentToRgb } from './sd/latent-preview.js';
 export { prepareNoise, type RandnKernel, type Seed, TorchGenerator } from './sd/noise/index.js';
 export {
