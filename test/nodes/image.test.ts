@@ -61,6 +61,49 @@ describe('image nodes', () => {
     expect(JSON.parse(text.prompt)['2'].inputs.width).toBe(12);
   });
 
+  it('LoadImage re-runs when the file changes (fingerprint = content hash) and reads [output] references', async () => {
+    const path = join(h.service.env.dirs.input, 'changing.png');
+    await writeSample(path);
+    const prompt = {
+      '1': { class_type: 'LoadImage', inputs: { image: 'changing.png' } },
+      '2': {
+        class_type: 'ImageScale',
+        inputs: { image: ['1', 0], upscale_method: 'area', width: 3, height: 2, crop: 'disabled' },
+      },
+      '3': { class_type: 'PreviewImage', inputs: { images: ['2', 0] } },
+    };
+    const cachedOf = async () => {
+      const r = await h.service.queuePrompt({ client_id: 'c', prompt });
+      if (!r.ok) throw new Error(JSON.stringify(r));
+      const entry = await h.service.waitForPrompt(r.prompt_id);
+      expect(entry.status.status_str).toBe('success');
+      return entry.status.messages.find(([t]) => t === 'execution_cached')?.[1].nodes;
+    };
+    expect(await cachedOf()).toEqual([]);
+    expect(await cachedOf()).toEqual(['1', '2', '3']);
+    await sharp({ create: { width: 6, height: 4, channels: 3, background: '#ff0000' } })
+      .png()
+      .toFile(path);
+    expect(await cachedOf()).toEqual([]);
+
+    writeFileSync(join(h.service.env.dirs.output, 'made.png'), readFileSync(path));
+    const r = await h.service.queuePrompt({
+      prompt: {
+        '1': { class_type: 'LoadImage', inputs: { image: 'made.png [output]' } },
+        '2': { class_type: 'SaveImage', inputs: { images: ['1', 0], filename_prefix: 'from-output' } },
+      },
+    });
+    expect(r.ok).toBe(true);
+    if (r.ok) expect((await h.service.waitForPrompt(r.prompt_id)).status.status_str).toBe('success');
+    const escape = await h.service.queuePrompt({
+      prompt: {
+        '1': { class_type: 'LoadImage', inputs: { image: '../output/made.png' } },
+        '2': { class_type: 'SaveImage', inputs: { images: ['1', 0], filename_prefix: 'x' } },
+      },
+    });
+    expect(escape.ok).toBe(false);
+  });
+
   it('SaveImage counts up from the highest existing counter', async () => {
     writeFileSync(join(h.service.env.dirs.output, 'count_00007_.png'), '');
     const r = await h.service.queuePrompt({
