@@ -95,13 +95,13 @@ describe('image nodes', () => {
     });
     expect(r.ok).toBe(true);
     if (r.ok) expect((await h.service.waitForPrompt(r.prompt_id)).status.status_str).toBe('success');
-    const escape = await h.service.queuePrompt({
+    const escaping = await h.service.queuePrompt({
       prompt: {
         '1': { class_type: 'LoadImage', inputs: { image: '../output/made.png' } },
         '2': { class_type: 'SaveImage', inputs: { images: ['1', 0], filename_prefix: 'x' } },
       },
     });
-    expect(escape.ok).toBe(false);
+    expect(escaping.ok).toBe(false);
   });
 
   it('SaveImage counts up from the highest existing counter', async () => {
