@@ -6,8 +6,8 @@
  *
  * Cost: two small positioned reads per tensor (the first 32 elements and 32 from the middle) —
  * about 70 KB read from an SD1 file, never the 2–4 GB of weights. Any fine-tune or merge changes
- * these samples; a change confined to elements outside them would go unnoticed, which is
- * acceptable for a cache key (the graph cache also checks the file's size and mtime).
+ * these samples. A change confined to elements outside them would go unnoticed; callers that must
+ * catch edits of that kind should add the file's size and mtime to their cache key.
  */
 import { createHash } from 'node:crypto';
 import { bytesToF16Bits, type FloatDtype, numel } from './dtype.js';

@@ -120,10 +120,11 @@ export function parseSafetensorsHeader(json: string, dataLength: number, path?: 
 export type SniffedFormat = 'safetensors' | 'torch-zip' | 'pickle' | 'gguf' | 'unknown';
 
 export function sniffFormat(head: Uint8Array): SniffedFormat {
+  // safetensors first: its first 8 bytes are a length that could by chance look like another magic.
+  if (head.length >= 9 && head[8] === 0x7b) return 'safetensors';
   if (head.length >= 4 && head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04)
     return 'torch-zip';
   if (head.length >= 4 && String.fromCharCode(head[0], head[1], head[2], head[3]) === 'GGUF') return 'gguf';
-  if (head.length >= 9 && head[8] === 0x7b) return 'safetensors';
   if (head.length >= 1 && head[0] === 0x80) return 'pickle';
   return 'unknown';
 }

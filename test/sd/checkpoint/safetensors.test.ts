@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { f16BitsToF32, f32ToF16Array } from '../../../src/sd/checkpoint/dtype.js';
 import { CheckpointError } from '../../../src/sd/checkpoint/errors.js';
-import { SafetensorsFile } from '../../../src/sd/checkpoint/safetensors-reader.js';
+import { SafetensorsFile, sniffFormat } from '../../../src/sd/checkpoint/safetensors-reader.js';
 import {
   encodeSafetensorsHeader,
   writeSafetensors,
@@ -278,5 +278,15 @@ describe('header validation', () => {
     const file = await SafetensorsFile.open(path);
     expect((await file.readF32('empty')).length).toBe(0);
     await file.close();
+  });
+
+  it('tells safetensors, torch zip, legacy pickle and GGUF apart by their first bytes', () => {
+    const st = new Uint8Array([0x50, 0x4b, 0x03, 0x04, 0, 0, 0, 0, 0x7b]); // a length that looks like "PK\3\4"
+    expect(sniffFormat(st)).toBe('safetensors');
+    expect(sniffFormat(new Uint8Array([0x50, 0x4b, 0x03, 0x04, 0x14, 0, 0, 0, 0]))).toBe('torch-zip');
+    expect(sniffFormat(new Uint8Array([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9]))).toBe(
+      'pickle',
+    );
+    expect(sniffFormat(new TextEncoder().encode('GGUF\x03\0\0\0\0'))).toBe('gguf');
   });
 });
