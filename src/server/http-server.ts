@@ -23,6 +23,8 @@ export interface HttpAppOptions {
   frontEnd?: string;
   logger?: boolean;
   logSubscribers: Set<string>;
+  /** Holds a client's WebSocket events while its POST /prompt is answered. */
+  holdEvents?: (clientId: string) => () => void;
 }
 
 /** Maps fastify/multipart error codes to this server's error types. */
@@ -93,7 +95,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
       .send(errorBody('not_found', `No route for ${request.method} ${request.url.split('?')[0]}`)),
   );
 
-  registerPromptRoutes(app, service);
+  registerPromptRoutes(app, service, options.holdEvents);
   registerInfoRoutes(app, { service, dirs, limits, logSubscribers: options.logSubscribers });
   registerFileRoutes(app, dirs, limits);
   registerUserRoutes(app, new UserStore(dirs.user));

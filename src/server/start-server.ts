@@ -46,6 +46,7 @@ export async function startServer(options: StartServerFullOptions = {}): Promise
       frontEnd: options.frontEnd,
       logger: options.logger,
       logSubscribers: new Set(),
+      holdEvents: (clientId) => hub.hold(clientId),
     });
     closeSockets = attachWebSockets(app.server as Server, {
       hub,

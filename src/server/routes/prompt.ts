@@ -19,8 +19,15 @@ function stringList(value: unknown): string[] {
   return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
 }
 
+/** Holds a client's events while its POST /prompt is answered (see EventHub.hold). */
+export type HoldEvents = (clientId: string) => () => void;
+
 /** /prompt, /queue, /history, /interrupt, /free: the execution routes, straight onto the PromptService. */
-export function registerPromptRoutes(app: FastifyInstance, service: PromptService): void {
+export function registerPromptRoutes(
+  app: FastifyInstance,
+  service: PromptService,
+  holdEvents?: HoldEvents,
+): void {
   comfyRoute(app, 'GET', '/prompt', async () => ({
     exec_info: { queue_remaining: service.queueRemaining() },
   }));
@@ -46,6 +53,12 @@ export function registerPromptRoutes(app: FastifyInstance, service: PromptServic
     }
     if (Array.isArray(body.partial_execution_targets))
       req.partial_execution_targets = stringList(body.partial_execution_targets);
+    if (req.client_id !== undefined && holdEvents) {
+      const release = holdEvents(req.client_id);
+      // Released once the response is written (or the connection dies), never left holding.
+      reply.raw.once('finish', release);
+      reply.raw.once('close', release);
+    }
     const result = await service.queuePrompt(req);
     if (result.ok)
       return { prompt_id: result.prompt_id, number: result.number, node_errors: result.node_errors };
