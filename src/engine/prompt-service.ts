@@ -73,7 +73,10 @@ export function createPromptService(options: PromptServiceOptions): EnginePrompt
   let running: { job: Job; abort: AbortController; done: Promise<void> } | null = null;
   let closed = false;
 
+  let currentNode: string | null = null;
   const emit = (event: EngineEvent) => {
+    if (event.kind === 'json' && event.type === 'executing' && running?.job.promptId === event.data.prompt_id)
+      currentNode = (event.data.node as string | null) ?? null;
     for (const l of listeners) {
       try {
         l(event);
@@ -157,6 +160,7 @@ export function createPromptService(options: PromptServiceOptions): EnginePrompt
       done: Promise.resolve(),
     };
     running = current;
+    currentNode = null;
     broadcastStatus();
     current.done = run(job, abort).finally(() => setImmediate(pump));
   }
@@ -246,6 +250,11 @@ export function createPromptService(options: PromptServiceOptions): EnginePrompt
       if (!running) return;
       if (promptId && running.job.promptId !== promptId) return;
       running.abort.abort();
+    },
+
+    currentExecution() {
+      if (!running) return null;
+      return { prompt_id: running.job.promptId, node: currentNode, client_id: running.job.clientId };
     },
 
     getHistory(opts) {

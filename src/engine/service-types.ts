@@ -82,6 +82,11 @@ export interface PromptService {
   objectInfo(): Promise<Record<string, unknown>>;
   /** Subscribe to engine events; returns an unsubscribe function. */
   onEvent(listener: (event: EngineEvent) => void): () => void;
+  /**
+   * The running prompt and its current node, if any (optional; ComfyUI replays
+   * `executing {node}` to a reconnecting socket of the prompt's client).
+   */
+  currentExecution?(): { prompt_id: string; node: string | null; client_id: string | null } | null;
   /** Stops workers and the queue loop. */
   close(): Promise<void>;
 }

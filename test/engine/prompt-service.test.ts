@@ -158,6 +158,11 @@ describe('PromptService execution', () => {
         }
       });
     });
+    expect(h.service.currentExecution?.()).toEqual({
+      prompt_id: r.prompt_id,
+      node: '2',
+      client_id: 'client-1',
+    });
     const t0 = Date.now();
     h.service.interrupt('some-other-prompt');
     h.service.interrupt(r.prompt_id);
@@ -175,6 +180,7 @@ describe('PromptService execution', () => {
     });
     const types = h.jsonEvents(r.prompt_id).map(([t]) => t);
     expect(types.slice(-3)).toEqual(['execution_interrupted', 'status', 'executing']);
+    expect(h.service.currentExecution?.()).toBeNull();
   });
 
   it('interrupt stops a node that waits on a runtime worker', async () => {
