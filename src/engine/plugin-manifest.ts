@@ -91,7 +91,7 @@ export function buildPluginManifest(registry: NodeRegistry = createNodeRegistry(
     nodes: registry
       .list()
       .map(manifestNode)
-      .sort((a, b) => a.class_type.localeCompare(b.class_type)),
+      .sort((a, b) => (a.class_type < b.class_type ? -1 : a.class_type > b.class_type ? 1 : 0)), // locale-independent
   };
 }
 
