@@ -28,7 +28,7 @@ describe('WorkerRuntime', () => {
     expect(elapsed).toBeGreaterThanOrEqual(1900);
     expect(progress).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     // a 10 ms timer kept firing: the event loop never stalled for anything like the 2 s of work
-    expect(maxGap).toBeLessThan(250);
+    expect(maxGap).toBeLessThan(1000); // generous for a loaded CI machine; blocking would be ≥ 2000
   });
 
   it('aborts a running task: the call rejects at once and the worker stops at its next check', async () => {
