@@ -233,14 +233,99 @@ function linearQuadraticScheduler(schedule: DiscreteSchedule, steps: number): Fl
   return Float32Array.from(sched, (x) => fr(x) * schedule.sigmaMax);
 }
 
-/** ComfyUI's scheduler names (the KSampler `scheduler` input), one table. */
+function logGamma(x: number): number {
+  // Lanczos approximation (g = 7, n = 9), ~15 significant digits for x > 0.
+  const c = [
+    0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,
+    12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
+  ];
+  if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - logGamma(1 - x);
+  const z = x - 1;
+  let a = c[0];
+  const t = z + 7.5;
+  for (let i = 1; i < 9; i++) a += c[i] / (z + i);
+  return 0.5 * Math.log(2 * Math.PI) + (z + 0.5) * Math.log(t) - t + Math.log(a);
+}
+
+/** Continued fraction for the regularized incomplete beta (modified Lentz). */
+function betaContinuedFraction(x: number, a: number, b: number): number {
+  const tiny = 1e-300;
+  let c = 1;
+  let d = 1 - ((a + b) * x) / (a + 1);
+  if (Math.abs(d) < tiny) d = tiny;
+  d = 1 / d;
+  let h = d;
+  for (let m = 1; m <= 300; m++) {
+    const m2 = 2 * m;
+    let aa = (m * (b - m) * x) / ((a + m2 - 1) * (a + m2));
+    d = 1 + aa * d;
+    if (Math.abs(d) < tiny) d = tiny;
+    c = 1 + aa / c;
+    if (Math.abs(c) < tiny) c = tiny;
+    d = 1 / d;
+    h *= d * c;
+    aa = (-(a + m) * (a + b + m) * x) / ((a + m2) * (a + m2 + 1));
+    d = 1 + aa * d;
+    if (Math.abs(d) < tiny) d = tiny;
+    c = 1 + aa / c;
+    if (Math.abs(c) < tiny) c = tiny;
+    d = 1 / d;
+    const del = d * c;
+    h *= del;
+    if (Math.abs(del - 1) < 1e-16) break;
+  }
+  return h;
+}
+
+/** Regularized incomplete beta I_x(a, b). */
+export function incompleteBeta(x: number, a: number, b: number): number {
+  if (x <= 0) return 0;
+  if (x >= 1) return 1;
+  const front = Math.exp(logGamma(a + b) - logGamma(a) - logGamma(b) + a * Math.log(x) + b * Math.log1p(-x));
+  if (x < (a + 1) / (a + b + 2)) return (front * betaContinuedFraction(x, a, b)) / a;
+  return 1 - (front * betaContinuedFraction(1 - x, b, a)) / b;
+}
+
+/** Quantile of the Beta(a, b) distribution (scipy.stats.beta.ppf), by bisection to full precision. */
+export function betaPpf(p: number, a: number, b: number): number {
+  if (p <= 0) return 0;
+  if (p >= 1) return 1;
+  let lo = 0;
+  let hi = 1;
+  for (let i = 0; i < 200 && hi - lo > 1e-17; i++) {
+    const mid = 0.5 * (lo + hi);
+    if (incompleteBeta(mid, a, b) < p) lo = mid;
+    else hi = mid;
+  }
+  return 0.5 * (lo + hi);
+}
+
+/**
+ * ComfyUI `beta` (Lee et al. 2024, "Beta Sampling is All You Need"): timesteps at the Beta(0.6, 0.6)
+ * quantiles of 1 − i/steps, rounded to table indices; repeated indices are dropped, so the list can
+ * be shorter than steps + 1 for many steps.
+ */
+function betaScheduler(schedule: DiscreteSchedule, steps: number): Float32Array {
+  const total = schedule.sigmas.length - 1;
+  const sig: number[] = [];
+  let last = -1;
+  for (let i = 0; i < steps; i++) {
+    const t = roundHalfEven(betaPpf(1 - i / steps, 0.6, 0.6) * total);
+    if (t !== last) sig.push(schedule.sigmas[t]);
+    last = t;
+  }
+  return withZero(sig);
+}
+
+/** ComfyUI's scheduler names (the KSampler `scheduler` input) in ComfyUI's order, one table. */
 export const SCHEDULERS = {
-  normal: (s, n) => normalScheduler(s, n),
+  simple: simpleScheduler,
+  sgm_uniform: (s, n) => normalScheduler(s, n, true),
   karras: (s, n) => karrasSigmas(n, s.sigmaMin, s.sigmaMax),
   exponential: (s, n) => exponentialSigmas(n, s.sigmaMin, s.sigmaMax),
-  sgm_uniform: (s, n) => normalScheduler(s, n, true),
-  simple: simpleScheduler,
   ddim_uniform: ddimUniformScheduler,
+  beta: betaScheduler,
+  normal: (s, n) => normalScheduler(s, n),
   linear_quadratic: linearQuadraticScheduler,
   kl_optimal: klOptimalScheduler,
 } satisfies Record<string, Scheduler>;

@@ -1,10 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
+  betaPpf,
   diffusersDdimTimesteps,
   diffusersDpmSolverSchedule,
   diffusersEulerSchedule,
   diffusersTables,
+  incompleteBeta,
   ksamplerSigmas,
   SCHEDULER_NAMES,
   sd1Schedule,
@@ -81,11 +83,28 @@ describe('ComfyUI schedulers against the reference vectors (tolerance 1e-6 relat
   it.each(SCHEDULER_NAMES)('%s gives steps + 1 descending sigmas ending in 0', (name) => {
     for (const steps of [1, 4, 25]) {
       const sig = ksamplerSigmas(name, steps);
-      expect(sig.length).toBe(steps + 1);
-      expect(sig[steps]).toBe(0);
-      for (let i = 0; i < steps; i++) expect(sig[i]).toBeGreaterThan(sig[i + 1]);
+      // beta drops repeated table indices, so it may come out shorter
+      if (name === 'beta') expect(sig.length).toBeLessThanOrEqual(steps + 1);
+      else expect(sig.length).toBe(steps + 1);
+      const last = sig.length - 1;
+      expect(sig[last]).toBe(0);
+      for (let i = 0; i < last; i++) expect(sig[i]).toBeGreaterThan(sig[i + 1]);
       expect(sig[0]).toBeLessThanOrEqual(sd1Schedule().sigmaMax * (1 + 1e-6));
     }
+  });
+  it('beta(0.6, 0.6) places table timesteps symmetrically, denser at both ends', () => {
+    const s = sd1Schedule();
+    const ts = Array.from(ksamplerSigmas('beta', 20).slice(0, -1), (x) => s.sigmaToTimestep(x));
+    expect(ts.length).toBe(20);
+    expect(ts[0]).toBe(999);
+    expect(ts[10]).toBe(500); // ppf(0.5) = 0.5 → 499.5 rounds half to even
+    for (let i = 1; i < 10; i++) expect(ts[i] + ts[20 - i]).toBe(999);
+    expect(ts[0] - ts[1]).toBeLessThan(ts[9] - ts[10]);
+  });
+  it('the Beta quantile inverts the regularized incomplete beta', () => {
+    expect(incompleteBeta(0.3, 2, 3)).toBeCloseTo(0.3483, 12); // closed form for integer a, b
+    for (const p of [0.01, 0.3, 0.77])
+      expect(incompleteBeta(betaPpf(p, 0.6, 0.6), 0.6, 0.6)).toBeCloseTo(p, 12);
   });
   it('unknown scheduler names and bad step counts are refused clearly', () => {
     expect(() => ksamplerSigmas('nope' as 'normal', 10)).toThrow(/unknown scheduler "nope"/);
