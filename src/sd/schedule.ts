@@ -16,9 +16,9 @@ const BETA_END = 0.012;
 
 /**
  * torch's CPU `linspace`, scalar form: the first half counts up from `start`, the second half down
- * from `end`, so both ends are exact. `f` rounds each operation to the tensor dtype. (torch also
- * fills long runs in SIMD blocks whose FMA rounding can move some elements by one ulp; schedules
- * built here therefore match ComfyUI to ~1e-6 relative, not always bit for bit.)
+ * from `end`, so both ends are exact. `f` rounds each operation to the tensor dtype. (torch fills
+ * runs of ≥ 2 SIMD widths in vector blocks that can differ by one ulp; ComfyUI's schedules are short
+ * enough to take the scalar path.)
  */
 export function torchLinspace(
   start: number,
@@ -89,7 +89,11 @@ export class DiscreteSchedule {
     return best;
   }
 
-  /** Fractional timestep → σ by log-linear interpolation, float32 as ComfyUI's `sigma(t)`. */
+  /**
+   * Fractional timestep → σ by log-linear interpolation, float32 as ComfyUI's `sigma(t)`. torch's
+   * vectorised float32 `exp` is not correctly rounded, so about half the values differ from
+   * ComfyUI's by one ulp.
+   */
   timestepToSigma(t: number): number {
     const tc = fr(Math.min(Math.max(t, 0), this.sigmas.length - 1));
     const low = Math.floor(tc);
