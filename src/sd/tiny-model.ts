@@ -26,7 +26,7 @@ import { sd1TensorShapes, UNET_PREFIX, VAE_PREFIX } from './checkpoint/sd1-tenso
 import { cloneConfig, SD1_CONFIG, type SD1Config } from './config.js';
 
 /** The default tiny model: SD1's structure, widths small enough for a 16×16 latent in milliseconds on CPU. */
-export const TINY_SD1_CONFIG: SD1Config = Object.freeze({
+export const TINY_SD1_CONFIG: SD1Config = deepFreeze({
   unet: {
     inChannels: 4,
     outChannels: 4,
@@ -60,7 +60,15 @@ export const TINY_SD1_CONFIG: SD1Config = Object.freeze({
     mlpDim: 128,
     hiddenAct: 'quick_gelu' as const,
   },
-}) as SD1Config;
+});
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
 
 export const DEMO_CHECKPOINT_NAME = 'tiny-sd1-demo.safetensors';
 

@@ -16,7 +16,7 @@ import {
   vaeDiffusersToLdm,
   vaeLayoutFromDiffusersKeys,
 } from './diffusers-keys.js';
-import { type FloatDtype, isFloatDtype, numel } from './dtype.js';
+import { type FloatDtype, isFloatDtype } from './dtype.js';
 import { CheckpointError } from './errors.js';
 import { computeFingerprint } from './fingerprint.js';
 import { checkTensorShapes, inferSD1Config } from './infer-config.js';
@@ -210,13 +210,14 @@ async function openDiffusersFolder(dir: string): Promise<SD1Checkpoint> {
             `${folder}/ holds only a .bin file. ${PICKLE_REFUSAL}`,
             dir,
           );
-        throw new CheckpointError(
-          existsSync(join(dir, 'unet')) || existsSync(indexPath) ? 'missing-tensors' : 'unsupported-format',
-          existsSync(join(dir, 'unet')) || existsSync(indexPath)
-            ? `diffusers folder has no ${candidates[0]}`
-            : 'a folder that is not a diffusers model (no model_index.json, unet/, vae/, text_encoder/)',
-          dir,
-        );
+        const looksLikeDiffusers = existsSync(indexPath) || existsSync(join(dir, 'unet'));
+        throw looksLikeDiffusers
+          ? new CheckpointError('missing-tensors', `diffusers folder has no ${candidates[0]}`, dir)
+          : new CheckpointError(
+              'unsupported-format',
+              'a folder that is not a diffusers model (no model_index.json, unet/, vae/, text_encoder/)',
+              dir,
+            );
       }
       const file = await SafetensorsFile.open(found);
       opened.push(file);
@@ -354,13 +355,6 @@ class OpenSD1Checkpoint implements SD1Checkpoint {
   async readElements(key: string, first: number, count: number): Promise<Uint8Array> {
     const { file, sourceKey } = this.locate(key);
     return file.readElements(sourceKey, first, count);
-  }
-
-  /** Number of parameters in the three sub-models. */
-  get parameterCount(): number {
-    let n = 0;
-    for (const t of this.tensors.values()) n += numel(t.shape);
-    return n;
   }
 
   async close(): Promise<void> {
