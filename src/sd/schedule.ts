@@ -16,9 +16,9 @@ const BETA_END = 0.012;
 
 /**
  * torch's CPU `linspace`, scalar form: the first half counts up from `start`, the second half down
- * from `end`, so both ends are exact. `f` rounds each operation to the tensor dtype. (torch fills
- * runs of ≥ 2 SIMD widths in vector blocks that can differ by one ulp; ComfyUI's schedules are short
- * enough to take the scalar path.)
+ * from `end`, so both ends are exact. `f` rounds each operation to the tensor dtype. (Where a run
+ * spans two SIMD widths — 16+ elements with AVX2 — torch fills 8-lane blocks as base + k·step, which
+ * moves some elements by one ulp; that dispatch-dependent detail is not reproduced.)
  */
 export function torchLinspace(
   start: number,
