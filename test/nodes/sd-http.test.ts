@@ -34,7 +34,7 @@ describe('txt2img over HTTP + WebSocket on loopback', () => {
       }),
     });
     expect(res.status).toBe(200);
-    const { prompt_id: promptId } = await res.json();
+    const { prompt_id: promptId } = (await res.json()) as { prompt_id: string };
     await socket.next(
       (m) => m.type === 'executing' && m.data.prompt_id === promptId && m.data.node === null,
       60_000,
