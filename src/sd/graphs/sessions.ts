@@ -3,9 +3,12 @@
  * dtype, options), serialized with external weights into the graph cache, and opened by path. Runners
  * take and return plain typed arrays; one runner (and its ORT session) is kept per distinct graph.
  */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   createSession,
   type EngineSession,
+  type Graph,
   GraphCache,
   type GraphKey,
   graphKeyHash,
@@ -41,6 +44,8 @@ export const SD1_GRAPHS_VERSION = 1;
 
 /** An open checkpoint (`SD1Checkpoint` satisfies this). */
 export interface Sd1ModelSource extends WeightReader {
+  /** The checkpoint file or diffusers folder; its files' sizes and mtimes join the cache key. */
+  readonly path?: string;
   readonly config: SD1Config;
   readonly fingerprint: string;
   keysOf(model: 'unet' | 'vae' | 'text'): string[];
@@ -124,6 +129,7 @@ export class Sd1Sessions {
   readonly cache: GraphCache;
   private readonly runners = new Map<string, Promise<GraphRunnerInfo>>();
   private readonly dtype: GraphDType;
+  private fileIdentity: string[] | undefined;
 
   constructor(
     readonly source: Sd1ModelSource,
@@ -326,21 +332,20 @@ export class Sd1Sessions {
     shapes: Record<string, readonly number[]>,
     options: Record<string, unknown> = {},
   ): GraphKey {
+    this.fileIdentity ??= fileIdentity(this.source.path);
     return {
       fingerprint: this.source.fingerprint,
       kind,
       dtype,
       shapes,
-      options: { ...options, sd1Graphs: SD1_GRAPHS_VERSION },
+      options: { ...options, sd1Graphs: SD1_GRAPHS_VERSION, files: this.fileIdentity },
     };
   }
 
   private runner<R extends GraphRunnerInfo>(
     key: GraphKey,
     part: 'unet' | 'vae' | 'text',
-    build: (
-      weights: Awaited<ReturnType<typeof loadWeights>>,
-    ) => ReturnType<typeof buildUnetGraph>['builder']['graph'],
+    build: (weights: Awaited<ReturnType<typeof loadWeights>>) => Graph,
     wrap: (info: GraphRunnerInfo) => R,
   ): Promise<R> {
     const id = graphKeyHash(key);
@@ -356,9 +361,7 @@ export class Sd1Sessions {
   private async open(
     key: GraphKey,
     part: 'unet' | 'vae' | 'text',
-    build: (
-      weights: Awaited<ReturnType<typeof loadWeights>>,
-    ) => ReturnType<typeof buildUnetGraph>['builder']['graph'],
+    build: (weights: Awaited<ReturnType<typeof loadWeights>>) => Graph,
   ): Promise<GraphRunnerInfo> {
     let buildMs = 0;
     let built = false;
@@ -384,6 +387,27 @@ export function loadSd1Sessions(
   opts: Sd1SessionsOptions = {},
 ): Sd1Sessions {
   return new Sd1Sessions(source, cacheDir, opts);
+}
+
+/**
+ * Size and mtime of the checkpoint's files. The fingerprint samples values only, so a fine-tune that
+ * changed no sampled element would otherwise reuse graphs holding the old weights.
+ */
+function fileIdentity(path: string | undefined): string[] {
+  if (!path || !existsSync(path)) return [];
+  const describe = (file: string, label: string) => {
+    const st = statSync(file);
+    return `${label}:${st.size}:${Math.round(st.mtimeMs)}`;
+  };
+  if (!statSync(path).isDirectory()) return [describe(path, '.')];
+  const out: string[] = [];
+  for (const sub of ['unet', 'vae', 'text_encoder']) {
+    const dir = join(path, sub);
+    if (!existsSync(dir)) continue;
+    for (const name of readdirSync(dir).sort())
+      if (name.endsWith('.safetensors')) out.push(describe(join(dir, name), `${sub}/${name}`));
+  }
+  return out;
 }
 
 /** One shared all-ones buffer, viewed per K/V input (ORT reads views at their offset). */

@@ -1,3 +1,4 @@
+import { utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSd1Sessions, type Sd1Sessions } from '../../../src/sd/graphs/sessions.js';
@@ -42,6 +43,21 @@ describe('loadSd1Sessions: graphs built once, cached on disk, run through typed-
       expect(maxAbsDiff(await again.run(inputs), eps)).toBe(0);
     } finally {
       await other.release();
+    }
+  });
+
+  it('rebuilds when the checkpoint file changes on disk (size/mtime join the fingerprint in the key)', async () => {
+    const cacheDir = join(fx.dir, 'graph-cache-touch');
+    const first = loadSd1Sessions(fx.checkpoint, cacheDir, { session: { executionProvider: 'cpu' } });
+    const second = loadSd1Sessions(fx.checkpoint, cacheDir, { session: { executionProvider: 'cpu' } });
+    try {
+      expect((await first.textEncoder({ batch: 1 })).built).toBe(true);
+      const later = new Date(Date.now() + 60_000);
+      utimesSync(fx.checkpoint.path, later, later);
+      expect((await second.textEncoder({ batch: 1 })).built).toBe(true);
+    } finally {
+      await first.release();
+      await second.release();
     }
   });
 
