@@ -33,7 +33,7 @@ export interface PromptServiceOptions {
   maxHistory?: number;
   /** Engine log lines (node logs, exceptions). Default: stderr. */
   log?: (message: string) => void;
-  /** Called by `free({unload_models})`, e.g. to drop loaded models in workers. */
+  /** Called by `free({unload_models})` after the workers' unload hooks ran (main-thread state). */
   onUnloadModels?: () => Promise<void>;
 }
 
@@ -276,7 +276,13 @@ export function createPromptService(options: PromptServiceOptions): EnginePrompt
 
     async free(opts) {
       if (opts.free_memory || opts.unload_models) cache.clear();
-      if (opts.unload_models) await options.onUnloadModels?.();
+      if (opts.unload_models) {
+        // Worker-side modules drop their models through `onUnloadModels` hooks (src/runtime/model-unload.ts).
+        await runtime.call('runtime.unloadModels', {}).catch((error: unknown) => {
+          log(`unloading models failed: ${error instanceof Error ? error.message : String(error)}`);
+        });
+        await options.onUnloadModels?.();
+      }
     },
 
     async objectInfo() {

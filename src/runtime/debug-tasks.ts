@@ -1,4 +1,8 @@
+import { onUnloadModels } from './model-unload.js';
 import type { TaskTable } from './types.js';
+
+let unloadProbeCalls = 0;
+let unloadProbe: (() => void) | null = null;
 
 /**
  * Diagnostic tasks: exercise the worker machinery (responsiveness while busy, abort, transfer, errors,
@@ -30,6 +34,13 @@ export const debugTasks: TaskTable = {
       out[i] = payload.data[i] * 2;
     }
     return { result: { sum, data: out }, transfer: [out.buffer as ArrayBuffer] };
+  },
+  /** Registers (once) an unload hook that counts its calls; returns the count so far. */
+  'debug.unloadProbe': async () => {
+    unloadProbe ??= onUnloadModels(() => {
+      unloadProbeCalls++;
+    });
+    return { result: { calls: unloadProbeCalls } };
   },
   'debug.fail': async (payload: { message: string }) => {
     throw new TypeError(payload.message);

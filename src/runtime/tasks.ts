@@ -1,5 +1,6 @@
 import { imageTasks } from '../image/tasks.js';
 import { debugTasks } from './debug-tasks.js';
+import { runtimeTasks } from './model-unload.js';
 import type { TaskTable } from './types.js';
 
 /**
@@ -8,5 +9,6 @@ import type { TaskTable } from './types.js';
  */
 export const tasks: TaskTable = {
   ...debugTasks,
+  ...runtimeTasks,
   ...imageTasks,
 };

@@ -287,6 +287,14 @@ describe('PromptService execution', () => {
     expect(h.test.calls.TestAdd).toBe(2);
   });
 
+  it('free({unload_models}) runs the workers’ unload hooks', async () => {
+    const probe = () => h.service.runtime.call<{ calls: number }>('debug.unloadProbe', {});
+    expect((await probe()).calls).toBe(0);
+    await h.service.free({ unload_models: true });
+    await h.service.free({ unload_models: true });
+    expect((await probe()).calls).toBe(2);
+  });
+
   it('objectInfo lists the shipped and the registered nodes', async () => {
     const info = await h.service.objectInfo();
     expect(Object.keys(info)).toEqual(expect.arrayContaining(['LoadImage', 'SaveImage', 'TestSleep']));
