@@ -115,18 +115,27 @@ export function kvShapes(scope: ConceptScope, layout: KvLayoutConfig = SD1_LAYOU
   return shapes;
 }
 
+/** Where tensor shapes come from: a shape table, or an open checkpoint (`SD1Checkpoint` has `has`/`shapeOf`). */
+export type ShapeSource =
+  | ReadonlyMap<string, readonly number[]>
+  | Readonly<Record<string, readonly number[]>>
+  | { has(key: string): boolean; shapeOf(key: string): readonly number[] };
+
 /**
- * K/V shapes read from a checkpoint's own tensor shapes (e.g. a safetensors header), so tiny and
- * full models alike get exactly what they hold. Throws naming the first missing or non-2-D weight.
+ * K/V shapes read from a checkpoint's own tensor shapes (a safetensors header or an open checkpoint),
+ * so tiny and full models alike get exactly what they hold. Throws naming the first missing or
+ * non-2-D weight.
  */
-export function kvShapesFromCheckpoint(
-  scope: ConceptScope,
-  tensorShapes: ReadonlyMap<string, readonly number[]> | Readonly<Record<string, readonly number[]>>,
-): Map<string, WeightShape> {
-  const lookup = (key: string): readonly number[] | undefined =>
-    tensorShapes instanceof Map
-      ? tensorShapes.get(key)
-      : (tensorShapes as Record<string, readonly number[]>)[key];
+export function kvShapesFromCheckpoint(scope: ConceptScope, source: ShapeSource): Map<string, WeightShape> {
+  const lookup = (key: string): readonly number[] | undefined => {
+    if (source instanceof Map) return source.get(key);
+    const s = source as { has?: unknown; shapeOf?: unknown };
+    if (typeof s.has === 'function' && typeof s.shapeOf === 'function') {
+      const c = source as { has(key: string): boolean; shapeOf(key: string): readonly number[] };
+      return c.has(key) ? c.shapeOf(key) : undefined;
+    }
+    return (source as Record<string, readonly number[]>)[key];
+  };
   const shapes = new Map<string, WeightShape>();
   for (const key of scopeWeightKeys(scope)) {
     const shape = lookup(key);

@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { assetPath } from '../../src/assets.js';
 import {
@@ -8,6 +10,8 @@ import {
   scopeWeightKeys,
   shortWeightName,
 } from '../../src/cones/layers.js';
+import { openCheckpoint } from '../../src/sd/checkpoint/checkpoint.js';
+import { writeTinyModel } from '../../src/sd/tiny-model.js';
 
 const ldmShapes = JSON.parse(readFileSync(assetPath('sd1', 'ldm_keys.json'), 'utf8')) as Record<
   string,
@@ -55,5 +59,29 @@ describe('SD1 K/V weights', () => {
     expect(
       parseKvWeightKey('model.diffusion_model.input_blocks.3.1.transformer_blocks.0.attn1.to_k.weight'),
     ).toBeNull();
+  });
+});
+
+describe('shapes from an open checkpoint', () => {
+  it('reads K/V shapes from the tiny demo checkpoint, matching its config', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cones-layers-'));
+    try {
+      const path = join(dir, 'tiny.safetensors');
+      await writeTinyModel(path, { seed: 0 });
+      const ckpt = await openCheckpoint(path);
+      try {
+        const shapes = kvShapesFromCheckpoint('all attention K/V', ckpt);
+        expect(shapes.size).toBe(64);
+        // The layout formula and the file agree (UNetConfig carries modelChannels, channelMult, contextDim).
+        expect(kvShapes('all attention K/V', ckpt.config.unet)).toEqual(shapes);
+        expect(
+          shapes.get('model.diffusion_model.middle_block.1.transformer_blocks.0.attn2.to_v.weight')![1],
+        ).toBe(ckpt.config.unet.contextDim);
+      } finally {
+        await ckpt.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
