@@ -8,13 +8,22 @@ export {
   type PromptServiceOptions,
 } from './engine/prompt-service.js';
 export type * from './engine/service-types.js';
+export { buildPluginManifest, type PluginManifest } from './engine/plugin-manifest.js';
 export { createTestNodes, type TestNodes } from './engine/testing-nodes.js';
+export {
+  isApiPrompt,
+  isUiWorkflow,
+  type UiWorkflow,
+  uiWorkflowToApiPrompt,
+} from './engine/ui-workflow.js';
 export { type ValidationResult, validatePrompt } from './engine/validate.js';
+export { type LoadedWorkflow, loadWorkflowFile } from './engine/workflow-file.js';
 export { addPngText, parsePngChunks, readPngText } from './image/png-text.js';
 export { pythonJsonDumps } from './image/py-json.js';
 export { allNodeDefinitions, createNodeRegistry, nodeFamilies } from './nodes/index.js';
 export { NodeRegistry, type ObjectInfoEntry, objectInfoInput } from './nodes/registry.js';
 export * from './nodes/types.js';
+export { onUnloadModels } from './runtime/model-unload.js';
 export { RuntimeTaskError, WorkerRuntime } from './runtime/worker-runtime.js';
 export {
   type OpenCheckpointOptions,
