@@ -187,4 +187,23 @@ describe('SD nodes in the engine', () => {
     const again = await run(h, txt2img());
     expect(again.entry.status.status_str).toBe('success');
   });
+
+  it('interrupting a running KSampler stops it between steps and the next prompt runs', async () => {
+    const prompt = txt2img();
+    prompt['3'].inputs.steps = 500;
+    prompt['3'].inputs.seed = 99; // not cached
+    const queued = await h.service.queuePrompt({ client_id: 'sd-test', prompt });
+    if (!queued.ok) throw new Error('not queued');
+    await expect
+      .poll(() => h.jsonEvents(queued.prompt_id).some(([t, d]) => t === 'progress' && d.node === '3'), {
+        timeout: 30_000,
+      })
+      .toBe(true);
+    h.service.interrupt();
+    const entry = await h.service.waitForPrompt(queued.prompt_id);
+    expect(entry.status.messages.map(([t]) => t)).toContain('execution_interrupted');
+    const steps = h.jsonEvents(queued.prompt_id).filter(([t, d]) => t === 'progress' && d.node === '3');
+    expect(steps.length).toBeLessThan(500);
+    expect((await run(h, txt2img())).entry.status.status_str).toBe('success');
+  });
 });
