@@ -1,10 +1,14 @@
+import { conesFileNodes } from './cones-files.js';
 import { imageNodes } from './image.js';
 import { NodeRegistry } from './registry.js';
+import { sdNodes } from './sd.js';
 import type { NodeDefinition } from './types.js';
 
 /** Every node family the service ships; each family adds its list here. */
 export const nodeFamilies: Record<string, NodeDefinition[]> = {
   image: imageNodes,
+  sd: sdNodes,
+  cones: conesFileNodes,
 };
 
 export function allNodeDefinitions(): NodeDefinition[] {
