@@ -1,7 +1,7 @@
 /**
- * Initial and ancestral noise exactly as ComfyUI draws it on CPU (SD1_SPEC §6, Addendum D.1/D.7).
+ * Initial and ancestral noise exactly as ComfyUI draws it on CPU (SD1_SPEC §6, Addendum D.1).
  */
-import { type RandnKernel, type Seed, TorchGenerator } from './generator.js';
+import { type RandnKernel, type Seed, seedToUint64, TorchGenerator } from './generator.js';
 
 export { type RandnKernel, type Seed, seedToUint64, TorchGenerator } from './generator.js';
 export { MT19937 } from './mt19937.js';
@@ -40,11 +40,14 @@ export function prepareNoise(
 export type NoiseSource = (out: Float32Array) => void;
 
 /**
- * ComfyUI's default noise sampler for ancestral / SDE samplers on CPU: a second generator seeded
- * with the *same* seed, one `torch.randn(x.shape)` per step, so its first draw equals the initial
- * noise. (On a CUDA device ComfyUI's generator lives on the GPU — Philox, not reproduced here.)
+ * ComfyUI's default noise sampler for ancestral samplers (`k_diffusion.sampling.default_noise_sampler`)
+ * when the latent is on the CPU: a second generator seeded with **seed + 1**, one
+ * `torch.randn(x.shape)` per step. (Older ComfyUI used the same seed, so the first step's noise
+ * repeated the initial noise; SD1_SPEC Addendum D.7 describes that older code. On a CUDA device
+ * ComfyUI's generator is the GPU's Philox generator, which is not reproduced here.) A seed of
+ * 2⁶⁴ − 1 wraps to 0 where ComfyUI would fail.
  */
 export function comfyNoiseSource(seed: Seed, kernel: RandnKernel = 'scalar'): NoiseSource {
-  const gen = new TorchGenerator(seed);
+  const gen = new TorchGenerator(BigInt.asUintN(64, seedToUint64(seed) + 1n));
   return (out) => gen.randnInto(out, kernel);
 }

@@ -157,7 +157,7 @@ describe('torch.randn(generator=torch.manual_seed(0)) test vectors (SD1_SPEC App
   });
 });
 
-describe("ComfyUI's noise (Addendum D.1, D.7)", () => {
+describe("ComfyUI's noise (Addendum D.1; ancestral seeding as in current ComfyUI)", () => {
   it('prepare_noise draws the whole batch in one randn call', () => {
     const n = prepareNoise(7, [2, 4, 8, 8]);
     expect(n).toEqual(new TorchGenerator(7).randn(512));
@@ -172,13 +172,18 @@ describe("ComfyUI's noise (Addendum D.1, D.7)", () => {
     expect(n.subarray(0, 256)).toEqual(d2);
     expect(n.subarray(256)).toEqual(d0);
   });
-  it("the ancestral noise source's first draw equals the initial noise", () => {
+  it('the ancestral noise source draws from a generator seeded with seed + 1 (current ComfyUI on CPU)', () => {
     const src = comfyNoiseSource(99n);
     const a = new Float32Array(256);
     const b = new Float32Array(256);
     src(a);
     src(b);
-    expect(a).toEqual(prepareNoise(99n, [1, 4, 8, 8]));
-    expect(b).not.toEqual(a);
+    const g = new TorchGenerator(100);
+    expect(a).toEqual(g.randn([1, 4, 8, 8]));
+    expect(b).toEqual(g.randn([1, 4, 8, 8]));
+    expect(a).not.toEqual(prepareNoise(99n, [1, 4, 8, 8])); // no longer repeats the initial noise
+    const wrap = new Float32Array(16);
+    comfyNoiseSource((1n << 64n) - 1n)(wrap);
+    expect(wrap).toEqual(new TorchGenerator(0).randn(16));
   });
 });
