@@ -167,6 +167,11 @@ export class Executor {
         if (!result || !Array.isArray(result.outputs)) {
           throw new Error(`node ${node.class_type} returned no outputs array`);
         }
+        if (result.outputs.length < def.outputs.length) {
+          throw new Error(
+            `node ${node.class_type} returned ${result.outputs.length} outputs but declares ${def.outputs.length}`,
+          );
+        }
         results.set(id, result.outputs);
         cache.set(key, { outputs: result.outputs, ui: result.ui });
         const p = progress.get(id) as NodeProgress;
