@@ -266,7 +266,7 @@ export class Sd1Sessions {
     const L = opts.contextLength ?? 77;
     const B = opts.batch;
     const latentShape = [B, u.inChannels, opts.height, opts.width];
-    const recompute = opts.recomputeAttention ?? true;
+    const recompute = opts.recomputeAttention ?? 'self';
     const key = this.key(
       'unet-train-kv',
       dtype,

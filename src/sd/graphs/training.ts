@@ -7,14 +7,20 @@
  *   loss = Σ_b w_b · mean((ε̂_b − ε_b)²)
  *
  * √ᾱ and √(1−ᾱ) are inputs (the caller reads them from the schedule table for its timesteps), so one
- * graph serves any schedule. Attention cores are recompute segments: the backward re-derives the
+ * graph serves any schedule. Self-attention cores are recompute segments: the backward re-derives the
  * softmax maps instead of keeping every [B, heads, N, N] probability tensor alive.
  */
 import { Builder, grad, type Value } from '../../onnx/index.js';
 import type { SD1Config } from '../config.js';
 import { type KvScope, kvGradName, kvInputName, kvWeights } from './kv.js';
 import { ioDtype, Net, toCompute } from './layers.js';
-import { type BuiltGraph, checkLatentSize, type UnetShape, unetForward } from './unet.js';
+import {
+  type AttentionRecompute,
+  type BuiltGraph,
+  checkLatentSize,
+  type UnetShape,
+  unetForward,
+} from './unet.js';
 import type { GraphDType, Weights } from './weights.js';
 
 export const TRAINING_INPUTS = {
@@ -32,8 +38,11 @@ export interface TrainingGraphOptions extends UnetShape {
   scope: KvScope;
   /** float32 (default) or float64 (reference checks; lower it with lowerForFloat64 before running on CPU). */
   dtype?: Exclude<GraphDType, 'float16'>;
-  /** Default true. False keeps the attention maps (faster, far more memory). */
-  recomputeAttention?: boolean;
+  /**
+   * Attention maps re-derived in the backward instead of kept: 'self' (default: the N×N self-attention
+   * maps, 10 GiB at SD width, 64² latents, batch 4), 'all', or 'none' (fastest, most memory).
+   */
+  recomputeAttention?: AttentionRecompute;
 }
 
 /**
@@ -72,7 +81,7 @@ export function buildTrainingGraph(
   const perSample = (v: Value) => b.reshape(v, [B, 1, 1, 1]);
   const xt = b.scope('add_noise', () => b.add(b.mul(x0, perSample(sa)), b.mul(noise, perSample(sb)), 'x_t'));
   const eps = unetForward(net, u, toCompute(net, xt), t, toCompute(net, ctx), {
-    recomputeAttention: opts.recomputeAttention ?? true,
+    recomputeAttention: opts.recomputeAttention ?? 'self',
   });
   const loss = b.scope('loss', () => {
     const d = b.sub(eps, noise, 'error');

@@ -35,9 +35,15 @@ export interface UnetGraphOptions extends UnetShape {
   kvMode?: KvMode;
 }
 
+/** Which attention cores are recompute segments (their maps re-derived in the backward, not kept). */
+export type AttentionRecompute = 'none' | 'self' | 'all';
+
 export interface UnetForwardOptions {
-  /** Put each attention core in a recompute segment (training graphs: no N×N maps kept for the backward). */
-  recomputeAttention?: boolean;
+  /**
+   * Training graphs: 'self' (default there) recomputes the N×N self-attention maps, which dominate
+   * memory at 64² latents; cross-attention maps are N×77 and cheap to keep.
+   */
+  recomputeAttention?: AttentionRecompute;
 }
 
 const RES_EPS = 1e-5;
@@ -85,6 +91,7 @@ export function unetForward(
 ): Value {
   const { b } = net;
   const groups = u.normGroups;
+  const recompute = opts.recomputeAttention ?? 'none';
   return b.scope(UNET_KEY_PREFIX.slice(0, -1), () => {
     const emb = net.in('time_embed', () => {
       const sinusoid = toCompute(net, timestepEmbedding(b, t, u.modelChannels));
@@ -116,7 +123,7 @@ export function unetForward(
                   net.linear(ctx, 'to_v', false),
                   u.numHeads,
                   {
-                    recompute: opts.recomputeAttention,
+                    recompute: recompute === 'all' || (recompute === 'self' && name === 'attn1'),
                   },
                 );
                 return net.linear(o, 'to_out.0');

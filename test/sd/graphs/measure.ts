@@ -1,7 +1,7 @@
 /**
  * Timings and memory of the SD1 graphs on the tiny model (not a test; run by hand):
  *   npx tsx test/sd/graphs/measure.ts            build/serialize/session-create per graph, UNet steps
- *   npx tsx test/sd/graphs/measure.ts memory     peak RSS of a training step, attention recompute on vs off
+ *   npx tsx test/sd/graphs/measure.ts memory     peak RSS of a training step, attention recompute self / none / all
  * Each memory case runs in its own process so VmHWM belongs to that configuration alone.
  */
 import { execFileSync } from 'node:child_process';
@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openCheckpoint } from '../../../src/sd/checkpoint/checkpoint.js';
 import { loadSd1Sessions } from '../../../src/sd/graphs/sessions.js';
+import type { AttentionRecompute } from '../../../src/sd/graphs/unet.js';
 import { writeTinyModel } from '../../../src/sd/tiny-model.js';
 
 const THREADS = 2;
@@ -127,7 +128,7 @@ async function timings(): Promise<void> {
 }
 
 /** One training step in this process; prints peak RSS. */
-async function memoryCase(recompute: boolean, size: number): Promise<void> {
+async function memoryCase(recompute: AttentionRecompute, size: number): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'sd-graphs-mem-'));
   try {
     await writeTinyModel(join(dir, 'tiny.safetensors'));
@@ -156,7 +157,7 @@ async function memoryCase(recompute: boolean, size: number): Promise<void> {
     const ms = await timeRuns(() => train.run(inputs), 2, 0);
     const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
     console.log(
-      `${size}×${size} latent, recompute ${recompute ? 'on ' : 'off'}: peak RSS ${(Number(hwm) / 1024).toFixed(0)} MB, step ${ms.toFixed(0)} ms`,
+      `${size}×${size} latent, recompute ${recompute.padEnd(4)}: peak RSS ${(Number(hwm) / 1024).toFixed(0)} MB, step ${ms.toFixed(0)} ms`,
     );
     await sessions.release();
     await ck.close();
@@ -166,10 +167,10 @@ async function memoryCase(recompute: boolean, size: number): Promise<void> {
 }
 
 const [mode, arg, size] = process.argv.slice(2);
-if (mode === 'memory-case') await memoryCase(arg === 'on', Number(size));
+if (mode === 'memory-case') await memoryCase(arg as AttentionRecompute, Number(size));
 else if (mode === 'memory') {
   const self = fileURLToPath(import.meta.url);
-  for (const s of ['48', '64'])
-    for (const r of ['on', 'off'])
+  for (const s of ['64'])
+    for (const r of ['self', 'none', 'all'])
       process.stdout.write(execFileSync('npx', ['tsx', self, 'memory-case', r, s], { encoding: 'utf8' }));
 } else await timings();
