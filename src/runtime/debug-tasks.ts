@@ -2,7 +2,7 @@ import { onUnloadModels } from './model-unload.js';
 import type { TaskTable } from './types.js';
 
 let unloadProbeCalls = 0;
-let unloadProbe: (() => void) | null = null;
+let unloadProbeRegistered = false;
 
 /**
  * Diagnostic tasks: exercise the worker machinery (responsiveness while busy, abort, transfer, errors,
@@ -37,9 +37,12 @@ export const debugTasks: TaskTable = {
   },
   /** Registers (once) an unload hook that counts its calls; returns the count so far. */
   'debug.unloadProbe': async () => {
-    unloadProbe ??= onUnloadModels(() => {
-      unloadProbeCalls++;
-    });
+    if (!unloadProbeRegistered) {
+      unloadProbeRegistered = true;
+      onUnloadModels(() => {
+        unloadProbeCalls++;
+      });
+    }
     return { result: { calls: unloadProbeCalls } };
   },
   'debug.fail': async (payload: { message: string }) => {

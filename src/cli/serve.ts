@@ -1,0 +1,102 @@
+/**
+ * `cones-nodes serve [options]`: the HTTP + WebSocket service (ComfyUI protocol and the native protocol).
+ */
+import { parseArgs } from 'node:util';
+import { startServer } from '../server/start-server.js';
+
+export const summary = 'start the ComfyUI-compatible service (HTTP, /ws, native protocol at /native)';
+
+export const usage = `Usage: cones-nodes serve [options]
+
+Starts the service: ComfyUI's HTTP routes and /ws WebSocket (front ends, SDKs and scripts work
+unmodified) and the native protocol at /native (JSON or msgpack frames, schemas/protocol/).
+
+Options:
+  --host HOST          address to bind; default 127.0.0.1 (loopback only)
+  --port PORT          default 8189; 0 picks a free port
+  --data-dir DIR       data folder (models/, input/, output/, temp/, user/); default ./data
+  --comfyui-dir DIR    use an existing ComfyUI install's folders and models
+  --front-end DIR      serve a built ComfyUI front end (its dist/ folder) at /
+  --auth-token TOKEN   require this token (Authorization: Bearer, ?token=, or the cookie /?token= sets);
+                       also read from CONES_AUTH_TOKEN
+  --insecure           allow a non-loopback --host without --auth-token
+  --max-upload-mb N    largest accepted upload; default 100
+  --log                log every request
+  -h, --help           this text
+
+Binding anything but loopback without --auth-token is refused: anyone who can reach the port could
+run prompts and read your outputs.`;
+
+export async function run(argv: string[]): Promise<number> {
+  let args: ReturnType<typeof parse>;
+  try {
+    args = parse(argv);
+  } catch (error) {
+    console.error(`cones-nodes serve: ${(error as Error).message}\n\n${usage}`);
+    return 2;
+  }
+  const v = args.values;
+  if (v.help) {
+    console.log(usage);
+    return 0;
+  }
+  const port = v.port === undefined ? 8189 : Number(v.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    console.error(`cones-nodes serve: --port must be 0..65535, got '${v.port}'`);
+    return 2;
+  }
+  const maxUploadMb = v['max-upload-mb'] === undefined ? 100 : Number(v['max-upload-mb']);
+  if (!(maxUploadMb > 0)) {
+    console.error(`cones-nodes serve: --max-upload-mb must be positive, got '${v['max-upload-mb']}'`);
+    return 2;
+  }
+  const server = await startServer({
+    host: v.host ?? '127.0.0.1',
+    port,
+    dataDir: v['data-dir'] ?? './data',
+    comfyuiDir: v['comfyui-dir'],
+    frontEnd: v['front-end'],
+    authToken: v['auth-token'] ?? process.env.CONES_AUTH_TOKEN ?? undefined,
+    insecure: v.insecure,
+    logger: v.log,
+    limits: { maxUploadBytes: Math.round(maxUploadMb * 1024 * 1024) },
+  });
+  console.log(`cones-nodes listening on ${server.url} (data: ${server.dirs.root})`);
+  console.log(
+    `  ComfyUI clients: ${server.url}  WebSocket: ${server.url.replace('http', 'ws')}/ws  native: /native`,
+  );
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      console.log(`\n${signal}: shutting down`);
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+      resolve();
+    };
+    const onInt = () => stop('SIGINT');
+    const onTerm = () => stop('SIGTERM');
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
+  });
+  await server.close();
+  return 0;
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: false,
+    options: {
+      host: { type: 'string' },
+      port: { type: 'string' },
+      'data-dir': { type: 'string' },
+      'comfyui-dir': { type: 'string' },
+      'front-end': { type: 'string' },
+      'auth-token': { type: 'string' },
+      insecure: { type: 'boolean' },
+      'max-upload-mb': { type: 'string' },
+      log: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+}
