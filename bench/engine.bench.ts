@@ -2,10 +2,12 @@
  * ONNX engine benchmark: an SD1 level-0 block stack (conv_in → 2 × [ResBlock + Transformer2D with
  * ξ-scaled cross-attention K/V] → GroupNorm → SiLU → conv_out → MSE), 320 channels, 8 heads,
  * context 77×768, batch 1, float32 on CPU. For 16², 32² and 64² latents it reports forward vs
- * forward+backward (∂loss/∂ξ) time, peak RSS and session-creation time; at 64² it also compares
- * attention recompute on/off. Every configuration runs in its own process so peak RSS is its own.
+ * forward+backward (∂loss/∂ξ, attention recomputed) time, peak RSS and session-creation time. At
+ * the largest size a deeper stack (--mem-blocks, default 5 as in SD1 at 64²) compares peak RSS with
+ * attention maps kept / recomputed / recomputed in query chunks. Every configuration runs in its own
+ * process so peak RSS is its own.
  *
- *   npm run bench:engine [-- --sizes 16,32 --runs 5 --threads 2]
+ *   npm run bench:engine [-- --sizes 16,32 --runs 5 --threads 2 --mem-blocks 0]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -23,9 +25,14 @@ import { resBlock, transformer, weightMaker } from '../test/onnx/sd-like-blocks.
 interface Config {
   size: number;
   channels: number;
+  /** Res + Transformer pairs in the stack. */
+  blocks: number;
   backward: boolean;
   recompute: boolean;
+  chunks: number;
   runs: number;
+  /** Keep timing until this many ms have passed (0: exactly `runs` runs). */
+  minMs: number;
   threads: number;
 }
 
@@ -53,13 +60,13 @@ function buildStack(c: Config) {
   let h = b.scope('input_blocks.0.0', () =>
     b.conv2d(latent, w('weight', [c.channels, 4, 3, 3], 0.2), w('bias', [c.channels], 0.05)),
   );
-  for (const blk of [1, 2]) {
+  for (let blk = 1; blk <= c.blocks; blk++) {
     h = b.scope(`input_blocks.${blk}.0`, () => resBlock(b, w, h, temb, c.channels, dims));
     const xiK = b.input(`xi.${blk}.k`, 'float32', [c.channels, 768]);
     const xiV = b.input(`xi.${blk}.v`, 'float32', [c.channels, 768]);
     xis.push(xiK, xiV);
     h = b.scope(`input_blocks.${blk}.1`, () =>
-      transformer(b, w, h, ctx, { ...dims, xiK, xiV, recompute: c.recompute }),
+      transformer(b, w, h, ctx, { ...dims, xiK, xiV, recompute: c.recompute, chunks: c.chunks }),
     );
   }
   h = b.scope('out', () =>
@@ -112,7 +119,7 @@ async function child(c: Config): Promise<Result> {
     const firstRunMs = performance.now() - t;
     const times: number[] = [];
     const start = performance.now();
-    while (times.length < c.runs || performance.now() - start < 3000) {
+    while (times.length < c.runs || performance.now() - start < c.minMs) {
       t = performance.now();
       await session.run(feeds);
       times.push(performance.now() - t);
@@ -154,12 +161,23 @@ async function main() {
   const runs = Number(arg('runs', '5'));
   const threads = Number(arg('threads', String(os.availableParallelism())));
   const channels = Number(arg('channels', '320'));
+  const memBlocks = Number(arg('mem-blocks', '5'));
+  const base = { channels, blocks: 2, recompute: false, chunks: 1, runs, minMs: 3000, threads };
   const configs: Config[] = [];
   for (const size of sizes) {
-    configs.push({ size, channels, backward: false, recompute: false, runs, threads });
-    configs.push({ size, channels, backward: true, recompute: true, runs, threads });
-    if (size === Math.max(...sizes))
-      configs.push({ size, channels, backward: true, recompute: false, runs, threads });
+    configs.push({ ...base, size, backward: false });
+    configs.push({ ...base, size, backward: true, recompute: true });
+  }
+  // Memory at the largest size with a deeper stack (SD1 has 5 transformer blocks at 64² latents):
+  // attention maps kept for the backward vs recomputed vs recomputed in 4 query chunks. One run each.
+  const big = Math.max(...sizes);
+  const mem = { ...base, size: big, blocks: memBlocks, backward: true, runs: 1, minMs: 0 };
+  if (memBlocks > 0) {
+    configs.push(
+      { ...mem, recompute: false },
+      { ...mem, recompute: true },
+      { ...mem, recompute: true, chunks: 4 },
+    );
   }
   const self = fileURLToPath(import.meta.url);
   const results: Result[] = [];
@@ -177,7 +195,7 @@ async function main() {
     const r: Result = JSON.parse(line.slice(7));
     results.push(r);
     console.log(
-      `${r.size}² ${r.backward ? `fwd+bwd${r.recompute ? ' (recompute attn)' : ' (keep attn)'}` : 'fwd'}: median ${r.medianMs.toFixed(1)} ms, first run ${r.firstRunMs.toFixed(0)} ms, create ${r.createMs.toFixed(0)} ms, peak RSS ${r.peakRssMB.toFixed(0)} MB, ${r.nodes} nodes`,
+      `${r.size}² ${r.blocks}×(Res+Tr) ${r.backward ? `fwd+bwd${r.recompute ? ` (recompute attn${r.chunks > 1 ? `, ${r.chunks} chunks` : ''})` : ' (keep attn)'}` : 'fwd'}: median ${r.medianMs.toFixed(1)} ms, first run ${r.firstRunMs.toFixed(0)} ms, create ${r.createMs.toFixed(0)} ms, peak RSS ${r.peakRssMB.toFixed(0)} MB, ${r.nodes} nodes`,
     );
   }
   console.log(
@@ -185,19 +203,23 @@ async function main() {
   );
   console.log('|---|---|---|---|---|---|---|');
   for (const size of sizes) {
-    const f = results.find((r) => r.size === size && !r.backward)!;
-    const fb = results.find((r) => r.size === size && r.backward && r.recompute)!;
+    const f = results.find((r) => r.size === size && r.blocks === 2 && !r.backward)!;
+    const fb = results.find((r) => r.size === size && r.blocks === 2 && r.backward)!;
     console.log(
       `| ${size}² | ${f.medianMs.toFixed(1)} | ${fb.medianMs.toFixed(1)} | ${(fb.medianMs / f.medianMs).toFixed(2)} | ${f.createMs.toFixed(0)} / ${fb.createMs.toFixed(0)} | ${fb.firstRunMs.toFixed(0)} | ${f.peakRssMB.toFixed(0)} / ${fb.peakRssMB.toFixed(0)} |`,
     );
   }
-  const big = Math.max(...sizes);
-  const keep = results.find((r) => r.size === big && r.backward && !r.recompute);
-  const rec = results.find((r) => r.size === big && r.backward && r.recompute);
-  if (keep && rec) {
-    console.log(
-      `\nattention recompute at ${big}²: peak RSS ${rec.peakRssMB.toFixed(0)} vs ${keep.peakRssMB.toFixed(0)} MB (${(rec.peakRssMB / keep.peakRssMB).toFixed(2)}×), time ${rec.medianMs.toFixed(0)} vs ${keep.medianMs.toFixed(0)} ms (${(rec.medianMs / keep.medianMs).toFixed(2)}×)`,
-    );
+  const memRuns = results.filter((r) => r.blocks === memBlocks && r.size === big && r.minMs === 0);
+  if (memRuns.length) {
+    console.log(`\nmemory, ${big}², ${memBlocks}×(Res+Tr), fwd+bwd, one run each:`);
+    console.log('| attention in the backward | peak RSS MB | run ms |');
+    console.log('|---|---|---|');
+    for (const r of memRuns) {
+      const how = r.recompute
+        ? `recomputed${r.chunks > 1 ? `, ${r.chunks} query chunks` : ''}`
+        : 'kept from the forward';
+      console.log(`| ${how} | ${r.peakRssMB.toFixed(0)} | ${r.firstRunMs.toFixed(0)} |`);
+    }
   }
   console.log(
     `params ${(results[0].params / 1e6).toFixed(1)} M; weights generated in JS (buildMs includes Box–Muller)`,
