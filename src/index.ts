@@ -46,3 +46,4 @@ export {
 } from './sd/samplers/index.js';
 export { ksamplerSigmas, SCHEDULER_NAMES, type SchedulerName, sd1Schedule } from './sd/schedule.js';
 export { type TokenChunk, type TokenizedPrompt, tokenize } from './sd/tokenizer/index.js';
+export * from './server/index.js';

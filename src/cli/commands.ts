@@ -6,6 +6,11 @@ export interface CliCommand {
 }
 
 export const commands: Record<string, CliCommand> = {
+  serve: {
+    usage: 'serve [--host H] [--port P] [--data-dir DIR] [--front-end DIR] [--auth-token T]',
+    summary: 'start the ComfyUI-compatible service (HTTP, /ws, native protocol at /native)',
+    load: () => import('./serve.js'),
+  },
   run: {
     usage: 'run <workflow.json|image.png> [--data-dir DIR] [--comfyui-dir DIR]',
     summary: 'run a workflow headless (API/UI JSON or a PNG with one embedded) and print its outputs',
