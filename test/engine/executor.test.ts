@@ -1,0 +1,68 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { resolveDataDirs } from '../../src/engine/data-dirs.js';
+import { Executor, executionOrder } from '../../src/engine/executor.js';
+import type { Job } from '../../src/engine/job.js';
+import { OutputCache } from '../../src/engine/output-cache.js';
+import type { EngineEvent } from '../../src/engine/service-types.js';
+import { createTestNodes } from '../../src/engine/testing-nodes.js';
+import { validatePrompt } from '../../src/engine/validate.js';
+import { createNodeRegistry } from '../../src/nodes/index.js';
+import { WorkerRuntime } from '../../src/runtime/worker-runtime.js';
+
+const registry = createNodeRegistry(createTestNodes().nodes);
+const env = { dirs: resolveDataDirs({ dataDir: mkdtempSync(join(tmpdir(), 'cones-exec-')) }) };
+const runtime = new WorkerRuntime();
+afterAll(() => runtime.close());
+
+async function jobOf(prompt: Record<string, unknown>): Promise<Job> {
+  const v = await validatePrompt(prompt, registry, env);
+  if (!v.ok) throw new Error(JSON.stringify(v.error));
+  return {
+    number: 0,
+    promptId: 'p-1',
+    prompt: v.prompt,
+    extraData: { client_id: 'c' },
+    outputs: v.outputs,
+    clientId: 'c',
+  };
+}
+
+describe('Executor', () => {
+  it('runs a job that crossed a serialization boundary and returns plain data (a queue transport can carry both)', async () => {
+    const job = await jobOf({
+      '1': { class_type: 'TestConstant', inputs: { value: 2 } },
+      '2': { class_type: 'TestAdd', inputs: { a: ['1', 0], b: 3 } },
+      '3': { class_type: 'TestOutput', inputs: { value: ['2', 0] } },
+      '9': { class_type: 'TestConstant', inputs: { value: 99 } }, // not needed by any output
+    });
+    const wire = JSON.parse(JSON.stringify(job)) as Job;
+    const events: EngineEvent[] = [];
+    const executor = new Executor({
+      registry,
+      env,
+      runtime,
+      cache: new OutputCache(),
+      emit: (e) => events.push(e),
+    });
+    const outcome = await executor.execute(wire, new AbortController().signal);
+    expect(JSON.parse(JSON.stringify(outcome))).toEqual(outcome);
+    expect(outcome.outputs).toEqual({ '3': { text: ['5'] } });
+    const ran = events
+      .filter((e) => e.kind === 'json' && e.type === 'executing')
+      .map((e) => e.kind === 'json' && e.data.node);
+    expect(ran).toEqual(['1', '2', '3']);
+  });
+
+  it('orders dependencies first and follows output ids numerically', async () => {
+    const job = await jobOf({
+      '10': { class_type: 'TestOutput', inputs: { value: ['4', 0] } },
+      '2': { class_type: 'TestOutput', inputs: { value: ['5', 0] } },
+      '4': { class_type: 'TestAdd', inputs: { a: ['5', 0], b: 1 } },
+      '5': { class_type: 'TestConstant', inputs: { value: 1 } },
+    });
+    expect(executionOrder(job, new Set(['10', '2', '4', '5']))).toEqual(['5', '2', '4', '10']);
+  });
+});
