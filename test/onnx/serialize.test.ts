@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -7,6 +7,7 @@ import { GraphCache } from '../../src/onnx/cache.js';
 import { encodeModel, saveModel } from '../../src/onnx/serialize.js';
 import { createSession } from '../../src/onnx/session.js';
 import { randn } from './harness.js';
+import { readMessage, sub, text } from './proto-reader.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'onnx-ser-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -47,6 +48,48 @@ describe('serialization', () => {
     expect(a.some((v) => v !== 0)).toBe(true);
     await inline.release();
     await external.release();
+  });
+
+  it('writes IR 8 / opset 17 and external tensors at aligned offsets within the side-file limit', () => {
+    const saved = saveModel(smallModel().graph, join(dir, 'aligned'), {
+      maxSideFileBytes: 2500,
+      align: 512,
+      inlineMaxBytes: 64,
+    });
+    const model = readMessage(readFileSync(saved.modelPath));
+    expect(model.get(1)![0].value).toBe(8n);
+    const opset = sub(model.get(8)![0]);
+    expect(opset.get(2)![0].value).toBe(17n);
+    const graph = sub(model.get(7)![0]);
+    const external = graph
+      .get(5)!
+      .map(sub)
+      .filter((t) => t.get(14)?.[0].value === 1n);
+    expect(external.length).toBe(6); // the 1 KiB weights; 64-byte biases stay inline
+    for (const t of external) {
+      const entries = Object.fromEntries(
+        t
+          .get(13)!
+          .map(sub)
+          .map((e) => [text(e.get(1)![0]), text(e.get(2)![0])]),
+      );
+      expect(Number(entries.offset) % 512).toBe(0);
+      expect(Number(entries.offset) + Number(entries.length)).toBeLessThanOrEqual(2500);
+      expect(saved.sideFiles.map((f) => f.split('/').pop())).toContain(entries.location);
+    }
+  });
+
+  it('a tensor larger than the side-file limit gets a file of its own and still loads', async () => {
+    const b = smallModel();
+    const saved = saveModel(b.graph, join(dir, 'oversize'), { maxSideFileBytes: 600, inlineMaxBytes: 64 });
+    expect(saved.sideFiles.length).toBe(6); // each 1 KiB weight alone
+    const s = await createSession(saved.modelPath, { executionProvider: 'cpu' });
+    const inline = await createSession(encodeModel(b.graph), { executionProvider: 'cpu' });
+    expect(Array.from((await s.run(feeds)).y.data as Float32Array)).toEqual(
+      Array.from((await inline.run(feeds)).y.data as Float32Array),
+    );
+    await s.release();
+    await inline.release();
   });
 
   it('float16 weights and inputs round-trip through a session', async () => {
