@@ -63,6 +63,16 @@ function formatInputValue(v: unknown): unknown {
   }
 }
 
+/** ComfyUI merges the UI dicts of a node mapped over a list: values of each key are concatenated. */
+function mergeUi(uis: Array<Record<string, unknown>>): Record<string, unknown> | undefined {
+  if (uis.length <= 1) return uis[0];
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(uis[0])) {
+    out[key] = uis.flatMap((ui) => (Array.isArray(ui[key]) ? (ui[key] as unknown[]) : [ui[key]]));
+  }
+  return out;
+}
+
 function tracebackOf(error: Error): string[] {
   const lines = (error.stack ?? '').split('\n');
   const frames = lines.filter((l) => /^\s+at /.test(l)).map((l) => `${l.trim()}\n`);
@@ -118,7 +128,8 @@ export class Executor {
     const cachedNodes = order.filter((id) => cache.get(signatures.get(id) as string) !== undefined);
     addMessage('execution_cached', { nodes: cachedNodes, prompt_id: promptId });
 
-    const results = new Map<string, unknown[]>();
+    /** Per node: per output slot, the list of items (ComfyUI keeps every value as a list). */
+    const results = new Map<string, unknown[][]>();
     const executed: string[] = [];
     const recordUi = (id: string, ui: Record<string, unknown> | undefined) => {
       if (!ui) return;
@@ -133,7 +144,7 @@ export class Executor {
       const key = signatures.get(id) as string;
       const hit = cache.get(key);
       if (hit) {
-        results.set(id, hit.outputs);
+        results.set(id, hit.outputs as unknown[][]);
         setProgress(id, { value: 1, max: 1, state: 'finished' });
         sendJson(
           'executed',
@@ -144,9 +155,13 @@ export class Executor {
         executed.push(id);
         continue;
       }
-      const inputs: Record<string, unknown> = {};
+      // ComfyUI list semantics: every value is a list of items; a node runs once per item of its
+      // longest input list (shorter lists repeat their last item), `isList` outputs contribute items.
+      const inputLists: Record<string, unknown[]> = {};
       for (const [name, v] of Object.entries(node.inputs)) {
-        inputs[name] = isLinkValue(v) ? results.get(String(v[0]))?.[v[1] as number] : v;
+        inputLists[name] = isLinkValue(v)
+          ? (results.get(String(v[0]))?.[v[1] as number] ?? [undefined])
+          : [v];
       }
       try {
         if (signal.aborted) throw new InterruptedError();
@@ -162,16 +177,32 @@ export class Executor {
             this.deps.emit({ kind: 'binary', clientId: client, eventType: 1, payload });
           }
         });
-        const result = await def.execute(inputs, ctx);
-        if (signal.aborted) throw new InterruptedError();
-        if (!result || !Array.isArray(result.outputs)) {
-          throw new Error(`node ${node.class_type} returned no outputs array`);
+        const lengths = Object.values(inputLists).map((l) => l.length);
+        const runs = lengths.length === 0 ? 1 : lengths.includes(0) ? 0 : Math.max(...lengths);
+        const outputLists: unknown[][] = def.outputs.map(() => []);
+        const uis: Array<Record<string, unknown>> = [];
+        for (let i = 0; i < runs; i++) {
+          const inputs: Record<string, unknown> = {};
+          for (const [name, list] of Object.entries(inputLists))
+            inputs[name] = list[Math.min(i, list.length - 1)];
+          const result = await def.execute(inputs, ctx);
+          if (signal.aborted) throw new InterruptedError();
+          if (!result || !Array.isArray(result.outputs)) {
+            throw new Error(`node ${node.class_type} returned no outputs array`);
+          }
+          if (result.outputs.length < def.outputs.length) {
+            throw new Error(
+              `node ${node.class_type} returned ${result.outputs.length} outputs but declares ${def.outputs.length}`,
+            );
+          }
+          def.outputs.forEach((spec, k) => {
+            const v = result.outputs[k];
+            if (spec.isList) outputLists[k].push(...(Array.isArray(v) ? v : [v]));
+            else outputLists[k].push(v);
+          });
+          if (result.ui) uis.push(result.ui);
         }
-        if (result.outputs.length < def.outputs.length) {
-          throw new Error(
-            `node ${node.class_type} returned ${result.outputs.length} outputs but declares ${def.outputs.length}`,
-          );
-        }
+        const result = { outputs: outputLists, ui: mergeUi(uis) };
         results.set(id, result.outputs);
         cache.set(key, { outputs: result.outputs, ui: result.ui });
         const p = progress.get(id) as NodeProgress;
@@ -195,7 +226,8 @@ export class Executor {
           const p = progress.get(id);
           if (p) setProgress(id, { ...p, state: 'error' });
           const currentInputs: Record<string, unknown[]> = {};
-          for (const [name, v] of Object.entries(inputs)) currentInputs[name] = [formatInputValue(v)];
+          for (const [name, list] of Object.entries(inputLists))
+            currentInputs[name] = list.map(formatInputValue);
           this.deps.log?.(`!!! Exception during processing !!! ${e.message}\n${e.stack ?? ''}`);
           addMessage('execution_error', {
             prompt_id: promptId,

@@ -39,6 +39,18 @@ export function createTestNodes(): TestNodes {
       },
     },
     {
+      name: 'TestRange',
+      displayName: 'Test Range',
+      category: 'testing',
+      description: 'Outputs the list 0 … count−1 (a list output: downstream nodes run once per item).',
+      inputs: { required: { count: { type: 'INT', default: 3, min: 0, max: 100 } } },
+      outputs: [{ type: 'INT', isList: true }],
+      async execute(inputs) {
+        count('TestRange');
+        return { outputs: [Array.from({ length: Number(inputs.count) }, (_, i) => i)] };
+      },
+    },
+    {
       name: 'TestAdd',
       displayName: 'Test Add',
       category: 'testing',

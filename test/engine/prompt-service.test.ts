@@ -128,6 +128,26 @@ describe('PromptService execution', () => {
     expect(h.test.calls.TestAdd).toBe(2);
   });
 
+  it('maps nodes over list outputs and merges their UI output (ComfyUI list semantics)', async () => {
+    const { entry } = await runPrompt({
+      prompt: {
+        '1': { class_type: 'TestRange', inputs: { count: 3 } },
+        '2': { class_type: 'TestAdd', inputs: { a: ['1', 0], b: 10 } },
+        '3': { class_type: 'TestOutput', inputs: { value: ['2', 0] } },
+      },
+    });
+    expect(h.test.calls.TestAdd).toBe(3);
+    expect(entry.outputs['3']).toEqual({ text: ['10', '11', '12'] });
+    const empty = await runPrompt({
+      prompt: {
+        '1': { class_type: 'TestRange', inputs: { count: 0 } },
+        '3': { class_type: 'TestOutput', inputs: { value: ['1', 0] } },
+      },
+    });
+    expect(empty.entry.status.status_str).toBe('success');
+    expect(empty.entry.outputs).toEqual({});
+  });
+
   it('re-runs notCacheable nodes and their dependents every time', async () => {
     const prompt: ApiPrompt = {
       '1': { class_type: 'TestVolatile', inputs: {} },
