@@ -277,3 +277,26 @@ describe('uploads and /view', () => {
     expect(res.status).toBe(404);
   });
 });
+
+describe('--front-end', () => {
+  it('serves a built front end at / (index.html never cached) beside the API routes', async () => {
+    const dist = await mkdtemp(join(tmpdir(), 'cones-fe-'));
+    await writeFile(join(dist, 'index.html'), '<!doctype html><title>fe</title>');
+    await import('node:fs/promises').then((fs) => fs.mkdir(join(dist, 'assets')));
+    await writeFile(join(dist, 'assets', 'app.js'), 'console.log(1)');
+    const fe = await startTestServer({ frontEnd: dist });
+    try {
+      const index = await fetch(`${fe.url}/`);
+      expect(await index.text()).toContain('<title>fe</title>');
+      expect(index.headers.get('cache-control')).toBe('no-store, must-revalidate');
+      const js = await fetch(`${fe.url}/assets/app.js`);
+      expect(js.status).toBe(200);
+      expect(js.headers.get('cache-control')).toBe('no-cache');
+      expect((await fetch(`${fe.url}/api/object_info/LoadImage`)).status).toBe(200);
+      expect((await fetch(`${fe.url}/missing.js`)).status).toBe(404);
+    } finally {
+      await fe.dispose();
+      await rm(dist, { recursive: true, force: true });
+    }
+  });
+});

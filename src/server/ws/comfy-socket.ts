@@ -13,16 +13,17 @@ import {
 /** A slow reader's backlog beyond which previews are dropped (events are still queued). */
 const PREVIEW_BACKLOG_BYTES = 16 * 1024 * 1024;
 
-const jsonCache = new WeakMap<EngineEvent, string>();
+const jsonCache = new WeakMap<EngineEvent, Buffer>();
+const TEXT_FRAME = { binary: false } as const;
 
-/** Serializes a JSON event once however many sockets receive it. */
-export function serializedComfyEvent(event: Extract<EngineEvent, { kind: 'json' }>): string {
-  let text = jsonCache.get(event);
-  if (text === undefined) {
-    text = JSON.stringify({ type: event.type, data: event.data });
-    jsonCache.set(event, text);
+/** Serializes (and UTF-8 encodes) a JSON event once however many sockets receive it. */
+export function serializedComfyEvent(event: Extract<EngineEvent, { kind: 'json' }>): Buffer {
+  let bytes = jsonCache.get(event);
+  if (bytes === undefined) {
+    bytes = Buffer.from(JSON.stringify({ type: event.type, data: event.data }));
+    jsonCache.set(event, bytes);
   }
-  return text;
+  return bytes;
 }
 
 export interface ComfySocketContext {
@@ -54,7 +55,7 @@ export function acceptComfySocket(ws: WebSocket, request: IncomingMessage, ctx: 
     deliver(event) {
       if (ws.readyState !== ws.OPEN) return;
       if (event.kind === 'json') {
-        ws.send(serializedComfyEvent(event));
+        ws.send(serializedComfyEvent(event), TEXT_FRAME);
         return;
       }
       if (ws.bufferedAmount > PREVIEW_BACKLOG_BYTES) return;
