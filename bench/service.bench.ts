@@ -78,7 +78,12 @@ function withEventInjection(service: PromptService): { service: PromptService; e
       return typeof value === 'function' ? value.bind(target) : value;
     },
   });
-  return { service: wrapped, emit: (e) => listeners.forEach((l) => l(e)) };
+  return {
+    service: wrapped,
+    emit: (e) => {
+      for (const l of listeners) l(e);
+    },
+  };
 }
 
 const CLIENT_WORKER = `

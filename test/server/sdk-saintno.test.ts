@@ -68,7 +68,7 @@ describe('@saintno/comfyui-sdk against the server', () => {
 
     const second = await run<{ out: { images: unknown[] } }>(new CallWrapper(api, workflow));
     expect(second.error).toBeUndefined();
-    expect(second.result && second.result.out.images).toEqual([image]);
+    expect(second.result ? second.result.out.images : null).toEqual([image]);
     expect(seen).toContain('execution_cached');
     for (const off of offs) off();
   });
