@@ -2,6 +2,7 @@
  * Timings and memory of the SD1 graphs on the tiny model (not a test; run by hand):
  *   npx tsx test/sd/graphs/measure.ts            build/serialize/session-create per graph, UNet steps
  *   npx tsx test/sd/graphs/measure.ts memory     peak RSS of a training step, attention recompute self / none / all
+ *   npx tsx test/sd/graphs/measure.ts recompute-time 48   step time per recompute policy (interleaved)
  * Each memory case runs in its own process so VmHWM belongs to that configuration alone.
  */
 import { execFileSync } from 'node:child_process';
@@ -166,8 +167,43 @@ async function memoryCase(recompute: AttentionRecompute, size: number): Promise<
   }
 }
 
+/** Step time of the training graph with each recompute policy, interleaved in one process. */
+async function recomputeTimes(size: number): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'sd-graphs-recompute-'));
+  try {
+    await writeTinyModel(join(dir, 'tiny.safetensors'));
+    const ck = await openCheckpoint(join(dir, 'tiny.safetensors'));
+    const D = ck.config.unet.contextDim;
+    const sessions = loadSd1Sessions(ck, join(dir, 'cache'), { session: { executionProvider: 'cpu', threads: THREADS } });
+    const n = 4 * size * size;
+    const inputs = {
+      latents: wave(n, 3),
+      noise: wave(n, 4),
+      timestep: new Float32Array([500]),
+      context: wave(77 * D, 5),
+      lossWeight: new Float32Array([1]),
+      sqrtAlphaBar: new Float32Array([0.7]),
+      sqrtOneMinusAlphaBar: new Float32Array([0.71]),
+    };
+    const cases: Record<string, () => Promise<unknown>> = {};
+    for (const r of ['none', 'self', 'all'] as const) {
+      const t = await sessions.training({ batch: 1, height: size, width: size, scope: 'all', recomputeAttention: r });
+      cases[r] = () => t.run(inputs);
+    }
+    const m = await interleaved(cases, 5);
+    console.log(
+      `training step ${size}×${size} b1 (interleaved): none ${m.none.toFixed(0)} ms, self ${m.self.toFixed(0)} ms (${(m.self / m.none).toFixed(2)}×), all ${m.all.toFixed(0)} ms (${(m.all / m.none).toFixed(2)}×)`,
+    );
+    await sessions.release();
+    await ck.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const [mode, arg, size] = process.argv.slice(2);
-if (mode === 'memory-case') await memoryCase(arg as AttentionRecompute, Number(size));
+if (mode === 'recompute-time') await recomputeTimes(Number(arg ?? 32));
+else if (mode === 'memory-case') await memoryCase(arg as AttentionRecompute, Number(size));
 else if (mode === 'memory') {
   const self = fileURLToPath(import.meta.url);
   for (const s of ['64'])
