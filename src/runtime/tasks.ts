@@ -1,4 +1,5 @@
 import { imageTasks } from '../image/tasks.js';
+import { sdTasks } from '../sd/tasks.js';
 import { debugTasks } from './debug-tasks.js';
 import { runtimeTasks } from './model-unload.js';
 import type { TaskTable } from './types.js';
@@ -11,4 +12,5 @@ export const tasks: TaskTable = {
   ...debugTasks,
   ...runtimeTasks,
   ...imageTasks,
+  ...sdTasks,
 };
