@@ -126,6 +126,18 @@ export class Executor {
     const order = executionOrder(job, needed);
     const signatures = await computeSignatures(job.prompt, order, registry, env);
     const cachedNodes = order.filter((id) => cache.get(signatures.get(id) as string) !== undefined);
+    // Like ComfyUI's execution list: the outputs are always reached; a dependency only when it is not
+    // cached. Cached nodes that are not reached feed their values silently (no events).
+    const cached = new Set(cachedNodes);
+    const reached = new Set<string>();
+    const stack = [...job.outputs];
+    while (stack.length > 0) {
+      const id = stack.pop() as string;
+      if (reached.has(id)) continue;
+      reached.add(id);
+      for (const v of Object.values(job.prompt[id].inputs))
+        if (isLinkValue(v) && !cached.has(String(v[0]))) stack.push(String(v[0]));
+    }
     addMessage('execution_cached', { nodes: cachedNodes, prompt_id: promptId });
 
     /** Per node: per output slot, the list of items (ComfyUI keeps every value as a list). */
@@ -145,6 +157,7 @@ export class Executor {
       const hit = cache.get(key);
       if (hit) {
         results.set(id, hit.outputs as unknown[][]);
+        if (!reached.has(id)) continue;
         setProgress(id, { value: 1, max: 1, state: 'finished' });
         sendJson(
           'executed',

@@ -120,7 +120,9 @@ describe('PromptService execution', () => {
     const events = h.jsonEvents(id);
     expect(events.find(([t]) => t === 'execution_cached')?.[1].nodes).toEqual(['1', '2', '3']);
     expect(events.filter(([t]) => t === 'executing').map(([, d]) => d.node)).toEqual([null]);
-    expect(events.filter(([t]) => t === 'executed').map(([, d]) => d.node)).toEqual(['1', '2', '3']);
+    // ComfyUI reaches only the (cached) output node; its cached inputs stay silent
+    expect(events.filter(([t]) => t === 'executed').map(([, d]) => d.node)).toEqual(['3']);
+    expect(events.filter(([t]) => t === 'progress_state')).toHaveLength(1);
     expect(entry.outputs).toEqual({ '3': { text: ['7'] } });
     // a changed upstream widget re-runs that node and everything downstream
     await runPrompt({ prompt: chain(10) });
