@@ -174,7 +174,9 @@ async function recomputeTimes(size: number): Promise<void> {
     await writeTinyModel(join(dir, 'tiny.safetensors'));
     const ck = await openCheckpoint(join(dir, 'tiny.safetensors'));
     const D = ck.config.unet.contextDim;
-    const sessions = loadSd1Sessions(ck, join(dir, 'cache'), { session: { executionProvider: 'cpu', threads: THREADS } });
+    const sessions = loadSd1Sessions(ck, join(dir, 'cache'), {
+      session: { executionProvider: 'cpu', threads: THREADS },
+    });
     const n = 4 * size * size;
     const inputs = {
       latents: wave(n, 3),
@@ -187,7 +189,13 @@ async function recomputeTimes(size: number): Promise<void> {
     };
     const cases: Record<string, () => Promise<unknown>> = {};
     for (const r of ['none', 'self', 'all'] as const) {
-      const t = await sessions.training({ batch: 1, height: size, width: size, scope: 'all', recomputeAttention: r });
+      const t = await sessions.training({
+        batch: 1,
+        height: size,
+        width: size,
+        scope: 'all',
+        recomputeAttention: r,
+      });
       cases[r] = () => t.run(inputs);
     }
     const m = await interleaved(cases, 5);

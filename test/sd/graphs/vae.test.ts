@@ -1,4 +1,6 @@
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openCheckpoint } from '../../../src/sd/checkpoint/checkpoint.js';
 import {
   buildVaeDecoderGraph,
   buildVaeEncoderGraph,
@@ -6,6 +8,8 @@ import {
   VAE_DECODER_OUTPUT,
   VAE_ENCODER_OUTPUTS,
 } from '../../../src/sd/graphs/vae.js';
+import { loadWeights } from '../../../src/sd/graphs/weights.js';
+import { writeTinyModel } from '../../../src/sd/tiny-model.js';
 import { allFinite, maxAbsDiff, refWeights, signal, type TinyFixture, tinyFixture } from './fixtures.js';
 import { vaeDecode, vaeEncode } from './reference.js';
 
@@ -120,6 +124,33 @@ describe('SD1 VAE graphs', () => {
     const y32 = (await s32.run(z)).sample.data as Float32Array;
     const scale = Math.max(...Array.from(y32, Math.abs));
     expect(maxAbsDiff(y16, y32) / scale).toBeLessThan(2e-2);
+  });
+
+  it('a diffusers-folder checkpoint of the same weights decodes identically (canonical keys, 4-D attention weights)', async () => {
+    const folder = join(fx.dir, 'tiny-diffusers');
+    await writeTinyModel(folder, { seed: 7, layout: 'diffusers' });
+    const diffusers = await openCheckpoint(folder);
+    try {
+      const config = fx.checkpoint.config;
+      const wd = await loadWeights(diffusers, diffusers.keysOf('vae'), 'float32');
+      const sd = await fx.open(
+        buildVaeDecoderGraph(config, wd, { batch: 1, height: 4, width: 4 }).graph,
+        'vae-dec-diffusers',
+      );
+      const ss = await fx.open(
+        buildVaeDecoderGraph(config, await fx.weights('vae'), { batch: 1, height: 4, width: 4 }).graph,
+        'vae-dec-single',
+      );
+      const z = { latent_sample: { dtype: 'float32' as const, shape: [1, 4, 4, 4], data: signal(64, 8) } };
+      expect(
+        maxAbsDiff(
+          (await sd.run(z)).sample.data as Float32Array,
+          (await ss.run(z)).sample.data as Float32Array,
+        ),
+      ).toBe(0);
+    } finally {
+      await diffusers.close();
+    }
   });
 
   it('refuses image sizes that are not multiples of 8', async () => {
