@@ -9,6 +9,7 @@ import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { Tensor } from '../../nodes/types.js';
 import type { ExecutionProvider } from '../../onnx/session.js';
+import { onUnloadModels } from '../../runtime/model-unload.js';
 import type { TaskContext, TaskHandler, TaskOutput } from '../../runtime/types.js';
 import type { GraphDType } from '../graphs/weights.js';
 import { latentPreviewJpeg } from '../latent-preview.js';
@@ -65,6 +66,10 @@ function memoryBudgetBytes(): number {
 
 let logSink: (message: string) => void = () => {};
 const cache = new ModelCache<LoadedModel>(memoryBudgetBytes());
+// ComfyUI's POST /free {"unload_models": true} reaches every worker through this hook.
+onUnloadModels(async () => {
+  await cache.releaseAll();
+});
 
 /** Loads (or finds) the model of a handle and runs `work` with it. */
 async function withModel<R>(

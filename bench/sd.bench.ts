@@ -1,0 +1,218 @@
+/**
+ * `npm run bench:sd` — SD1 pipeline timings on this machine: text encode, one UNet sampling step
+ * (batch 2 = classifier-free guidance) at 32² and 64² latents, VAE decode, for the tiny model and a
+ * full-width SD1 model with random weights (made by `cones-nodes make-tiny-model --full --fp16`), with
+ * float32 and float16 graphs. Each (model, dtype) runs in its own process so its peak RSS is its own.
+ *
+ * Options: --quick (tiny model only), --full-only, --keep (keep the temp folder), --reps N.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+interface Timing {
+  name: string;
+  /** First call: graph build (if not cached) + session creation + first run. */
+  firstMs: number;
+  /** Median of the timed runs after the first. */
+  ms: number;
+}
+
+interface ChildResult {
+  model: string;
+  dtype: string;
+  timings: Timing[];
+  peakRssMiB: number;
+  error?: string;
+}
+
+const here = fileURLToPath(import.meta.url);
+const root = join(here, '..', '..');
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+async function child(
+  model: string,
+  path: string,
+  dtype: 'float32' | 'float16',
+  cacheDir: string,
+  reps: number,
+  full: boolean,
+) {
+  const { LoadedModel } = await import('../src/sd/pipeline/loaded-model.js');
+  const { tokenize } = await import('../src/sd/tokenizer/index.js');
+  const timings: Timing[] = [];
+  const m = await LoadedModel.open(path, {
+    graphCacheDir: cacheDir,
+    dtype,
+    executionProvider: 'cpu',
+    maxShapes: 8,
+    log: () => {},
+  });
+  const measure = async (name: string, fn: () => Promise<unknown>, n = reps) => {
+    let t = performance.now();
+    await fn();
+    const firstMs = performance.now() - t;
+    const runs: number[] = [];
+    for (let i = 0; i < n; i++) {
+      t = performance.now();
+      await fn();
+      runs.push(performance.now() - t);
+    }
+    timings.push({ name, firstMs, ms: runs.length ? median(runs) : firstMs });
+    process.stderr.write(
+      `  ${model} ${dtype} ${name}: first ${firstMs.toFixed(0)} ms, then ${(runs.length ? median(runs) : firstMs).toFixed(1)} ms\n`,
+    );
+  };
+  const ids = tokenize('a photo of an astronaut riding a horse on the moon').chunks[0].ids;
+  await measure('text encode (77 tokens)', () => m.encodeTokens(ids));
+  await m.releaseSessions();
+  const u = m.config.unet;
+  // ORT's CPU float16 kernels are far slower than float32 (see the README): the full-width float16
+  // graph is timed at 32² only, so the bench finishes in minutes.
+  const unetSizes = full && dtype === 'float16' ? [32] : [32, 64];
+  for (const size of unetSizes) {
+    const batch = 2;
+    const sample = new Float32Array(batch * u.inChannels * size * size).map((_, i) => Math.sin(i));
+    const context = new Float32Array(batch * 77 * u.contextDim).map((_, i) => Math.cos(i) * 0.1);
+    const timestep = new Float32Array([500, 500]);
+    await measure(
+      `UNet step ${size}×${size} latent (batch 2, CFG)`,
+      () =>
+        m.unet({
+          sample,
+          timestep,
+          context,
+          batch,
+          contextLength: 77,
+          height: size,
+          width: size,
+          kvMode: 'none',
+        }),
+      full ? Math.min(reps, 1) : reps,
+    );
+    await m.releaseSessions(); // one shape at a time: each UNet session holds its own copy of the weights
+  }
+  for (const size of full ? (dtype === 'float32' ? [32] : []) : [32, 64]) {
+    const latent = new Float32Array(4 * size * size).map((_, i) => Math.sin(i));
+    await measure(
+      `VAE decode ${size}×${size} latent (${size * 8} px)`,
+      () => m.decode(latent, size, size),
+      full ? 0 : reps,
+    );
+    await m.releaseSessions();
+  }
+  await m.release();
+  const result: ChildResult = { model, dtype, timings, peakRssMiB: process.resourceUsage().maxRSS / 1024 };
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+function runChild(
+  model: string,
+  path: string,
+  dtype: string,
+  cacheDir: string,
+  reps: number,
+  full: boolean,
+): ChildResult {
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', here, '--child', model, path, dtype, cacheDir, String(reps), full ? 'full' : 'tiny'],
+    { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 },
+  );
+  const line = r.stdout.trim().split('\n').pop() ?? '';
+  try {
+    return JSON.parse(line) as ChildResult;
+  } catch {
+    return { model, dtype, timings: [], peakRssMiB: 0, error: `exit ${r.status ?? r.signal}` };
+  }
+}
+
+async function main() {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      child: { type: 'boolean' },
+      quick: { type: 'boolean' },
+      'full-only': { type: 'boolean' },
+      keep: { type: 'boolean' },
+      reps: { type: 'string' },
+    },
+  });
+  if (values.child) {
+    const [model, path, dtype, cacheDir, reps, kind] = positionals;
+    await child(model, path, dtype as 'float32' | 'float16', cacheDir, Number(reps), kind === 'full');
+    return;
+  }
+  const reps = Number(values.reps ?? 3);
+  const dir = mkdtempSync(join(tmpdir(), 'bench-sd-'));
+  const cli = (args: string[]) =>
+    execFileSync(process.execPath, ['--import', 'tsx', join(root, 'src', 'cli.ts'), ...args], {
+      cwd: root,
+      stdio: 'inherit',
+    });
+  const results: ChildResult[] = [];
+  try {
+    if (!values['full-only']) {
+      const tiny = join(dir, 'tiny.safetensors');
+      cli(['make-tiny-model', tiny]);
+      for (const dtype of ['float32', 'float16'])
+        results.push(runChild('tiny', tiny, dtype, join(dir, 'graphs'), reps, false));
+    }
+    if (!values.quick) {
+      const full = join(dir, 'full-fp16.safetensors');
+      const t0 = performance.now();
+      cli(['make-tiny-model', full, '--full', '--fp16']);
+      process.stderr.write(
+        `full-width checkpoint: ${(statSync(full).size / 2 ** 30).toFixed(2)} GiB written in ${((performance.now() - t0) / 1000).toFixed(0)} s\n`,
+      );
+      for (const dtype of ['float32', 'float16'])
+        results.push(runChild('full', full, dtype, join(dir, 'graphs'), reps, true));
+    }
+  } finally {
+    if (!values.keep) rmSync(dir, { recursive: true, force: true });
+  }
+
+  console.log('\nSD1 pipeline on CPU (onnxruntime-node, this machine)\n');
+  console.log('| model | graph dtype | step | first call (build + session + run) | steady |');
+  console.log('|---|---|---|---|---|');
+  for (const r of results) {
+    if (r.error) console.log(`| ${r.model} | ${r.dtype} | FAILED (${r.error}) | | |`);
+    for (const t of r.timings) {
+      console.log(
+        `| ${r.model} | ${r.dtype} | ${t.name} | ${(t.firstMs / 1000).toFixed(2)} s | ${t.ms.toFixed(1)} ms |`,
+      );
+    }
+  }
+  console.log('\n| model | graph dtype | peak RSS |');
+  console.log('|---|---|---|');
+  for (const r of results)
+    console.log(`| ${r.model} | ${r.dtype} | ${(r.peakRssMiB / 1024).toFixed(2)} GiB |`);
+  const step = (model: string, dtype: string, size: number) =>
+    results
+      .find((r) => r.model === model && r.dtype === dtype)
+      ?.timings.find((t) => t.name.startsWith(`UNet step ${size}`))?.ms;
+  const ratios: string[] = [];
+  for (const model of ['tiny', 'full']) {
+    const a = step(model, 'float32', 64);
+    const b = step(model, 'float16', 64);
+    const c = step(model, 'float32', 32);
+    if (a && b) ratios.push(`${model}: fp16/fp32 UNet step time at 64² = ${(b / a).toFixed(2)}`);
+    if (a && c) ratios.push(`${model}: 64²/32² UNet step time (fp32) = ${(a / c).toFixed(2)}`);
+  }
+  const full = step('full', 'float32', 64);
+  const tiny = step('tiny', 'float32', 64);
+  if (full && tiny) ratios.push(`full/tiny UNet step time at 64² (fp32) = ${(full / tiny).toFixed(1)}`);
+  if (ratios.length) console.log(`\nRatios (same run):\n- ${ratios.join('\n- ')}`);
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exitCode = 1;
+});
