@@ -60,7 +60,18 @@ export interface HistoryEntry {
 export type EngineEvent =
   | { kind: 'json'; clientId: string | null; type: string; data: Record<string, unknown> }
   /** Binary frame: ComfyUI event type (1 = preview image) + payload (already prefixed with the format code for type 1). */
-  | { kind: 'binary'; clientId: string | null; eventType: number; payload: Uint8Array };
+  | {
+      kind: 'binary';
+      clientId: string | null;
+      eventType: number;
+      payload: Uint8Array;
+      /**
+       * Optional (additive): where a type-1 preview comes from (`prompt_id`, `node_id`, `display_node_id`,
+       * `parent_node_id`, `real_node_id`). When present the server sends ComfyUI's event 4
+       * (PREVIEW_IMAGE_WITH_METADATA) to clients that negotiated `supports_preview_metadata`.
+       */
+      previewMeta?: Record<string, unknown>;
+    };
 
 export interface PromptService {
   /** Validates and enqueues. Never throws for user errors: returns ComfyUI's 400 body shape instead. */

@@ -108,4 +108,18 @@ describe('ComfyUI /ws', () => {
     expect((await socket.next((m) => m.type === 'execution_success')).data.prompt_id).toBe(promptId);
     socket.close();
   });
+
+  it('sends previews as binary frames [u32 BE 1][u32 BE 2 = PNG][png bytes] to the submitting client', async () => {
+    const socket = await RecordingSocket.open(wsUrl('previews'));
+    const promptId = await queue({ '1': { class_type: 'TestPreview', inputs: { steps: 3 } } }, 'previews');
+    await socket.next((m) => m.type === 'execution_success' && m.data.prompt_id === promptId);
+    const frames = socket.messages.filter((m): m is { binary: Buffer } => 'binary' in m).map((m) => m.binary);
+    expect(frames).toHaveLength(3);
+    for (const frame of frames) {
+      expect(frame.readUInt32BE(0)).toBe(1);
+      expect(frame.readUInt32BE(4)).toBe(2);
+      expect(frame.subarray(8, 16).toString('latin1')).toBe('\x89PNG\r\n\x1a\n');
+    }
+    socket.close();
+  });
 });

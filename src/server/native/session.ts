@@ -67,7 +67,7 @@ export class NativeSession implements EventSink {
           event_type: event.eventType,
           format: preview.format,
           image: preview.image,
-          ...(preview.metadata && { metadata: preview.metadata }),
+          ...((preview.metadata ?? event.previewMeta) && { metadata: preview.metadata ?? event.previewMeta }),
         },
       })),
     );

@@ -6,7 +6,9 @@ import type { EventHub, EventSink } from './hub.js';
 import {
   binaryFrame,
   decodePreview,
+  PREVIEW_IMAGE,
   PREVIEW_IMAGE_WITH_METADATA,
+  withMetadata,
   withoutMetadata,
 } from './preview-frames.js';
 
@@ -62,6 +64,11 @@ export function acceptComfySocket(ws: WebSocket, request: IncomingMessage, ctx: 
       if (event.eventType === PREVIEW_IMAGE_WITH_METADATA && !supportsPreviewMetadata) {
         const preview = decodePreview(event.eventType, event.payload);
         if (preview) ws.send(withoutMetadata(preview));
+        return;
+      }
+      if (event.eventType === PREVIEW_IMAGE && event.previewMeta && supportsPreviewMetadata) {
+        const preview = decodePreview(event.eventType, event.payload);
+        if (preview) ws.send(withMetadata(preview, event.previewMeta));
         return;
       }
       ws.send(binaryFrame(event.eventType, event.payload));

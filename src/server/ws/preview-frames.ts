@@ -48,3 +48,13 @@ export function withoutMetadata(preview: DecodedPreview): Buffer {
   head.writeUInt32BE(preview.format === 'png' ? 2 : 1, 0);
   return binaryFrame(PREVIEW_IMAGE, Buffer.concat([head, preview.image]));
 }
+
+/** Event 1 + its origin → event 4 (`[u32 metadata length][metadata JSON][image]`) for clients that asked. */
+export function withMetadata(preview: DecodedPreview, meta: Record<string, unknown>): Buffer {
+  const metadata = Buffer.from(
+    JSON.stringify({ ...meta, image_type: preview.format === 'png' ? 'image/png' : 'image/jpeg' }),
+  );
+  const head = Buffer.alloc(4);
+  head.writeUInt32BE(metadata.length, 0);
+  return binaryFrame(PREVIEW_IMAGE_WITH_METADATA, Buffer.concat([head, metadata, preview.image]));
+}

@@ -80,6 +80,18 @@ describe.each(['json', 'msgpack'] as const)('native protocol over %s frames', (e
     expect(queue.data).toEqual({ queue_running: [], queue_pending: [] });
   });
 
+  it('forwards previews as preview events carrying raw image bytes', async () => {
+    const queued = await client.request('queue_prompt', {
+      prompt: { '1': { class_type: 'TestPreview', inputs: { steps: 2 } } },
+    });
+    await client.next((f) => f.type === 'execution_success' && f.data.prompt_id === queued.data.prompt_id);
+    const previews = client.frames.filter((f) => f.type === 'preview');
+    expect(previews).toHaveLength(2);
+    expect(previews[0].data).toMatchObject({ event_type: 1, format: 'png' });
+    expect(previews[0].data.image).toBeInstanceOf(Uint8Array);
+    expect(Buffer.from(previews[0].data.image).subarray(1, 4).toString()).toBe('PNG');
+  });
+
   it('interrupts a running prompt', async () => {
     const queued = await client.request('queue_prompt', { prompt: sleepPrompt(20_000, 400) });
     const promptId = queued.data.prompt_id;
