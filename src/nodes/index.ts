@@ -1,4 +1,5 @@
 import { conesFileNodes } from './cones-files.js';
+import { conesNodes } from './cones.js';
 import { imageNodes } from './image.js';
 import { NodeRegistry } from './registry.js';
 import { sdNodes } from './sd.js';
@@ -7,6 +8,7 @@ import type { NodeDefinition } from './types.js';
 /** Every node family the service ships; each family adds its list here. */
 export const nodeFamilies: Record<string, NodeDefinition[]> = {
   image: imageNodes,
+  conesNeurons: conesNodes,
   sd: sdNodes,
   cones: conesFileNodes,
 };

@@ -1,3 +1,4 @@
+import { conesTasks } from '../cones/tasks.js';
 import { imageTasks } from '../image/tasks.js';
 import { sdTasks } from '../sd/tasks.js';
 import { debugTasks } from './debug-tasks.js';
@@ -12,5 +13,6 @@ export const tasks: TaskTable = {
   ...debugTasks,
   ...runtimeTasks,
   ...imageTasks,
+  ...conesTasks,
   ...sdTasks,
 };

@@ -1,0 +1,88 @@
+/**
+ * Algorithm A2 of the paper (appendix): ξ = 1 over the scope, K steps of ξ ← ξ − ρ·∂L/∂ξ, then
+ * M_p = (1 − ξ)/ρ. The loss is supplied by the caller (one training-graph call per step), so the same
+ * loop serves single-concept extraction and merge refinement, where ξ is free only inside the union.
+ */
+import { InterruptedError } from '../../nodes/types.js';
+
+export interface A2State {
+  /** Steps done (the next step to run). */
+  step: number;
+  xi: Map<string, Float32Array>;
+  /** Loss of every step done so far. */
+  losses: number[];
+}
+
+export interface A2Options {
+  keys: readonly string[];
+  /** Element count per key. */
+  sizes: ReadonlyMap<string, number>;
+  steps: number;
+  learningRate: number;
+  /** Where ξ may move (refinement): flat indices per key; keys absent stay at 1. Undefined: everywhere. */
+  free?: ReadonlyMap<string, Uint32Array>;
+  /** Loss and ∂L/∂ξ of step `step` at the current ξ. */
+  lossAndGrads(
+    step: number,
+    xi: ReadonlyMap<string, Float32Array>,
+  ): Promise<{ loss: number; grads: Map<string, ArrayLike<number>> }>;
+  /** Resume from here instead of ξ = 1. */
+  initial?: A2State;
+  /** Save the state every this many steps (and when interrupted). */
+  checkpointEvery?: number;
+  save?(state: A2State): Promise<void>;
+  onStep?(state: A2State, loss: number): void;
+  /** True once the caller asked to stop; checked between steps. */
+  aborted?(): boolean;
+}
+
+export function initialState(keys: readonly string[], sizes: ReadonlyMap<string, number>): A2State {
+  const xi = new Map<string, Float32Array>();
+  for (const key of keys) xi.set(key, new Float32Array(sizes.get(key)!).fill(1));
+  return { step: 0, xi, losses: [] };
+}
+
+export async function runA2(o: A2Options): Promise<A2State> {
+  const state = o.initial ?? initialState(o.keys, o.sizes);
+  const rho = o.learningRate;
+  while (state.step < o.steps) {
+    if (o.aborted?.()) {
+      await o.save?.(state);
+      throw new InterruptedError();
+    }
+    const { loss, grads } = await o.lossAndGrads(state.step, state.xi);
+    if (!Number.isFinite(loss))
+      throw new Error(`loss became ${loss} at step ${state.step + 1}; lower the learning rate`);
+    for (const key of o.keys) {
+      const xi = state.xi.get(key)!;
+      const g = grads.get(key);
+      if (!g) throw new Error(`training graph returned no gradient for '${key}'`);
+      if (o.free) {
+        const idx = o.free.get(key);
+        if (idx) for (let j = 0; j < idx.length; j++) xi[idx[j]] -= rho * g[idx[j]];
+      } else {
+        for (let i = 0; i < xi.length; i++) xi[i] -= rho * g[i];
+      }
+    }
+    state.step++;
+    state.losses.push(loss);
+    o.onStep?.(state, loss);
+    if (o.save && o.checkpointEvery && state.step % o.checkpointEvery === 0 && state.step < o.steps)
+      await o.save(state);
+  }
+  return state;
+}
+
+/** M_p = (1 − ξ)/ρ per key, in float32 like ξ. */
+export function conceptScores(
+  xi: ReadonlyMap<string, Float32Array>,
+  learningRate: number,
+): Map<string, Float32Array> {
+  const scores = new Map<string, Float32Array>();
+  for (const [key, x] of xi) {
+    const s = new Float32Array(x.length);
+    for (let i = 0; i < x.length; i++) s[i] = (1 - x[i]) / learningRate;
+    scores.set(key, s);
+  }
+  return scores;
+}

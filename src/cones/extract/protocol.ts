@@ -1,0 +1,202 @@
+/**
+ * Payloads of the Cones worker tasks (src/cones/tasks.ts) and the extraction settings with their
+ * defaults and checks. Safe to import on the main thread (no ONNX).
+ */
+import { createHash } from 'node:crypto';
+import type { Tensor } from '../../nodes/types.js';
+import type { CheckpointHandle } from '../../sd/pipeline/values.js';
+import type { Concept } from '../concept.js';
+import type { ConceptScope } from '../layers.js';
+
+export const CONES_TASKS = {
+  extract: 'cones.extract',
+  refine: 'cones.refine',
+} as const;
+
+/** Bump when a change to extraction changes its result for the same inputs (invalidates cached results). */
+export const EXTRACTION_VERSION = 1;
+
+export interface ExtractSettings {
+  steps: number;
+  learningRate: number;
+  selection: 'top_fraction' | 'threshold';
+  topFraction: number;
+  threshold: number;
+  scope: ConceptScope;
+  /** Instance samples per step (the same number of prior samples). */
+  batchSize: number;
+  priorLossWeight: number;
+  /** Prior images generated with the base model when none are given (0: no prior loss). */
+  priorCount: number;
+  resolution: number;
+  seed: number;
+  hflip: boolean;
+}
+
+export const DEFAULT_EXTRACT_SETTINGS: ExtractSettings = {
+  steps: 1000,
+  learningRate: 2e-5,
+  selection: 'top_fraction',
+  topFraction: 0.01,
+  threshold: 0.1,
+  scope: 'cross-attention K/V',
+  batchSize: 1,
+  priorLossWeight: 1,
+  priorCount: 8,
+  resolution: 512,
+  seed: 0,
+  hflip: true,
+};
+
+/** Prior generation with the base model: fixed sampler settings (part of the prior cache key). */
+export const PRIOR_SAMPLING = { steps: 20, cfg: 7.5, sampler: 'euler', scheduler: 'normal' } as const;
+
+export interface ExtractPayload {
+  checkpoint: CheckpointHandle;
+  /** IMAGE [N, H, W, C] in 0..1, 1–20 photos of the subject. */
+  images: Tensor;
+  priorImages?: Tensor;
+  identifier: string;
+  classNoun: string;
+  settings: ExtractSettings;
+  keepTrainingData: boolean;
+  /** `<data dir>/cache/cones`. */
+  cacheDir: string;
+  /** Save ξ every this many steps (default 50); does not change the result. */
+  checkpointEvery?: number;
+  /** Also return the final ξ (checks, benchmarks). */
+  returnXi?: boolean;
+  /** Ignore a cached result (never written back differently: the result is deterministic). */
+  noResultCache?: boolean;
+}
+
+export interface ExtractResult {
+  concept: Concept;
+  /** The extraction's input hash (cache key). */
+  hash: string;
+  /** True when served from the result cache. */
+  cached: boolean;
+  /** Step losses (empty when cached). */
+  losses: number[];
+  /** First step run in this call (> 0 after a resume). */
+  resumedFrom: number;
+  xi?: Record<string, Float32Array>;
+}
+
+export interface RefineSettings {
+  steps: number;
+  learningRate: number;
+  /** Keep union neurons with M_p > τ (default 0: those whose shutting still lowers the summed loss). */
+  threshold: number;
+  batchSize: number;
+  priorLossWeight: number;
+  seed: number;
+}
+
+export const DEFAULT_REFINE_SETTINGS: Omit<RefineSettings, 'steps'> = {
+  learningRate: 2e-5,
+  threshold: 0,
+  batchSize: 1,
+  priorLossWeight: 1,
+  seed: 0,
+};
+
+export interface RefinePayload {
+  checkpoint: CheckpointHandle;
+  /** The plain union (mergeConcepts). */
+  merged: Concept;
+  /** The sources, each with its kept training data. */
+  sources: Concept[];
+  settings: RefineSettings;
+  returnXi?: boolean;
+}
+
+export interface RefineResult {
+  concept: Concept;
+  losses: number[];
+  xi?: Record<string, Float32Array>;
+}
+
+export function instancePrompt(identifier: string, classNoun: string): string {
+  return `photo of a ${identifier} ${classNoun}`;
+}
+
+export function priorPrompt(classNoun: string): string {
+  return `photo of a ${classNoun}`;
+}
+
+/** Why these settings cannot run (null when they can). */
+export function settingsProblem(s: ExtractSettings): string | null {
+  if (!Number.isInteger(s.steps) || s.steps < 1) return `steps must be a positive integer, got ${s.steps}`;
+  if (!(s.learningRate > 0 && Number.isFinite(s.learningRate)))
+    return `learning_rate must be a positive number, got ${s.learningRate}`;
+  if (s.selection !== 'top_fraction' && s.selection !== 'threshold')
+    return `selection must be top_fraction or threshold, got ${s.selection}`;
+  if (s.selection === 'top_fraction' && !(s.topFraction > 0 && s.topFraction <= 1))
+    return `top_fraction must be in (0, 1], got ${s.topFraction}`;
+  if (s.selection === 'threshold' && !Number.isFinite(s.threshold)) return `threshold must be a number`;
+  if (s.scope !== 'cross-attention K/V' && s.scope !== 'all attention K/V')
+    return `unknown scope '${s.scope}'`;
+  if (!Number.isInteger(s.batchSize) || s.batchSize < 1) return `batch_size must be ≥ 1, got ${s.batchSize}`;
+  if (!(s.priorLossWeight >= 0)) return `prior_loss_weight must be ≥ 0, got ${s.priorLossWeight}`;
+  if (!Number.isInteger(s.priorCount) || s.priorCount < 0)
+    return `prior_count must be ≥ 0, got ${s.priorCount}`;
+  if (!Number.isInteger(s.resolution) || s.resolution < 64 || s.resolution % 64 !== 0)
+    return `resolution must be a multiple of 64, got ${s.resolution}`;
+  if (!Number.isInteger(s.seed) || s.seed < 0) return `seed must be a non-negative integer, got ${s.seed}`;
+  return null;
+}
+
+function hashTensor(h: ReturnType<typeof createHash>, t: Tensor | undefined): void {
+  if (!t) {
+    h.update('none\0');
+    return;
+  }
+  h.update(`${JSON.stringify(t.shape)}\0`);
+  h.update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+}
+
+/**
+ * Content key of an extraction: base-model fingerprint, image bytes, prompts and every setting that
+ * changes the result. Same key → same concept, so a finished result can be reused after a restart.
+ */
+export function extractionHash(
+  p: Pick<
+    ExtractPayload,
+    'checkpoint' | 'images' | 'priorImages' | 'identifier' | 'classNoun' | 'settings' | 'keepTrainingData'
+  >,
+): string {
+  const h = createHash('sha256');
+  const s = p.settings;
+  h.update(
+    JSON.stringify({
+      v: EXTRACTION_VERSION,
+      fingerprint: p.checkpoint.fingerprint,
+      identifier: p.identifier,
+      classNoun: p.classNoun,
+      keep: p.keepTrainingData,
+      settings: [
+        s.steps,
+        s.learningRate,
+        s.selection,
+        s.selection === 'threshold' ? s.threshold : s.topFraction,
+        s.scope,
+        s.batchSize,
+        s.priorLossWeight,
+        p.priorImages ? 0 : s.priorCount,
+        s.resolution,
+        s.seed,
+        s.hflip,
+      ],
+      prior: PRIOR_SAMPLING,
+    }),
+  );
+  hashTensor(h, p.images);
+  hashTensor(h, p.priorImages);
+  return h.digest('hex').slice(0, 32);
+}
+
+export const CONCEPT_SCOPE_TO_KV = {
+  'cross-attention K/V': 'cross-attention',
+  'all attention K/V': 'all',
+} as const;

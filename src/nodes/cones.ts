@@ -1,0 +1,338 @@
+/**
+ * Extract Concept (Algorithm A2 on the UNet training graph, in a runtime worker) and Apply Concept
+ * Mask (a MODEL with the concept's K/V mask appended). The concept file nodes (save, load, info, merge)
+ * are in cones-files.ts.
+ */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { isAbsolute, join, resolve, sep } from 'node:path';
+import { assetPath } from '../assets.js';
+import { applyConceptMask } from '../cones/apply.js';
+import type { Concept } from '../cones/concept.js';
+import {
+  CONES_TASKS,
+  DEFAULT_EXTRACT_SETTINGS as D,
+  type ExtractPayload,
+  type ExtractResult,
+  type ExtractSettings,
+  settingsProblem,
+} from '../cones/extract/protocol.js';
+import { CONCEPT_SCOPES, type ConceptScope } from '../cones/layers.js';
+import { scaleImage } from '../image/resize.js';
+import { decodeImage } from '../image/tensor-image.js';
+import { isSdClip, isSdModel, isSdVae, type SdModel } from '../sd/pipeline/values.js';
+import type { NodeDefinition, NodeEnvironment, Tensor } from './types.js';
+
+const CATEGORY = 'cones';
+const SCOPE_OPTIONS = ['cross-attention K/V', 'all attention K/V'] as const;
+
+/** Where extraction checkpoints, finished results and generated priors live for this data folder. */
+export function conesCacheDir(env: NodeEnvironment): string {
+  return join(env.dirs.root, 'cache', 'cones');
+}
+
+function requireImage(value: unknown, input: string, max: number): Tensor {
+  const t = value as Tensor | undefined;
+  if (!t || !(t.data instanceof Float32Array) || t.shape?.length !== 4)
+    throw new Error(`${input} must be an IMAGE ([B, H, W, C])`);
+  if (t.shape[0] < 1 || t.shape[0] > max)
+    throw new Error(`${input} must hold 1–${max} images, got ${t.shape[0]}`);
+  return t;
+}
+
+function asConcept(value: unknown, input: string): Concept {
+  const c = value as Concept;
+  if (!c || typeof c !== 'object' || !Array.isArray(c.layers) || !c.description)
+    throw new Error(`input '${input}' is not a CONCEPT`);
+  return c;
+}
+
+export function extractSettingsFromInputs(inputs: Record<string, unknown>): ExtractSettings {
+  const num = (k: string, d: number) => (inputs[k] === undefined ? d : Number(inputs[k]));
+  return {
+    steps: num('steps', D.steps),
+    learningRate: num('learning_rate', D.learningRate),
+    selection: (inputs.selection ?? D.selection) as ExtractSettings['selection'],
+    topFraction: num('top_fraction', D.topFraction),
+    threshold: num('threshold', D.threshold),
+    scope: (inputs.scope ?? D.scope) as ConceptScope,
+    batchSize: num('batch_size', D.batchSize),
+    priorLossWeight: num('prior_loss_weight', D.priorLossWeight),
+    priorCount: num('prior_count', D.priorCount),
+    resolution: num('resolution', D.resolution),
+    seed: num('seed', D.seed),
+    hflip: inputs.hflip === undefined ? D.hflip : Boolean(inputs.hflip),
+  };
+}
+
+export const ConesExtractConcept: NodeDefinition = {
+  name: 'ConesExtractConcept',
+  displayName: 'Extract Concept',
+  category: CATEGORY,
+  description:
+    'Finds the concept neurons of a subject (Cones, Algorithm A2): K steps of gradient descent on a multiplicative mask ξ over the attention K/V weights, then M_p = (1 − ξ)/ρ; neurons with M_p > τ (or the top fraction) form the concept. Finished results are cached on disk; an interrupted run resumes where it stopped.',
+  searchAliases: ['cones', 'concept neurons', 'subject'],
+  inputs: {
+    required: {
+      model: { type: 'MODEL' },
+      clip: { type: 'CLIP' },
+      vae: { type: 'VAE' },
+      images: { type: 'IMAGE', tooltip: '1–20 photos of the subject.' },
+      identifier: { type: 'STRING', default: 'sks', tooltip: 'Rare token naming the subject in prompts.' },
+      class_noun: { type: 'STRING', default: 'dog', tooltip: 'The subject\'s class, e.g. "dog".' },
+      prior_count: {
+        type: 'INT',
+        default: D.priorCount,
+        min: 0,
+        max: 200,
+        tooltip:
+          'Images of "photo of a {class}" generated with the base model when no prior images are connected (cached). 0: no prior loss.',
+      },
+      steps: { type: 'INT', default: D.steps, min: 1, max: 100000, tooltip: 'K, the number of A2 steps.' },
+      learning_rate: {
+        type: 'FLOAT',
+        default: D.learningRate,
+        min: 1e-9,
+        max: 100,
+        step: 1e-6,
+        round: false,
+        tooltip: 'ρ.',
+      },
+      selection: { type: 'COMBO', options: ['top_fraction', 'threshold'], default: D.selection },
+      top_fraction: {
+        type: 'FLOAT',
+        default: D.topFraction,
+        min: 1e-6,
+        max: 1,
+        step: 0.001,
+        round: false,
+        tooltip: 'Share of the scope kept (selection = top_fraction).',
+      },
+      threshold: {
+        type: 'FLOAT',
+        default: D.threshold,
+        min: -1e9,
+        max: 1e9,
+        step: 0.01,
+        round: false,
+        tooltip: 'τ: neurons with M_p > τ (selection = threshold).',
+      },
+      scope: { type: 'COMBO', options: [...SCOPE_OPTIONS], default: D.scope },
+      batch_size: {
+        type: 'INT',
+        default: D.batchSize,
+        min: 1,
+        max: 16,
+        tooltip: 'Instance samples per step (and as many prior samples).',
+      },
+      prior_loss_weight: {
+        type: 'FLOAT',
+        default: D.priorLossWeight,
+        min: 0,
+        max: 100,
+        step: 0.1,
+        tooltip: 'λ.',
+      },
+      resolution: { type: 'INT', default: D.resolution, min: 64, max: 2048, step: 64 },
+      seed: { type: 'INT', default: D.seed, min: 0, max: 2 ** 53 - 1, controlAfterGenerate: true },
+      hflip: {
+        type: 'BOOLEAN',
+        default: D.hflip,
+        tooltip: 'Random horizontal flip of each instance sample.',
+      },
+      keep_training_data: {
+        type: 'BOOLEAN',
+        default: false,
+        tooltip: 'Store the training latents and prompts in the concept (needed for Merge refinement).',
+      },
+    },
+    optional: {
+      prior_images: { type: 'IMAGE', tooltip: 'Photos of the class for the prior-preservation loss.' },
+    },
+  },
+  outputs: [{ type: 'CONCEPT', name: 'CONCEPT' }],
+  validate(inputs) {
+    if (!CONCEPT_SCOPES.includes(inputs.scope as ConceptScope)) return `unknown scope '${inputs.scope}'`;
+    return settingsProblem(extractSettingsFromInputs(inputs));
+  },
+  async execute(inputs, ctx) {
+    const model = inputs.model;
+    if (!isSdModel(model)) throw new Error('model must be a MODEL from a checkpoint loader');
+    if (!isSdClip(inputs.clip) || !isSdVae(inputs.vae))
+      throw new Error('clip and vae must come from a checkpoint loader');
+    if (
+      inputs.clip.checkpoint.fingerprint !== model.checkpoint.fingerprint ||
+      inputs.vae.checkpoint.fingerprint !== model.checkpoint.fingerprint
+    )
+      throw new Error(
+        'model, clip and vae must come from the same checkpoint (extraction trains them as one model)',
+      );
+    if (model.patches.length > 0)
+      ctx.log('cones: the MODEL carries patches; extraction runs on the base weights');
+    const settings = extractSettingsFromInputs(inputs);
+    const problem = settingsProblem(settings);
+    if (problem) throw new Error(problem);
+    const identifier = String(inputs.identifier ?? '').trim();
+    const classNoun = String(inputs.class_noun ?? '').trim();
+    if (!identifier || !classNoun) throw new Error('identifier and class_noun must not be empty');
+    const payload: ExtractPayload = {
+      checkpoint: model.checkpoint,
+      images: requireImage(inputs.images, 'images', 20),
+      priorImages:
+        inputs.prior_images === undefined || inputs.prior_images === null
+          ? undefined
+          : requireImage(inputs.prior_images, 'prior_images', 1000),
+      identifier,
+      classNoun,
+      settings,
+      keepTrainingData: Boolean(inputs.keep_training_data),
+      cacheDir: conesCacheDir(ctx.env),
+    };
+    const result = await ctx.runtime.call<ExtractResult>(CONES_TASKS.extract, payload, {
+      signal: ctx.signal,
+      onProgress: (p) => ctx.progress(p.value, p.max),
+    });
+    const total = result.concept.layers.reduce((s, l) => s + l.indices.length, 0);
+    const text = result.cached
+      ? `reused cached extraction ${result.hash}: ${total} concept neurons`
+      : `extracted ${total} concept neurons in ${settings.steps} steps${result.resumedFrom > 0 ? ` (resumed at step ${result.resumedFrom})` : ''}`;
+    ctx.log(`cones: ${text}`);
+    return { outputs: [result.concept], ui: { text: [text] } };
+  },
+};
+
+export const ConesApplyConceptMask: NodeDefinition = {
+  name: 'ConesApplyConceptMask',
+  displayName: 'Apply Concept Mask',
+  category: CATEGORY,
+  description:
+    "Shuts the concept's neurons in the model (w ← w·(1 − strength) at the concept's K/V entries). Non-destructive: returns a patched MODEL; the base weights and sessions are untouched.",
+  searchAliases: ['cones', 'concept'],
+  inputs: {
+    required: {
+      model: { type: 'MODEL' },
+      concept: { type: 'CONCEPT' },
+      strength: {
+        type: 'FLOAT',
+        default: 1,
+        min: 0,
+        max: 1,
+        step: 0.01,
+        tooltip: '1 shuts the neurons fully (the paper); between 0 and 1 scales them by 1 − strength.',
+      },
+      allow_mismatch: {
+        type: 'BOOLEAN',
+        default: false,
+        tooltip: 'Apply a concept made on another base model anyway.',
+      },
+    },
+  },
+  outputs: [{ type: 'MODEL', name: 'MODEL' }],
+  async execute(inputs) {
+    const model = inputs.model;
+    if (!isSdModel(model)) throw new Error('model must be a MODEL from a checkpoint loader');
+    const patched: SdModel = applyConceptMask(model, asConcept(inputs.concept, 'concept'), {
+      strength: Number(inputs.strength ?? 1),
+      allowMismatch: Boolean(inputs.allow_mismatch),
+    });
+    return { outputs: [patched] };
+  },
+};
+
+const IMAGE_FILE = /\.(png|jpe?g|webp)$/i;
+
+/** The sample subjects shipped in examples/subjects (usable on a fresh install). */
+function builtInSubjectsDir(): string {
+  return assetPath('..', 'examples', 'subjects');
+}
+
+function subfolders(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+      .filter((e) => readdirSync(join(dir, e.name)).some((f) => IMAGE_FILE.test(f)))
+      .map((e) => e.name);
+  } catch {
+    return [];
+  }
+}
+
+function listSubjects(env: NodeEnvironment): string[] {
+  return [...new Set([...subfolders(env.dirs.input), ...subfolders(builtInSubjectsDir())])].sort();
+}
+
+/** input/<subject>, or the shipped sample of that name; undefined when neither exists. */
+export function resolveSubjectFolder(subject: string, env: NodeEnvironment): string | undefined {
+  if (!subject || isAbsolute(subject) || subject.split(/[\\/]/).includes('..')) return undefined;
+  for (const root of [env.dirs.input, builtInSubjectsDir()]) {
+    const base = resolve(root);
+    const dir = resolve(base, subject);
+    if (dir.startsWith(base + sep) && existsSync(dir) && statSync(dir).isDirectory()) return dir;
+  }
+  return undefined;
+}
+
+function subjectFiles(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((f) => IMAGE_FILE.test(f))
+    .sort()
+    .map((f) => join(dir, f));
+}
+
+export const ConesLoadSubjectImages: NodeDefinition = {
+  name: 'ConesLoadSubjectImages',
+  displayName: 'Load Subject Photos',
+  category: CATEGORY,
+  description:
+    'Loads every photo in a folder of input/ (or a shipped sample subject) as one IMAGE batch, each centre-cropped and resized to size×size, for Extract Concept.',
+  inputs: {
+    required: {
+      subject: {
+        type: 'COMBO',
+        options: listSubjects,
+        allowUnlisted: true,
+        tooltip: 'A subfolder of input/ holding 1–20 photos (PNG, JPEG, WebP).',
+      },
+      size: { type: 'INT', default: 512, min: 64, max: 2048, step: 64 },
+    },
+  },
+  outputs: [{ type: 'IMAGE', name: 'IMAGE' }],
+  validate(inputs, env) {
+    const dir = resolveSubjectFolder(String(inputs.subject ?? ''), env);
+    if (!dir) return `subject folder '${inputs.subject}' is not in input/ (nor a shipped sample)`;
+    const n = subjectFiles(dir).length;
+    if (n < 1 || n > 20)
+      return `subject folder '${inputs.subject}' holds ${n} photos; Extract Concept takes 1–20`;
+    return null;
+  },
+  fingerprint(inputs, env) {
+    const dir = resolveSubjectFolder(String(inputs.subject ?? ''), env);
+    if (!dir) return 'missing';
+    return subjectFiles(dir)
+      .map((f) => {
+        const st = statSync(f);
+        return `${f}:${st.size}:${st.mtimeMs}`;
+      })
+      .join('|');
+  },
+  async execute(inputs, ctx) {
+    const dir = resolveSubjectFolder(String(inputs.subject ?? ''), ctx.env);
+    if (!dir) throw new Error(`subject folder '${inputs.subject}' is not in input/`);
+    const size = Number(inputs.size ?? 512);
+    const files = subjectFiles(dir);
+    const out = new Float32Array(files.length * size * size * 3);
+    for (let i = 0; i < files.length; i++) {
+      ctx.checkInterrupt();
+      const { image } = await decodeImage(await readFile(files[i]));
+      const sized = await scaleImage(image, 'bilinear', size, size, 'center');
+      out.set(sized.data, i * size * size * 3);
+    }
+    return { outputs: [{ data: out, shape: [files.length, size, size, 3] }] };
+  },
+};
+
+export const conesNodes: NodeDefinition[] = [
+  ConesLoadSubjectImages,
+  ConesExtractConcept,
+  ConesApplyConceptMask,
+];
