@@ -1,6 +1,6 @@
 import { createHash, randomInt } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import { extname, join, relative, resolve, sep } from 'node:path';
 import { addPngText } from '../image/png-text.js';
 import { pythonJsonDumps } from '../image/py-json.js';
@@ -77,13 +77,13 @@ export const LoadImage: NodeDefinition = {
     if (!path || !existsSync(path)) return `Invalid image file: ${inputs.image}`;
     return null;
   },
-  fingerprint(inputs, env) {
+  async fingerprint(inputs, env) {
     return createHash('sha256')
-      .update(readFileSync(imageFileOf(inputs, env)))
+      .update(await readFile(imageFileOf(inputs, env)))
       .digest('hex');
   },
   async execute(inputs, ctx) {
-    const { image, mask } = await decodeImage(readFileSync(imageFileOf(inputs, ctx.env)));
+    const { image, mask } = await decodeImage(await readFile(imageFileOf(inputs, ctx.env)));
     return { outputs: [image, mask] };
   },
 };
