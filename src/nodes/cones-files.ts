@@ -13,7 +13,9 @@ import { findEmbeddedConcept } from '../cones/embed.js';
 import { CONCEPT_EXTENSION, decodeConcept, encodeConcept, loadConceptFile } from '../cones/file.js';
 import { conceptInfo, formatConceptInfo } from '../cones/info.js';
 import { formatMergeStats, mergeConcepts } from '../cones/merge.js';
+import { refineMergedConcept, refineProblem } from '../cones/refine.js';
 import { saveImagePath } from '../image/save-path.js';
+import { isSdModel } from '../sd/pipeline/values.js';
 import type { NodeDefinition, NodeEnvironment } from './types.js';
 
 const CATEGORY = 'cones';
@@ -212,25 +214,34 @@ export const ConesMergeConcepts: NodeDefinition = {
     optional: {
       concept_3: { type: 'CONCEPT' },
       concept_4: { type: 'CONCEPT' },
+      model: {
+        type: 'MODEL',
+        tooltip: 'The base model the concepts were extracted from (refine_steps > 0).',
+      },
     },
   },
   outputs: [
     { type: 'CONCEPT', name: 'CONCEPT' },
     { type: 'STRING', name: 'stats' },
   ],
-  validate(inputs) {
-    const steps = Number(inputs.refine_steps ?? 0);
-    if (steps > 0) {
-      return 'refine_steps > 0 (merge refinement) needs the concept training graph, which is not available yet; set refine_steps to 0 for a plain union';
-    }
-    return null;
-  },
-  async execute(inputs) {
-    if (Number(inputs.refine_steps ?? 0) > 0)
-      throw new Error(ConesMergeConcepts.validate!(inputs, undefined as never) as string);
+  async execute(inputs, ctx) {
     const concepts = ['concept_1', 'concept_2', 'concept_3', 'concept_4']
       .filter((k) => inputs[k] !== undefined && inputs[k] !== null)
       .map((k) => asConcept(inputs[k], k));
+    const steps = Number(inputs.refine_steps ?? 0);
+    if (steps > 0) {
+      if (!isSdModel(inputs.model))
+        throw new Error(
+          'refine_steps > 0 (merge refinement) needs the model input: the base MODEL the concepts were extracted from',
+        );
+      const problem = refineProblem(concepts);
+      if (problem) throw new Error(problem);
+      const { concept: union, stats } = mergeConcepts(concepts, { refineSteps: steps });
+      const { concept } = await refineMergedConcept(ctx, inputs.model, union, concepts, { steps });
+      const kept = concept.layers.reduce((s, l) => s + l.indices.length, 0);
+      const text = `${formatMergeStats(stats)}\nrefined in ${steps} steps: ${kept} of ${stats.total.union} union neurons kept`;
+      return { outputs: [concept, text], ui: { text: [text] } };
+    }
     const { concept, stats } = mergeConcepts(concepts);
     const text = formatMergeStats(stats);
     return { outputs: [concept, text], ui: { text: [text] } };
