@@ -88,6 +88,21 @@ describe('ComfyUI /ws', () => {
     second.close();
   });
 
+  it('tells a client reconnecting mid-prompt which of its nodes is running', async () => {
+    const first = await RecordingSocket.open(wsUrl('midway'));
+    const promptId = await queue(sleepPrompt(3000, 60), 'midway');
+    await first.next((m) => m.type === 'progress' && m.data.prompt_id === promptId);
+    first.close();
+    const second = await RecordingSocket.open(wsUrl('midway'));
+    await second.next((m) => m.type === 'executing');
+    const greeting = second.json().slice(0, 2);
+    expect(greeting.map((m) => m.type)).toEqual(['status', 'executing']);
+    expect(greeting[1].data).toEqual({ node: '2' });
+    await fetch(`${server.url}/interrupt`, { method: 'POST' });
+    await second.next((m) => m.type === 'execution_interrupted');
+    second.close();
+  });
+
   it('routes to the newest socket when an id connects twice, and the old one closing does not unroute it', async () => {
     const old = await RecordingSocket.open(wsUrl('twice'));
     const fresh = await RecordingSocket.open(wsUrl('twice'));

@@ -34,6 +34,8 @@ export interface ComfySocketContext {
   featureFlags: Record<string, unknown>;
   /** The current ComfyUI socket per client id (a reconnect with the same id replaces it). */
   current: Map<string, EventSink>;
+  /** The node each client's prompt is executing now (from the engine's `executing` events). */
+  executingNodes: ReadonlyMap<string, string>;
 }
 
 function clientIdOf(request: IncomingMessage): string {
@@ -87,6 +89,10 @@ export function acceptComfySocket(ws: WebSocket, request: IncomingMessage, ctx: 
     }),
   );
 
+  // A client reconnecting mid-prompt learns which of its nodes is running, as ComfyUI tells it.
+  const runningNode = ctx.executingNodes.get(clientId);
+  if (runningNode !== undefined) ws.send(JSON.stringify({ type: 'executing', data: { node: runningNode } }));
+
   ws.on('message', (raw, isBinary) => {
     if (!firstMessage || isBinary) return;
     firstMessage = false;
@@ -106,4 +112,21 @@ export function acceptComfySocket(ws: WebSocket, request: IncomingMessage, ctx: 
     ctx.hub.remove(sink);
     if (ctx.current.get(clientId) === sink) ctx.current.delete(clientId);
   });
+}
+
+/** Follows `executing` events: the node a client's prompt is running, until `executing {node: null}`. */
+export function trackExecutingNodes(): {
+  nodes: ReadonlyMap<string, string>;
+  observe(event: EngineEvent): void;
+} {
+  const nodes = new Map<string, string>();
+  return {
+    nodes,
+    observe(event) {
+      if (event.kind !== 'json' || event.type !== 'executing' || event.clientId === null) return;
+      const node = event.data.node;
+      if (typeof node === 'string') nodes.set(event.clientId, node);
+      else nodes.delete(event.clientId);
+    },
+  };
 }

@@ -8,7 +8,7 @@ import { NativeSession } from '../native/session.js';
 import type { NativeValidator } from '../native/validator.js';
 import type { ServerLimits } from '../options.js';
 import { checkOrigin, checkToken } from '../security.js';
-import { acceptComfySocket } from './comfy-socket.js';
+import { acceptComfySocket, trackExecutingNodes } from './comfy-socket.js';
 import type { EventHub, EventSink } from './hub.js';
 
 export interface WebSocketOptions {
@@ -48,6 +48,8 @@ export function attachWebSockets(server: Server, options: WebSocketOptions): () 
     },
   });
   const current = new Map<string, EventSink>();
+  const executing = trackExecutingNodes();
+  const stopTracking = options.service.onEvent((event) => executing.observe(event));
 
   comfy.on('connection', (ws, request: IncomingMessage) =>
     acceptComfySocket(ws, request, {
@@ -55,6 +57,7 @@ export function attachWebSockets(server: Server, options: WebSocketOptions): () 
       service: options.service,
       featureFlags: options.featureFlags,
       current,
+      executingNodes: executing.nodes,
     }),
   );
   native.on('connection', (ws) => {
@@ -114,6 +117,7 @@ export function attachWebSockets(server: Server, options: WebSocketOptions): () 
 
   return async () => {
     clearInterval(pinger);
+    stopTracking();
     server.off('upgrade', onUpgrade);
     for (const wss of [comfy, native]) {
       for (const ws of wss.clients) ws.terminate();
