@@ -68,7 +68,15 @@ export function createPromptService(options: PromptServiceOptions): EnginePrompt
   const queue = new PromptQueue();
   const history = new PromptHistory(options.maxHistory);
   const listeners = new Set<(e: EngineEvent) => void>();
-  const waiters = new Map<string, Array<(h: HistoryEntry) => void>>();
+  const waiters = new Map<string, Array<{ resolve(h: HistoryEntry): void; reject(e: Error): void }>>();
+  /** Fails the waiters of prompts that left the queue without running. */
+  const dropWaiters = (keep: (promptId: string) => boolean) => {
+    for (const [id, list] of waiters) {
+      if (keep(id)) continue;
+      waiters.delete(id);
+      for (const w of list) w.reject(new Error(`prompt ${id} was removed from the queue before it ran`));
+    }
+  };
   let idleWaiters: Array<() => void> = [];
   let running: { job: Job; abort: AbortController; done: Promise<void> } | null = null;
   let closed = false;
@@ -142,7 +150,7 @@ export function createPromptService(options: PromptServiceOptions): EnginePrompt
       type: 'executing',
       data: { node: null, prompt_id: job.promptId },
     });
-    for (const resolve of waiters.get(job.promptId) ?? []) resolve(entry);
+    for (const w of waiters.get(job.promptId) ?? []) w.resolve(entry);
     waiters.delete(job.promptId);
   }
 
@@ -235,6 +243,7 @@ export function createPromptService(options: PromptServiceOptions): EnginePrompt
 
     deleteFromQueue(promptIds: string[]) {
       if (queue.delete(promptIds) > 0) {
+        dropWaiters((id) => !promptIds.includes(id));
         broadcastStatus();
         settleIdle();
       }
@@ -242,6 +251,7 @@ export function createPromptService(options: PromptServiceOptions): EnginePrompt
 
     clearQueue() {
       queue.clear();
+      dropWaiters((id) => running?.job.promptId === id);
       broadcastStatus();
       settleIdle();
     },
@@ -299,9 +309,9 @@ export function createPromptService(options: PromptServiceOptions): EnginePrompt
       if (done) return Promise.resolve(done);
       if (!queue.has(promptId) && running?.job.promptId !== promptId)
         return Promise.reject(new Error(`prompt ${promptId} is neither queued nor finished`));
-      return new Promise((resolve) => {
+      return new Promise((resolve, reject) => {
         const list = waiters.get(promptId) ?? [];
-        list.push(resolve);
+        list.push({ resolve, reject });
         waiters.set(promptId, list);
       });
     },
@@ -315,6 +325,7 @@ export function createPromptService(options: PromptServiceOptions): EnginePrompt
       if (closed) return;
       closed = true;
       queue.clear();
+      dropWaiters((id) => running?.job.promptId === id);
       const current = running;
       if (current) {
         current.abort.abort();

@@ -289,7 +289,9 @@ describe('PromptService execution', () => {
     expect(q.queue_pending.map((i) => i[1])).toEqual([c.prompt_id, b.prompt_id, a.prompt_id, id]);
     expect(q.queue_pending[0]).toHaveLength(5);
     expect(h.service.queueRemaining()).toBe(5);
+    const waitingForA = h.service.waitForPrompt(a.prompt_id);
     h.service.deleteFromQueue([a.prompt_id]);
+    await expect(waitingForA).rejects.toThrow(/removed from the queue/);
     expect(h.service.getQueue().queue_pending).toHaveLength(3);
     await h.service.whenIdle();
     const order = Object.keys(h.service.getHistory());
