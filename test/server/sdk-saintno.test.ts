@@ -73,6 +73,16 @@ describe('@saintno/comfyui-sdk against the server', () => {
     for (const off of offs) off();
   });
 
+  it('uploads a mask onto an uploaded image', async () => {
+    const base = await api.uploadImage(await gradientPng(10, 8), 'saintno-base.png');
+    if (!base) throw new Error('upload failed');
+    const mask = await api.uploadMask(await gradientPng(5, 4, true), base.info);
+    if (!mask) throw new Error('mask upload failed');
+    expect(mask.info).toMatchObject({ filename: 'mask.png', type: 'input' });
+    const stored = await sharp(Buffer.from(await (await api.getImage(mask.info)).arrayBuffer())).metadata();
+    expect([stored.width, stored.height, stored.channels]).toEqual([10, 8, 4]);
+  });
+
   it('reports progress and is interrupted mid-node', async () => {
     const progress: number[] = [];
     const workflow = new PromptBuilder(sleepPrompt(20_000, 400) as any, [], ['out']).setOutputNode(

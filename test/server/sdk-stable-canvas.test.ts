@@ -77,6 +77,14 @@ describe('@stable-canvas/comfyui-client against the server', () => {
     expect(history.History.length).toBeGreaterThanOrEqual(2);
   });
 
+  it('runs a prompt in polling mode (/queue then /history?max_items=200)', async () => {
+    const result = await client.enqueue_polling(scalePrompt(uploadedName, 12, 12, 'canvas_poll'), {
+      polling_ms: 50,
+    });
+    expect(result.images).toHaveLength(1);
+    expect(result.images[0].data).toContain('canvas_poll');
+  });
+
   it('interrupts a long node through a Workflow instance', async () => {
     const workflow = new Workflow();
     const [value] = workflow.classes.TestConstant({ value: 1 });
