@@ -1,0 +1,127 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import sharp from 'sharp';
+import { afterAll, describe, expect, it } from 'vitest';
+import { assetPath } from '../../src/assets.js';
+import { createPromptService, type EnginePromptService } from '../../src/engine/prompt-service.js';
+import type { ApiPrompt } from '../../src/engine/service-types.js';
+import { readPngText } from '../../src/image/png-text.js';
+import { startServer } from '../../src/server/index.js';
+
+process.env.CONES_EXECUTION_PROVIDER = 'cpu';
+const examples = assetPath('..', 'examples');
+const workflow = (name: string): ApiPrompt =>
+  JSON.parse(readFileSync(join(examples, 'workflows', name), 'utf8'));
+const dirs: string[] = [];
+const services: EnginePromptService[] = [];
+
+/** A prompt service over a fresh data folder (the demo checkpoint is written on first use). */
+function freshService(): EnginePromptService {
+  const dataDir = mkdtempSync(join(tmpdir(), 'cones-nodes-'));
+  dirs.push(dataDir);
+  const service = createPromptService({ dataDir, log: () => {} });
+  services.push(service);
+  return service;
+}
+
+async function runPrompt(service: EnginePromptService, prompt: ApiPrompt) {
+  const queued = await service.queuePrompt({ client_id: 'cones-test', prompt, extra_data: {} });
+  if (!queued.ok) throw new Error(JSON.stringify(queued));
+  const entry = await service.waitForPrompt(queued.prompt_id);
+  const status = entry.status as { status_str?: string; messages?: unknown };
+  if (status?.status_str !== 'success') throw new Error(`prompt failed: ${JSON.stringify(status?.messages)}`);
+  return entry;
+}
+
+function savedPng(
+  service: EnginePromptService,
+  entry: { outputs: Record<string, unknown> },
+  node: string,
+): string {
+  const images = (entry.outputs[node] as { images: { filename: string; subfolder: string }[] }).images;
+  return join(service.env.dirs.output, images[0].subfolder, images[0].filename);
+}
+
+const pixels = async (file: string) => (await sharp(file).raw().toBuffer()).toString('base64');
+
+afterAll(async () => {
+  for (const s of services) await s.close();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+describe('Cones nodes', () => {
+  it('list Extract Concept, Apply Concept Mask and Load Subject Photos in /object_info under cones', () => {
+    const info = freshService().registry.objectInfo(services[0].env);
+    expect(info.ConesExtractConcept.display_name).toBe('Extract Concept');
+    expect(info.ConesExtractConcept.category).toBe('cones');
+    expect(info.ConesExtractConcept.output).toEqual(['CONCEPT']);
+    expect(Object.keys(info.ConesExtractConcept.input.required)).toEqual(
+      expect.arrayContaining([
+        'model',
+        'clip',
+        'vae',
+        'images',
+        'identifier',
+        'class_noun',
+        'steps',
+        'learning_rate',
+        'selection',
+        'scope',
+        'keep_training_data',
+      ]),
+    );
+    expect(info.ConesExtractConcept.input.optional?.prior_images?.[0]).toBe('IMAGE');
+    expect(info.ConesApplyConceptMask.output).toEqual(['MODEL']);
+    expect(info.ConesLoadSubjectImages.input.required.subject[0]).toEqual(
+      expect.arrayContaining(['blue-box', 'red-ball']),
+    );
+  });
+
+  it('run the two-subject example, and its PNG runs again on a data folder without concept files with identical pixels', async () => {
+    const first = freshService();
+    const entry = await runPrompt(first, workflow('cones-two-subjects.api.json'));
+    const png = savedPng(first, entry, '25');
+    const text = readPngText(readFileSync(png));
+    expect(JSON.stringify(entry.outputs['7'])).toMatch(/union of 2, refined 2 steps/);
+    const again = freshService();
+    expect(existsSync(join(again.env.dirs.root, 'cache', 'cones'))).toBe(false);
+    const second = await runPrompt(again, JSON.parse(text.prompt) as ApiPrompt);
+    expect(await pixels(savedPng(again, second, '25'))).toBe(await pixels(png));
+  }, 240_000);
+
+  it('run the embedded-concept example on a fresh data folder (the concept travels in the prompt)', async () => {
+    const service = freshService();
+    const entry = await runPrompt(service, workflow('cones-embedded-concept.api.json'));
+    expect(existsSync(savedPng(service, entry, '25'))).toBe(true);
+    expect(JSON.stringify(entry.outputs['3'])).toMatch(/sks ball/);
+  }, 120_000);
+
+  it('run the single-subject example through a real server with the scripted msgpack client', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'cones-client-'));
+    dirs.push(dataDir);
+    const server = await startServer({ port: 0, dataDir, serviceOptions: { log: () => {} } });
+    try {
+      const out = join(dataDir, 'client-out');
+      const url = `${server.url.replace(/^http/, 'ws')}/native`;
+      const { stdout } = await promisify(execFile)(
+        process.execPath,
+        [join(examples, 'cones-client.mjs'), '--url', url, '--out', out, '--quiet'],
+        { env: { ...process.env, CONES_EXECUTION_PROVIDER: 'cpu' } },
+      );
+      const saved = stdout.trim().split('\n');
+      expect(saved).toHaveLength(1);
+      const meta = await sharp(saved[0]).metadata();
+      expect([meta.format, meta.width, meta.height]).toEqual(['png', 64, 64]);
+      expect(existsSync(join(dataDir, 'input', 'red-ball', '1.png'))).toBe(true);
+      expect(
+        existsSync(join(dataDir, 'models', 'concepts', 'examples', 'sks_ball_00001_.cones.safetensors')),
+      ).toBe(true);
+      expect(existsSync(join(dataDir, 'cache', 'cones', 'results'))).toBe(true);
+    } finally {
+      await server.close();
+    }
+  }, 180_000);
+});
