@@ -20,6 +20,8 @@ Options:
   --auth-token TOKEN   require this token (Authorization: Bearer, ?token=, or the cookie /?token= sets);
                        also read from CONES_AUTH_TOKEN
   --insecure           allow a non-loopback --host without --auth-token
+  --enable-cors-header ORIGIN
+                       allow cross-origin browser requests from ORIGIN ('*' for any), as ComfyUI's flag
   --max-upload-mb N    largest accepted upload; default 100
   --log                log every request
   -h, --help           this text
@@ -58,6 +60,7 @@ export async function run(argv: string[]): Promise<number> {
     frontEnd: v['front-end'],
     authToken: v['auth-token'] ?? process.env.CONES_AUTH_TOKEN ?? undefined,
     insecure: v.insecure,
+    corsOrigin: v['enable-cors-header'],
     logger: v.log,
     limits: { maxUploadBytes: Math.round(maxUploadMb * 1024 * 1024) },
   });
@@ -94,6 +97,7 @@ function parse(argv: string[]) {
       'front-end': { type: 'string' },
       'auth-token': { type: 'string' },
       insecure: { type: 'boolean' },
+      'enable-cors-header': { type: 'string' },
       'max-upload-mb': { type: 'string' },
       log: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },

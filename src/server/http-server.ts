@@ -10,7 +10,7 @@ import { registerInfoRoutes } from './routes/info.js';
 import { registerJobRoutes } from './routes/jobs.js';
 import { registerPromptRoutes } from './routes/prompt.js';
 import { registerUserRoutes } from './routes/user.js';
-import { checkOrigin, checkToken, presentedToken, TOKEN_COOKIE } from './security.js';
+import { corsHeaders, presentedToken, type RequestGuard, TOKEN_COOKIE } from './security.js';
 import { UserStore } from './user-store.js';
 
 export interface HttpAppOptions {
@@ -18,8 +18,10 @@ export interface HttpAppOptions {
   dirs: DataDirs;
   limits: ServerLimits;
   authToken?: string;
-  /** Refuse non-loopback Host headers (loopback bind without a token). */
-  guardRebinding: boolean;
+  /** Admission rule shared with the WebSocket handshakes (origin, Host, token). */
+  guard: RequestGuard;
+  /** `--enable-cors-header` value. */
+  corsOrigin?: string;
   frontEnd?: string;
   logger?: boolean;
   logSubscribers: Set<string>;
@@ -58,11 +60,11 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   });
 
   app.addHook('onRequest', async (request, reply) => {
-    const refusal =
-      checkOrigin(
-        { host: request.headers.host, origin: request.headers.origin },
-        { guardRebinding: options.guardRebinding },
-      ) ?? checkToken(request.headers, request.url, options.authToken);
+    if (options.corsOrigin !== undefined) {
+      reply.headers(corsHeaders(options.corsOrigin));
+      if (request.method === 'OPTIONS') return reply.code(200).send('');
+    }
+    const refusal = options.guard(request.headers, request.url);
     if (refusal) return reply.code(refusal.status).send(errorBody(refusal.type, refusal.message));
     // A browser opened with `/?token=…` keeps the token as a cookie so the front end's own requests pass.
     if (options.authToken && request.method === 'GET' && request.url.includes('token=')) {

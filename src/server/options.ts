@@ -28,6 +28,11 @@ export interface StartServerOptions {
   authToken?: string;
   /** Allow binding a non-loopback address without a token. */
   insecure?: boolean;
+  /**
+   * ComfyUI's `--enable-cors-header`: send CORS headers allowing this origin (`*` for any) and answer
+   * preflights; the cross-origin check is then off (the token, when set, still applies).
+   */
+  corsOrigin?: string;
   /** Use this engine instead of creating one (the server then does not close it unless `closeService`). */
   service?: PromptService;
   /** Folders the passed `service` uses; required with `service` unless `dataDir` layout applies. */

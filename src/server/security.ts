@@ -114,3 +114,40 @@ export function assertSafeBind(
       'Pass --auth-token <secret>, or --insecure to accept the risk.',
   );
 }
+
+export interface RequestGuardOptions {
+  authToken?: string;
+  /** Refuse non-loopback Host headers (loopback bind without a token). */
+  guardRebinding: boolean;
+  /** `--enable-cors-header`: cross-origin requests are allowed (ComfyUI then skips its origin check). */
+  corsOrigin?: string;
+}
+
+/** The one admission rule for HTTP requests and WebSocket handshakes. */
+export function createRequestGuard(options: RequestGuardOptions) {
+  return (
+    headers: { host?: string; origin?: string; authorization?: string; cookie?: string },
+    url: string,
+  ): Refusal | null => {
+    if (options.corsOrigin === undefined || options.guardRebinding) {
+      const refusal = checkOrigin(
+        { host: headers.host, origin: options.corsOrigin === undefined ? headers.origin : undefined },
+        { guardRebinding: options.guardRebinding },
+      );
+      if (refusal) return refusal;
+    }
+    return checkToken(headers, url, options.authToken);
+  };
+}
+
+export type RequestGuard = ReturnType<typeof createRequestGuard>;
+
+/** ComfyUI's CORS headers for `--enable-cors-header`. */
+export function corsHeaders(origin: string): Record<string, string> {
+  return {
+    'Access-Control-Allow-Origin': origin,
+    'Access-Control-Allow-Methods': 'POST, GET, DELETE, PUT, OPTIONS, PATCH',
+    'Access-Control-Allow-Headers': 'Content-Type, Authorization',
+    'Access-Control-Allow-Credentials': 'true',
+  };
+}

@@ -6,7 +6,7 @@ import { serverFeatureFlags } from './feature-flags.js';
 import { buildHttpApp } from './http-server.js';
 import { NativeValidator } from './native/validator.js';
 import { type RunningServer, resolveLimits, type StartServerOptions } from './options.js';
-import { assertSafeBind, isLoopbackHost } from './security.js';
+import { assertSafeBind, createRequestGuard, isLoopbackHost } from './security.js';
 import { EventHub } from './ws/hub.js';
 import { attachWebSockets } from './ws/upgrade.js';
 
@@ -30,7 +30,11 @@ export async function startServer(options: StartServerFullOptions = {}): Promise
 
   const hub = new EventHub();
   const unsubscribe = service.onEvent((event) => hub.publish(event));
-  const guardRebinding = isLoopbackHost(host) && !options.authToken;
+  const guard = createRequestGuard({
+    authToken: options.authToken,
+    guardRebinding: isLoopbackHost(host) && !options.authToken,
+    corsOrigin: options.corsOrigin,
+  });
   const featureFlags = serverFeatureFlags(limits);
   const validator = new NativeValidator();
 
@@ -42,7 +46,8 @@ export async function startServer(options: StartServerFullOptions = {}): Promise
       dirs,
       limits,
       authToken: options.authToken,
-      guardRebinding,
+      guard,
+      corsOrigin: options.corsOrigin,
       frontEnd: options.frontEnd,
       logger: options.logger,
       logSubscribers: new Set(),
@@ -55,8 +60,7 @@ export async function startServer(options: StartServerFullOptions = {}): Promise
       limits,
       validator,
       featureFlags,
-      authToken: options.authToken,
-      guardRebinding,
+      guard,
     });
     await app.listen({ host, port: options.port ?? 8189 });
   } catch (error) {

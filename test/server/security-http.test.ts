@@ -242,6 +242,30 @@ describe('auth token', () => {
   });
 });
 
+describe('--enable-cors-header', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ corsOrigin: 'http://app.example' });
+  });
+  afterAll(() => server?.dispose());
+
+  it("lets cross-origin browsers in with ComfyUI's CORS headers and answers preflights", async () => {
+    const res = await fetch(`${server.url}/prompt`, { headers: { origin: 'http://app.example' } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('access-control-allow-origin')).toBe('http://app.example');
+    expect(res.headers.get('access-control-allow-credentials')).toBe('true');
+    const preflight = await fetch(`${server.url}/prompt`, {
+      method: 'OPTIONS',
+      headers: { origin: 'http://app.example' },
+    });
+    expect(preflight.status).toBe(200);
+    expect(preflight.headers.get('access-control-allow-methods')).toContain('PATCH');
+    expect(await handshake(`${server.url.replace('http', 'ws')}/ws`, { origin: 'http://app.example' })).toBe(
+      'open',
+    );
+  });
+});
+
 describe('bind address', () => {
   it('refuses to listen beyond loopback without a token', async () => {
     await expect(

@@ -7,7 +7,7 @@ import { SUBPROTOCOLS } from '../native/codec.js';
 import { NativeSession } from '../native/session.js';
 import type { NativeValidator } from '../native/validator.js';
 import type { ServerLimits } from '../options.js';
-import { checkOrigin, checkToken } from '../security.js';
+import type { RequestGuard } from '../security.js';
 import { acceptComfySocket, trackExecutingNodes } from './comfy-socket.js';
 import type { EventHub, EventSink } from './hub.js';
 
@@ -18,8 +18,7 @@ export interface WebSocketOptions {
   limits: ServerLimits;
   validator: NativeValidator;
   featureFlags: Record<string, unknown>;
-  authToken?: string;
-  guardRebinding: boolean;
+  guard: RequestGuard;
 }
 
 const COMFY_PATHS = new Set(['/ws', '/api/ws']);
@@ -78,11 +77,7 @@ export function attachWebSockets(server: Server, options: WebSocketOptions): () 
       return refuse(socket, 404, 'Not Found', {
         error: { type: 'not_found', message: `No WebSocket at ${path}` },
       });
-    const refusal =
-      checkOrigin(
-        { host: request.headers.host, origin: request.headers.origin },
-        { guardRebinding: options.guardRebinding },
-      ) ?? checkToken(request.headers, request.url ?? '/', options.authToken);
+    const refusal = options.guard(request.headers, request.url ?? '/');
     if (refusal) {
       return refuse(socket, refusal.status, refusal.status === 401 ? 'Unauthorized' : 'Forbidden', {
         error: { type: refusal.type, message: refusal.message },
