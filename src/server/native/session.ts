@@ -170,11 +170,12 @@ export class NativeSession implements EventSink {
       return Object.hasOwn(all, data.class) ? { [data.class]: all[data.class] } : {};
     },
     queue_prompt: async (data) => {
-      const result = await this.ctx.service.queuePrompt({
-        ...data,
-        prompt: data.prompt as ApiPrompt,
-        client_id: this.clientId,
-      });
+      // The reply (with the prompt id) goes out before any event of the prompt: events wait until the
+      // tick after the reply is sent.
+      const release = this.ctx.hub.hold(this.clientId);
+      const result = await this.ctx.service
+        .queuePrompt({ ...data, prompt: data.prompt as ApiPrompt, client_id: this.clientId })
+        .finally(() => setImmediate(release));
       if (result.ok)
         return { prompt_id: result.prompt_id, number: result.number, node_errors: result.node_errors };
       throw new PromptRejected(result.error.message, result.error.type, {
