@@ -96,7 +96,11 @@ export function objectInfoInput(spec: InputSpec, env: NodeEnvironment): ObjectIn
     }
     case 'COMBO': {
       const s = spec as ComboInput;
-      head = comboOptions(s, env);
+      try {
+        head = comboOptions(s, env);
+      } catch {
+        head = []; // a folder that cannot be listed must not break /object_info for every node
+      }
       options = {
         default: s.default,
         image_upload: s.imageUpload,

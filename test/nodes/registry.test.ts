@@ -110,3 +110,31 @@ describe('plugin-manifest.json', () => {
     );
   });
 });
+
+describe('NodeRegistry robustness', () => {
+  it('lists an empty combo when its options cannot be computed, instead of failing /object_info', () => {
+    const registry = new NodeRegistry([
+      {
+        name: 'Broken',
+        displayName: 'Broken',
+        category: 'testing',
+        description: '',
+        inputs: {
+          required: {
+            file: {
+              type: 'COMBO',
+              options: () => {
+                throw new Error('EACCES');
+              },
+            },
+          },
+        },
+        outputs: [],
+        async execute() {
+          return { outputs: [] };
+        },
+      },
+    ]);
+    expect(registry.objectInfo(env).Broken.input.required.file).toEqual([[]]);
+  });
+});
