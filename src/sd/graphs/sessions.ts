@@ -26,7 +26,13 @@ import {
   TEXT_OUTPUT,
   type TextEncoderGraphOptions,
 } from './text-encoder.js';
-import { buildTrainingGraph, TRAINING_INPUTS, TRAINING_LOSS, type TrainingGraphOptions } from './training.js';
+import {
+  buildTrainingGraph,
+  DEFAULT_TRAINING_ATTENTION_BUDGET,
+  TRAINING_INPUTS,
+  TRAINING_LOSS,
+  type TrainingGraphOptions,
+} from './training.js';
 import { buildUnetGraph, UNET_INPUTS, UNET_OUTPUT, type UnetGraphOptions } from './unet.js';
 import {
   buildVaeDecoderGraph,
@@ -182,7 +188,7 @@ export class Sd1Sessions {
       'unet',
       dtype,
       { sample: sampleShape, context: [opts.batch, L, u.contextDim] },
-      { kvMode },
+      { kvMode, ...(opts.attentionMapBudget ? { attentionMapBudget: opts.attentionMapBudget } : {}) },
     );
     const kv = kvMode === 'none' ? [] : kvWeights(u, kvMode);
     return this.runner(
@@ -271,7 +277,11 @@ export class Sd1Sessions {
       'unet-train-kv',
       dtype,
       { latents: latentShape, context: [B, L, u.contextDim] },
-      { scope: opts.scope, recompute },
+      {
+        scope: opts.scope,
+        recompute,
+        attentionMapBudget: opts.attentionMapBudget ?? DEFAULT_TRAINING_ATTENTION_BUDGET,
+      },
     );
     const kv = kvWeights(u, opts.scope);
     const build = (w: Parameters<typeof buildTrainingGraph>[1]) => {

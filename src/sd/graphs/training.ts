@@ -43,7 +43,11 @@ export interface TrainingGraphOptions extends UnetShape {
    * maps, 10 GiB at SD width, 64² latents, batch 4), 'all', or 'none' (fastest, most memory).
    */
   recomputeAttention?: AttentionRecompute;
+  /** Largest attention map per core in bytes before the query axis is chunked (default 512 MiB). */
+  attentionMapBudget?: number;
 }
+
+export const DEFAULT_TRAINING_ATTENTION_BUDGET = 512 * 2 ** 20;
 
 /**
  * Inputs: latents, noise [B, 4, h, w]; timestep, loss_weight, sqrt_alpha_bar, sqrt_one_minus_alpha_bar [B];
@@ -82,6 +86,7 @@ export function buildTrainingGraph(
   const xt = b.scope('add_noise', () => b.add(b.mul(x0, perSample(sa)), b.mul(noise, perSample(sb)), 'x_t'));
   const eps = unetForward(net, u, toCompute(net, xt), t, toCompute(net, ctx), {
     recomputeAttention: opts.recomputeAttention ?? 'self',
+    attentionMapBudget: opts.attentionMapBudget ?? DEFAULT_TRAINING_ATTENTION_BUDGET,
   });
   const loss = b.scope('loss', () => {
     const d = b.sub(eps, noise, 'error');

@@ -33,6 +33,8 @@ export interface UnetGraphOptions extends UnetShape {
   dtype?: GraphDType;
   /** Which K/V weights get a mask input (default 'none'). */
   kvMode?: KvMode;
+  /** Split attention query axes so no probability map exceeds this many bytes (default: no limit). */
+  attentionMapBudget?: number;
 }
 
 /** Which attention cores are recompute segments (their maps re-derived in the backward, not kept). */
@@ -41,9 +43,30 @@ export type AttentionRecompute = 'none' | 'self' | 'all';
 export interface UnetForwardOptions {
   /**
    * Training graphs: 'self' (default there) recomputes the N×N self-attention maps, which dominate
-   * memory at 64² latents; cross-attention maps are N×77 and cheap to keep.
+   * memory at 64² latents; cross-attention maps are N×77 and cheap to keep. Any policy but 'none'
+   * also recomputes the GEGLU's GELU from its gate.
    */
   recomputeAttention?: AttentionRecompute;
+  /**
+   * Largest attention probability map [B, heads, n, M] (bytes) one attention core may hold; larger
+   * ones split the query axis into chunks (exact: query rows are independent). Default: no limit.
+   */
+  attentionMapBudget?: number;
+}
+
+/** Query chunks for an [B, heads, N, M] map: the fewest that divide N and fit the budget. */
+export function attentionChunks(
+  batch: number,
+  heads: number,
+  n: number,
+  m: number,
+  bytesPerElement: number,
+  budget: number,
+): number {
+  const full = batch * heads * n * m * bytesPerElement;
+  if (!(budget > 0) || full <= budget) return 1;
+  for (let k = Math.ceil(full / budget); k < n; k++) if (n % k === 0) return k;
+  return n;
 }
 
 const RES_EPS = 1e-5;
@@ -117,15 +140,32 @@ export function unetForward(
           tok = net.in(`transformer_blocks.${d}`, () => {
             const attn = (name: string, q: Value, ctx: Value) =>
               net.in(name, () => {
-                const o = b.attention(
-                  net.linear(q, 'to_q', false),
-                  net.linear(ctx, 'to_k', false),
-                  net.linear(ctx, 'to_v', false),
+                const qs = net.linear(q, 'to_q', false);
+                const ks = net.linear(ctx, 'to_k', false);
+                const vs = net.linear(ctx, 'to_v', false);
+                const options = {
+                  recompute: recompute === 'all' || (recompute === 'self' && name === 'attn1'),
+                };
+                const [batch, n] = qs.shape;
+                const bytes = qs.dtype === 'float16' ? 2 : qs.dtype === 'float64' ? 8 : 4;
+                const chunks = attentionChunks(
+                  batch,
                   u.numHeads,
-                  {
-                    recompute: recompute === 'all' || (recompute === 'self' && name === 'attn1'),
-                  },
+                  n,
+                  ks.shape[1],
+                  bytes,
+                  opts.attentionMapBudget ?? 0,
                 );
+                const o =
+                  chunks === 1
+                    ? b.attention(qs, ks, vs, u.numHeads, options)
+                    : b.concat(
+                        b
+                          .split(qs, new Array(chunks).fill(n / chunks), 1, 'q_chunks')
+                          .map((qc) => b.attention(qc, ks, vs, u.numHeads, options)),
+                        1,
+                        'attn_chunks',
+                      );
                 return net.linear(o, 'to_out.0');
               });
             const n1 = net.layerNorm(tok, 'norm1', LAYER_NORM_EPS);
@@ -133,7 +173,18 @@ export function unetForward(
             s = b.add(s, attn('attn2', net.layerNorm(s, 'norm2', LAYER_NORM_EPS), context), 'after_attn2');
             const n3 = net.layerNorm(s, 'norm3', LAYER_NORM_EPS);
             const ff = net.in('ff.net', () => {
-              const gated = net.in('0.proj', () => b.geglu(n3, net.param('weight'), net.param('bias')));
+              const gated = net.in('0.proj', () => {
+                if (recompute === 'none') return b.geglu(n3, net.param('weight'), net.param('bias'));
+                // Training: GELU's intermediates (4 tensors of [B, N, 4C]) are re-derived from the gate.
+                const p = b.linear(n3, net.param('weight'), net.param('bias'), 'proj');
+                const inner = p.shape[2] / 2;
+                const [value, gate] = b.split(p, [inner, inner], -1, 'halves');
+                return b.mul(
+                  value,
+                  b.recompute(() => b.gelu(gate)),
+                  'geglu',
+                );
+              });
               return net.linear(gated, '2');
             });
             return b.add(s, ff, 'after_ff');
@@ -226,7 +277,9 @@ export function buildUnetGraph(config: SD1Config, weights: Weights, opts: UnetGr
   const ctx = b.input(UNET_INPUTS.context, io, [opts.batch, opts.contextLength ?? 77, u.contextDim]);
   const kv = declareKvInputs(b, u, opts.kvMode ?? 'none', dtype);
   const net = new Net(b, weights, dtype, kv.scale);
-  const eps = unetForward(net, u, toCompute(net, x), t, toCompute(net, ctx));
+  const eps = unetForward(net, u, toCompute(net, x), t, toCompute(net, ctx), {
+    attentionMapBudget: opts.attentionMapBudget,
+  });
   b.output(b.cast(eps, io), UNET_OUTPUT);
   return { builder: b, kvKeys: kv.keys };
 }

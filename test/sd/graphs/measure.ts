@@ -3,6 +3,7 @@
  *   npx tsx test/sd/graphs/measure.ts            build/serialize/session-create per graph, UNet steps
  *   npx tsx test/sd/graphs/measure.ts memory     peak RSS of a training step, attention recompute self / none / all
  *   npx tsx test/sd/graphs/measure.ts recompute-time 48   step time per recompute policy (interleaved)
+ *   npx tsx test/sd/graphs/measure.ts liveness 4 64      static peak activations of the SD-width training graph
  * Each memory case runs in its own process so VmHWM belongs to that configuration alone.
  */
 import { execFileSync } from 'node:child_process';
@@ -11,8 +12,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openCheckpoint } from '../../../src/sd/checkpoint/checkpoint.js';
+import { unetShapes } from '../../../src/sd/checkpoint/sd1-tensors.js';
+import { SD1_CONFIG } from '../../../src/sd/config.js';
 import { loadSd1Sessions } from '../../../src/sd/graphs/sessions.js';
+import { buildTrainingGraph } from '../../../src/sd/graphs/training.js';
 import type { AttentionRecompute } from '../../../src/sd/graphs/unet.js';
+import type { WeightTensor } from '../../../src/sd/graphs/weights.js';
 import { writeTinyModel } from '../../../src/sd/tiny-model.js';
 
 const THREADS = 2;
@@ -209,8 +214,61 @@ async function recomputeTimes(size: number): Promise<void> {
   }
 }
 
+/**
+ * Static peak of live activations of the SD-width training graph (no weights needed: every weight is a
+ * view of one shared zero buffer). Walks the nodes in emission order, freeing each value after its last
+ * reader — roughly ORT's sequential plan; initializers are excluded.
+ */
+function liveness(batch: number, size: number): void {
+  const config = SD1_CONFIG;
+  const shared = new Float32Array(1280 * 2560 * 9);
+  const weights = new Map<string, WeightTensor>();
+  for (const [key, shape] of unetShapes(config.unet)) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    weights.set(key, { data: shared.subarray(0, n), shape, dtype: 'float32' });
+  }
+  for (const recompute of ['self', 'none'] as const) {
+    const t0 = performance.now();
+    const g = buildTrainingGraph(config, weights, {
+      batch,
+      height: size,
+      width: size,
+      scope: 'all',
+      recomputeAttention: recompute,
+    }).builder.graph;
+    const buildMs = performance.now() - t0;
+    const lastUse = new Map<string, number>();
+    g.nodes.forEach((n, i) => {
+      for (const x of n.inputs) if (x) lastUse.set(x, i);
+    });
+    for (const o of g.outputs) lastUse.set(o, g.nodes.length);
+    const bytes = (name: string) => {
+      const v = g.value(name);
+      return (
+        v.shape.reduce((a, b) => a * b, 1) *
+        (v.dtype === 'float64' || v.dtype === 'int64' ? 8 : v.dtype === 'float16' ? 2 : 4)
+      );
+    };
+    let live = 0;
+    let peak = 0;
+    for (const name of g.inputs) live += bytes(name);
+    const frees = new Map<number, string[]>();
+    for (const [name, i] of lastUse)
+      if (!g.isInitializer(name)) frees.set(i, [...(frees.get(i) ?? []), name]);
+    g.nodes.forEach((n, i) => {
+      for (const o of n.outputs) live += bytes(o);
+      peak = Math.max(peak, live);
+      for (const name of frees.get(i) ?? []) live -= bytes(name);
+    });
+    console.log(
+      `SD1 width, ${size}×${size} latent, batch ${batch}, scope all, recompute ${recompute}: ${g.nodes.length} nodes, built in ${buildMs.toFixed(0)} ms, peak live activations ${(peak / 2 ** 30).toFixed(1)} GiB`,
+    );
+  }
+}
+
 const [mode, arg, size] = process.argv.slice(2);
-if (mode === 'recompute-time') await recomputeTimes(Number(arg ?? 32));
+if (mode === 'liveness') liveness(Number(arg ?? 4), Number(size ?? 64));
+else if (mode === 'recompute-time') await recomputeTimes(Number(arg ?? 32));
 else if (mode === 'memory-case') await memoryCase(arg as AttentionRecompute, Number(size));
 else if (mode === 'memory') {
   const self = fileURLToPath(import.meta.url);

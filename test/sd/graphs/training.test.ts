@@ -166,6 +166,32 @@ describe('Cones training graph (loss and ∂loss/∂ξ)', () => {
     expect(recomputed).toHaveLength(16);
   });
 
+  it('splitting attention query axes to fit a map budget changes neither the loss nor the gradients', async () => {
+    const config = fx.checkpoint.config;
+    // 8×8 latent, batch 2, 2 heads: the 64×64 self-attention map is 64 KiB; 16 KiB forces 4 query chunks.
+    const chunked = buildTrainingGraph(config, await fx.weights('unet'), {
+      batch: B,
+      height: H,
+      width: H,
+      scope: 'all',
+      attentionMapBudget: 16384,
+    });
+    expect(
+      chunked.builder.graph.nodes.filter((n) => n.op === 'Softmax' && n.segment !== undefined).length,
+    ).toBeGreaterThan(16);
+    const session = await fx.open(chunked.builder.graph, 'train-chunked');
+    const feeds = trainingFeeds('float32', f32.keys, shapesOf());
+    const a = await session.run(feeds);
+    const ref = await f32.session.run(feeds);
+    const l = Number(ref[TRAINING_LOSS].data[0]);
+    expect(Math.abs(Number(a[TRAINING_LOSS].data[0]) - l) / l).toBeLessThan(1e-6);
+    for (const key of f32.keys) {
+      const g = ref[kvGradName(key)].data as Float32Array;
+      const scale = Math.max(1e-30, ...Array.from(g, Math.abs));
+      expect(maxAbsDiff(a[kvGradName(key)].data as Float32Array, g) / scale).toBeLessThan(1e-5);
+    }
+  });
+
   it("scope 'cross-attention' takes and differentiates only the attn2 K/V weights", async () => {
     const config = fx.checkpoint.config;
     const g = buildTrainingGraph(config, await fx.weights('unet'), {

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { float16ToFloat32 } from '../../../src/onnx/index.js';
+import { type EngineSession, float16ToFloat32 } from '../../../src/onnx/index.js';
 import { SD1_CONFIG } from '../../../src/sd/config.js';
 import { inKvScope, kvInputName, kvWeights, unetTransformerModules } from '../../../src/sd/graphs/kv.js';
-import { buildUnetGraph, UNET_OUTPUT } from '../../../src/sd/graphs/unet.js';
+import { attentionChunks, buildUnetGraph, UNET_OUTPUT } from '../../../src/sd/graphs/unet.js';
 import type { Weights, WeightTensor } from '../../../src/sd/graphs/weights.js';
 import { allFinite, maxAbsDiff, refWeights, signal, type TinyFixture, tinyFixture } from './fixtures.js';
 import { unetForward } from './reference.js';
@@ -12,9 +12,23 @@ const H = 8;
 const L = 77;
 
 let fx: TinyFixture;
+let plainSession: Promise<EngineSession> | undefined;
 beforeAll(async () => {
   fx = await tinyFixture();
 });
+
+/** The float32, mask-free UNet at [B, 4, H, H], opened once for the whole file. */
+function plainUnet(): Promise<EngineSession> {
+  plainSession ??= fx
+    .weights('unet')
+    .then((w) =>
+      fx.open(
+        buildUnetGraph(fx.checkpoint.config, w, { batch: B, height: H, width: H }).builder.graph,
+        'unet-plain',
+      ),
+    );
+  return plainSession;
+}
 afterAll(async () => {
   await fx?.close();
 });
@@ -78,8 +92,7 @@ describe('SD1 UNet graph', () => {
   it('matches a plain-TypeScript forward pass of the whole UNet to 1e-4 (batch 2, 8×8 latents)', async () => {
     const u = fx.checkpoint.config.unet;
     const weights = await fx.weights('unet');
-    const { builder } = buildUnetGraph(fx.checkpoint.config, weights, { batch: B, height: H, width: H });
-    const session = await fx.open(builder.graph, 'unet-f32');
+    const session = await plainUnet();
     const x = inputs(u.contextDim);
     const out = await session.run(feeds(x, u.contextDim));
     const eps = out[UNET_OUTPUT];
@@ -102,6 +115,16 @@ describe('SD1 UNet graph', () => {
       );
       expect(maxAbsDiff((eps.data as Float32Array).subarray(b * n, (b + 1) * n), ref.d)).toBeLessThan(1e-4);
     }
+  });
+
+  it('attention chunking picks the fewest query chunks that divide N and fit the budget', () => {
+    // SD1 level 0 at 64² latents, batch 4, fp32: 2 GiB per map → 4 chunks of 512 MiB.
+    expect(attentionChunks(4, 8, 4096, 4096, 4, 512 * 2 ** 20)).toBe(4);
+    expect(attentionChunks(4, 8, 4096, 77, 4, 512 * 2 ** 20)).toBe(1);
+    expect(attentionChunks(1, 2, 64, 77, 4, 16384)).toBe(4);
+    expect(attentionChunks(1, 1, 6, 6, 4, 50)).toBe(3);
+    expect(attentionChunks(1, 1, 7, 7, 4, 50)).toBe(7);
+    expect(attentionChunks(4, 8, 4096, 4096, 4, 0)).toBe(1);
   });
 
   it('names every weight initializer by its canonical checkpoint key', async () => {
@@ -136,10 +159,7 @@ describe('SD1 UNet graph', () => {
     });
     const zeroGraph = buildUnetGraph(config, zeroedWeights as Weights, { batch: B, height: H, width: H });
     const zeroSession = await fx.open(zeroGraph.builder.graph, 'unet-zeroed');
-    const plain = await fx.open(
-      buildUnetGraph(config, weights, { batch: B, height: H, width: H }).builder.graph,
-      'unet-plain',
-    );
+    const plain = await plainUnet();
 
     const x = inputs(config.unet.contextDim);
     const base = feeds(x, config.unet.contextDim);
@@ -184,10 +204,7 @@ describe('SD1 UNet graph', () => {
       }).builder.graph,
       'unet-f16',
     );
-    const s32 = await fx.open(
-      buildUnetGraph(config, await fx.weights('unet'), { batch: B, height: H, width: H }).builder.graph,
-      'unet-f32-b',
-    );
+    const s32 = await plainUnet();
     const x = inputs(config.unet.contextDim);
     const masks = Object.fromEntries(
       kvWeights(config.unet, 'cross-attention').map((w) => [
@@ -205,6 +222,21 @@ describe('SD1 UNet graph', () => {
     const scale = Math.max(...Array.from(y32, Math.abs));
     expect(maxAbsDiff(y16.data as Float32Array, y32) / scale).toBeLessThan(2e-2);
     expect(float16ToFloat32(new Uint16Array([0x3c00]))[0]).toBe(1);
+  });
+
+  it('query-chunked attention (attentionMapBudget) gives the unchunked output', async () => {
+    const config = fx.checkpoint.config;
+    const weights = await fx.weights('unet');
+    const plain = await plainUnet();
+    const chunked = await fx.open(
+      buildUnetGraph(config, weights, { batch: B, height: H, width: H, attentionMapBudget: 16384 }).builder
+        .graph,
+      'unet-chunked',
+    );
+    const f = feeds(inputs(config.unet.contextDim), config.unet.contextDim);
+    const y0 = (await plain.run(f))[UNET_OUTPUT].data as Float32Array;
+    const y1 = (await chunked.run(f))[UNET_OUTPUT].data as Float32Array;
+    expect(maxAbsDiff(y0, y1)).toBeLessThan(1e-5);
   });
 
   it('refuses latent sizes the down/up path cannot reproduce', async () => {
