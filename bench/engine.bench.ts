@@ -1,13 +1,17 @@
 /**
  * ONNX engine benchmark: an SD1 level-0 block stack (conv_in → 2 × [ResBlock + Transformer2D with
  * ξ-scaled cross-attention K/V] → GroupNorm → SiLU → conv_out → MSE), 320 channels, 8 heads,
- * context 77×768, batch 1, float32 on CPU. For 16², 32² and 64² latents it reports forward vs
- * forward+backward (∂loss/∂ξ, attention recomputed) time, peak RSS and session-creation time. At
- * the largest size a deeper stack (--mem-blocks, default 5 as in SD1 at 64²) compares peak RSS with
- * attention maps kept / recomputed / recomputed in query chunks. Every configuration runs in its own
- * process so peak RSS is its own.
+ * context 77×768, batch 1, float32, CPU EP.
  *
- *   npm run bench:engine [-- --sizes 16,32 --runs 5 --threads 2 --mem-blocks 0]
+ * For 16², 32² and 64² latents:
+ *  - time: one process builds the forward graph and the forward+backward (∂loss/∂ξ, attention
+ *    recomputed) graph, creates both sessions (session-creation time), warms both up, then runs
+ *    them alternately, so the fwd+bwd / fwd ratio is measured under the same machine load;
+ *  - memory: the peak RSS of one run, each graph in its own process.
+ * At the largest size a deeper stack (--mem-blocks, default 5 = SD1's transformer blocks at 64²)
+ * compares peak RSS with attention maps kept / recomputed / recomputed in 4 query chunks.
+ *
+ *   npm run bench:engine [-- --sizes 16,32 --runs 5 --threads 2 --mem-blocks 0 --channels 320]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -18,37 +22,44 @@ import { Builder } from '../src/onnx/builder.js';
 import { grad } from '../src/onnx/grad.js';
 import type { Value } from '../src/onnx/ir.js';
 import { saveModel } from '../src/onnx/serialize.js';
-import { createSession, type TensorValue } from '../src/onnx/session.js';
+import { createSession, type EngineSession, type TensorValue } from '../src/onnx/session.js';
 import { randn } from '../test/onnx/harness.js';
 import { resBlock, transformer, weightMaker } from '../test/onnx/sd-like-blocks.js';
 
-interface Config {
+interface Graph {
   size: number;
   channels: number;
-  /** Res + Transformer pairs in the stack. */
+  /** Res + Transformer pairs. */
   blocks: number;
   backward: boolean;
   recompute: boolean;
   chunks: number;
-  runs: number;
-  /** Keep timing until this many ms have passed (0: exactly `runs` runs). */
-  minMs: number;
-  threads: number;
 }
 
-interface Result extends Config {
-  nodes: number;
+type Job =
+  | { kind: 'time'; size: number; channels: number; runs: number; threads: number }
+  | { kind: 'mem'; graph: Graph; threads: number };
+
+interface TimeResult {
+  size: number;
+  fwdMs: number;
+  fwdBwdMs: number;
+  createFwdMs: number;
+  createFwdBwdMs: number;
+  firstFwdBwdMs: number;
+  pairs: number;
+  nodesFwd: number;
+  nodesFwdBwd: number;
   params: number;
-  buildMs: number;
-  saveMs: number;
-  createMs: number;
-  firstRunMs: number;
-  medianMs: number;
-  rssAfterCreateMB: number;
-  peakRssMB: number;
 }
 
-function buildStack(c: Config) {
+interface MemResult {
+  graph: Graph;
+  peakRssMB: number;
+  runMs: number;
+}
+
+function buildStack(c: Graph) {
   const b = new Builder('stack');
   const w = weightMaker(b, 'float32', 3);
   const latent = b.input('latent', 'float32', [1, 4, c.size, c.size]);
@@ -78,72 +89,81 @@ function buildStack(c: Config) {
   const loss = b.mse(eps, noise);
   if (c.backward) grad(b, loss, xis);
   else b.output(loss, 'loss');
-  return { graph: b.graph, xis };
+  let params = 0;
+  for (const init of b.graph.initializers.values()) if (init.dtype === 'float32') params += init.data.length;
+  return { graph: b.graph, xis, params };
 }
 
-async function child(c: Config): Promise<Result> {
-  let t = performance.now();
-  const { graph, xis } = buildStack(c);
-  const buildMs = performance.now() - t;
-  const dir = mkdtempSync(join(os.tmpdir(), 'engine-bench-'));
-  try {
-    t = performance.now();
-    const saved = saveModel(graph, dir);
-    const saveMs = performance.now() - t;
-    const session = await createSession(saved.modelPath, { executionProvider: 'cpu', threads: c.threads });
-    const rssAfterCreateMB = process.memoryUsage().rss / 2 ** 20;
-    const f = (name: string, shape: number[], seed: number, scale = 1, shift = 0): [string, TensorValue] => [
-      name,
-      {
-        dtype: 'float32',
-        shape,
-        data: Float32Array.from(
-          randn(
-            seed,
-            shape.reduce((p, d) => p * d, 1),
-            scale,
-            shift,
-          ),
-        ),
-      },
-    ];
-    const feeds = Object.fromEntries([
-      f('latent', [1, 4, c.size, c.size], 1),
-      f('temb', [1, 1280], 2),
-      f('context', [1, 77, 768], 3),
-      f('noise', [1, 4, c.size, c.size], 4),
-      ...xis.map((x, i) => f(x.name, [...x.shape], 10 + i, 0, 1)),
-    ]);
-    t = performance.now();
-    await session.run(feeds);
-    const firstRunMs = performance.now() - t;
-    const times: number[] = [];
-    const start = performance.now();
-    while (times.length < c.runs || performance.now() - start < c.minMs) {
-      t = performance.now();
-      await session.run(feeds);
-      times.push(performance.now() - t);
-      if (times.length >= 50) break;
-    }
-    times.sort((a, b) => a - b);
+function feedsFor(size: number, xis: readonly Value[]): Record<string, TensorValue> {
+  const f = (name: string, shape: number[], seed: number, scale = 1, shift = 0): [string, TensorValue] => {
+    const n = shape.reduce((p, d) => p * d, 1);
+    return [name, { dtype: 'float32', shape, data: Float32Array.from(randn(seed, n, scale, shift)) }];
+  };
+  return Object.fromEntries([
+    f('latent', [1, 4, size, size], 1),
+    f('temb', [1, 1280], 2),
+    f('context', [1, 77, 768], 3),
+    f('noise', [1, 4, size, size], 4),
+    ...xis.map((x, i) => f(x.name, [...x.shape], 10 + i, 0, 1)),
+  ]);
+}
+
+async function open(g: Graph, threads: number, dir: string) {
+  const { graph, xis, params } = buildStack(g);
+  const saved = saveModel(graph, join(dir, g.backward ? 'fwdbwd' : 'fwd'));
+  const session = await createSession(saved.modelPath, { executionProvider: 'cpu', threads });
+  return { session, feeds: feedsFor(g.size, xis), nodes: graph.nodes.length, params };
+}
+
+async function timed(s: EngineSession, feeds: Record<string, TensorValue>): Promise<number> {
+  const t = performance.now();
+  await s.run(feeds);
+  return performance.now() - t;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
+async function runJob(job: Job, dir: string): Promise<TimeResult | MemResult> {
+  if (job.kind === 'mem') {
+    const { session, feeds } = await open(job.graph, job.threads, dir);
+    const runMs = await timed(session, feeds);
     await session.release();
-    let params = 0;
-    for (const init of graph.initializers.values()) if (init.dtype === 'float32') params += init.data.length;
-    return {
-      ...c,
-      nodes: graph.nodes.length,
-      params,
-      buildMs,
-      saveMs,
-      createMs: session.createMs,
-      firstRunMs,
-      medianMs: times[times.length >> 1],
-      rssAfterCreateMB,
-      peakRssMB: process.resourceUsage().maxRSS / 1024,
-    };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+    return { graph: job.graph, peakRssMB: process.resourceUsage().maxRSS / 1024, runMs };
   }
+  const g: Graph = {
+    size: job.size,
+    channels: job.channels,
+    blocks: 2,
+    backward: false,
+    recompute: false,
+    chunks: 1,
+  };
+  const fwd = await open(g, job.threads, dir);
+  const full = await open({ ...g, backward: true, recompute: true }, job.threads, dir);
+  await timed(fwd.session, fwd.feeds);
+  const firstFwdBwdMs = await timed(full.session, full.feeds);
+  const tf: number[] = [];
+  const tb: number[] = [];
+  const start = performance.now();
+  while (tf.length < job.runs || performance.now() - start < 3000) {
+    tf.push(await timed(fwd.session, fwd.feeds));
+    tb.push(await timed(full.session, full.feeds));
+    if (tf.length >= 30) break;
+  }
+  await fwd.session.release();
+  await full.session.release();
+  return {
+    size: job.size,
+    fwdMs: median(tf),
+    fwdBwdMs: median(tb),
+    createFwdMs: fwd.session.createMs,
+    createFwdBwdMs: full.session.createMs,
+    firstFwdBwdMs,
+    pairs: tf.length,
+    nodesFwd: fwd.nodes,
+    nodesFwdBwd: full.nodes,
+    params: fwd.params,
+  };
 }
 
 function arg(name: string, fallback: string): string {
@@ -151,10 +171,27 @@ function arg(name: string, fallback: string): string {
   return i >= 0 ? process.argv[i + 1] : fallback;
 }
 
+function inChild<T>(job: Job): T {
+  const self = fileURLToPath(import.meta.url);
+  const out = execFileSync(process.execPath, [...process.execArgv, self, '--child', JSON.stringify(job)], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 1 << 24,
+  });
+  const line = out.split('\n').find((l) => l.startsWith('RESULT '));
+  if (!line) throw new Error(`child produced no result for ${JSON.stringify(job)}`);
+  return JSON.parse(line.slice(7));
+}
+
 async function main() {
   if (process.argv[2] === '--child') {
-    const r = await child(JSON.parse(process.argv[3]));
-    process.stdout.write(`RESULT ${JSON.stringify(r)}\n`);
+    const dir = mkdtempSync(join(os.tmpdir(), 'engine-bench-'));
+    try {
+      const r = await runJob(JSON.parse(process.argv[3]), dir);
+      process.stdout.write(`RESULT ${JSON.stringify(r)}\n`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     return;
   }
   const sizes = arg('sizes', '16,32,64').split(',').map(Number);
@@ -162,68 +199,49 @@ async function main() {
   const threads = Number(arg('threads', String(os.availableParallelism())));
   const channels = Number(arg('channels', '320'));
   const memBlocks = Number(arg('mem-blocks', '5'));
-  const base = { channels, blocks: 2, recompute: false, chunks: 1, runs, minMs: 3000, threads };
-  const configs: Config[] = [];
-  for (const size of sizes) {
-    configs.push({ ...base, size, backward: false });
-    configs.push({ ...base, size, backward: true, recompute: true });
-  }
-  // Memory at the largest size with a deeper stack (SD1 has 5 transformer blocks at 64² latents):
-  // attention maps kept for the backward vs recomputed vs recomputed in 4 query chunks. One run each.
-  const big = Math.max(...sizes);
-  const mem = { ...base, size: big, blocks: memBlocks, backward: true, runs: 1, minMs: 0 };
-  if (memBlocks > 0) {
-    configs.push(
-      { ...mem, recompute: false },
-      { ...mem, recompute: true },
-      { ...mem, recompute: true, chunks: 4 },
-    );
-  }
-  const self = fileURLToPath(import.meta.url);
-  const results: Result[] = [];
   console.log(
-    `engine bench: C=${channels}, ${threads} threads, CPU EP, ${os.cpus()[0]?.model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`,
+    `engine bench: C=${channels}, ${threads} threads, CPU EP, ${os.cpus()[0]?.model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, load average ${os.loadavg()[0].toFixed(1)}`,
   );
-  for (const c of configs) {
-    const out = execFileSync(process.execPath, [...process.execArgv, self, '--child', JSON.stringify(c)], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'inherit'],
-      maxBuffer: 1 << 24,
+
+  const rows: string[] = [];
+  for (const size of sizes) {
+    const t = inChild<TimeResult>({ kind: 'time', size, channels, runs, threads });
+    const base: Graph = { size, channels, blocks: 2, backward: false, recompute: false, chunks: 1 };
+    const mf = inChild<MemResult>({ kind: 'mem', graph: base, threads });
+    const mb = inChild<MemResult>({
+      kind: 'mem',
+      graph: { ...base, backward: true, recompute: true },
+      threads,
     });
-    const line = out.split('\n').find((l) => l.startsWith('RESULT '));
-    if (!line) throw new Error(`child produced no result for ${JSON.stringify(c)}`);
-    const r: Result = JSON.parse(line.slice(7));
-    results.push(r);
     console.log(
-      `${r.size}² ${r.blocks}×(Res+Tr) ${r.backward ? `fwd+bwd${r.recompute ? ` (recompute attn${r.chunks > 1 ? `, ${r.chunks} chunks` : ''})` : ' (keep attn)'}` : 'fwd'}: median ${r.medianMs.toFixed(1)} ms, first run ${r.firstRunMs.toFixed(0)} ms, create ${r.createMs.toFixed(0)} ms, peak RSS ${r.peakRssMB.toFixed(0)} MB, ${r.nodes} nodes`,
+      `${size}²: fwd ${t.fwdMs.toFixed(1)} ms, fwd+bwd ${t.fwdBwdMs.toFixed(1)} ms (${t.pairs} alternating pairs), peak RSS ${mf.peakRssMB.toFixed(0)} / ${mb.peakRssMB.toFixed(0)} MB, ${t.nodesFwd} / ${t.nodesFwdBwd} nodes, ${(t.params / 1e6).toFixed(1)} M params`,
+    );
+    rows.push(
+      `| ${size}² | ${t.fwdMs.toFixed(1)} | ${t.fwdBwdMs.toFixed(1)} | ${(t.fwdBwdMs / t.fwdMs).toFixed(2)} | ${t.createFwdMs.toFixed(0)} / ${t.createFwdBwdMs.toFixed(0)} | ${t.firstFwdBwdMs.toFixed(0)} | ${mf.peakRssMB.toFixed(0)} / ${mb.peakRssMB.toFixed(0)} | ${(mb.peakRssMB / mf.peakRssMB).toFixed(2)} |`,
     );
   }
   console.log(
-    '\n| latent | fwd ms | fwd+bwd ms | ratio | create fwd / fwd+bwd ms | first run fwd+bwd ms | peak RSS fwd / fwd+bwd MB |',
+    '\n| latent | fwd ms | fwd+bwd ms | ratio | session create fwd / fwd+bwd ms | first fwd+bwd run ms | peak RSS fwd / fwd+bwd MB | RSS ratio |',
   );
-  console.log('|---|---|---|---|---|---|---|');
-  for (const size of sizes) {
-    const f = results.find((r) => r.size === size && r.blocks === 2 && !r.backward)!;
-    const fb = results.find((r) => r.size === size && r.blocks === 2 && r.backward)!;
-    console.log(
-      `| ${size}² | ${f.medianMs.toFixed(1)} | ${fb.medianMs.toFixed(1)} | ${(fb.medianMs / f.medianMs).toFixed(2)} | ${f.createMs.toFixed(0)} / ${fb.createMs.toFixed(0)} | ${fb.firstRunMs.toFixed(0)} | ${f.peakRssMB.toFixed(0)} / ${fb.peakRssMB.toFixed(0)} |`,
-    );
-  }
-  const memRuns = results.filter((r) => r.blocks === memBlocks && r.size === big && r.minMs === 0);
-  if (memRuns.length) {
-    console.log(`\nmemory, ${big}², ${memBlocks}×(Res+Tr), fwd+bwd, one run each:`);
+  console.log('|---|---|---|---|---|---|---|---|');
+  for (const r of rows) console.log(r);
+
+  if (memBlocks > 0) {
+    const big = Math.max(...sizes);
+    const g: Graph = { size: big, channels, blocks: memBlocks, backward: true, recompute: false, chunks: 1 };
+    console.log(`\nmemory, ${big}², ${memBlocks}×(Res+Tr), fwd+bwd, one run each (its own process):`);
     console.log('| attention in the backward | peak RSS MB | run ms |');
     console.log('|---|---|---|');
-    for (const r of memRuns) {
-      const how = r.recompute
-        ? `recomputed${r.chunks > 1 ? `, ${r.chunks} query chunks` : ''}`
-        : 'kept from the forward';
-      console.log(`| ${how} | ${r.peakRssMB.toFixed(0)} | ${r.firstRunMs.toFixed(0)} |`);
+    for (const [how, graph] of [
+      ['kept from the forward', g],
+      ['recomputed', { ...g, recompute: true }],
+      ['recomputed, 4 query chunks', { ...g, recompute: true, chunks: 4 }],
+    ] as const) {
+      const m = inChild<MemResult>({ kind: 'mem', graph, threads });
+      console.log(`| ${how} | ${m.peakRssMB.toFixed(0)} | ${m.runMs.toFixed(0)} |`);
     }
   }
-  console.log(
-    `params ${(results[0].params / 1e6).toFixed(1)} M; weights generated in JS (buildMs includes Box–Muller)`,
-  );
+  console.log(`(load average at the end ${os.loadavg()[0].toFixed(1)})`);
 }
 
 main().catch((e) => {

@@ -8,8 +8,9 @@
  * die right after the forward use.
  */
 import type { GraphBuilder } from './core.js';
+import { isFloat } from './dtype.js';
 import { numel, type OpNode, type Value } from './ir.js';
-import { add, mul } from './ops/elementwise.js';
+import { add, cast, mul } from './ops/elementwise.js';
 import { type GradContext, gradRules } from './ops/registry.js';
 import { expand, slice } from './ops/shape.js';
 import { reshapeRaw } from './ops/util.js';
@@ -148,7 +149,7 @@ class SegmentRecompute {
       x !== '' && g.producer.has(x) && g.nodes[g.producer.get(x)!].segment === seg;
     let inputs = node.inputs.map((x) => (internal(x) ? this.value(seg, x, trigger).name : x));
     if (!node.inputs.some(internal)) {
-      const k = node.inputs.findIndex((x) => x && !g.isInitializer(x) && g.value(x).dtype === trigger.dtype);
+      const k = node.inputs.findIndex((x) => x && !g.isInitializer(x) && isFloat(g.value(x).dtype));
       if (k >= 0) inputs = inputs.map((x, i) => (i === k ? this.gated(seg, g.value(x), trigger).name : x));
     }
     const outputs = node.outputs.map((o) => {
@@ -178,14 +179,12 @@ class SegmentRecompute {
         gate = mul(b, slice(b, flat, [0], [1], [0]), 0, 'gate');
         this.gates.set(seg, gate);
       }
-      const shaped =
-        x.shape.length === 0
-          ? reshapeRaw(b, gate, [])
-          : reshapeRaw(
-              b,
-              gate,
-              x.shape.map(() => 1),
-            );
+      const typed = cast(b, gate, x.dtype);
+      const shaped = reshapeRaw(
+        b,
+        typed,
+        x.shape.map(() => 1),
+      );
       return add(b, x, shaped, 'gated');
     });
   }

@@ -129,10 +129,13 @@ const cases: Record<string, GradCase> = {
       return [b.pad(p0, [0, 1, 0, 0, 2, 1]), b.slice(p2, [1], [3], [2])];
     },
   },
-  'Reshape, Transpose, Expand': {
+  'Reshape, Transpose, Expand, Identity': {
     inputs: { x: { shape: [2, 6] }, y: { shape: [3, 1] } },
     wrt: ['x', 'y'],
-    build: (b, x) => [b.transpose(b.reshape(x.x, [2, 3, 2]), [2, 0, 1]), b.expand(x.y, [2, 3, 4])],
+    build: (b, x) => [
+      b.transpose(b.reshape(x.x, [2, 3, 2]), [2, 0, 1]),
+      b.identity(b.expand(x.y, [2, 3, 4])),
+    ],
   },
   'Gather (embedding rows, repeated index)': {
     inputs: {
