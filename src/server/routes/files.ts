@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
 import type { MultipartFile } from '@fastify/multipart';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { DataDirs } from '../../nodes/types.js';
@@ -78,9 +79,8 @@ export function registerFileRoutes(app: FastifyInstance, dirs: DataDirs, limits:
     const q = query(request);
     if (!q.filename) throw new HttpError(400, 'invalid_filename', 'filename is required');
     const file = await locateFile(dirs, { filename: q.filename, subfolder: q.subfolder, type: q.type });
-    const bytes = await readFile(file.path);
-    const transformed =
-      q.preview || (q.channel && q.channel !== 'rgba') ? await transformForView(bytes, q) : null;
+    const wantsTransform = Boolean(q.preview || (q.channel && q.channel !== 'rgba'));
+    const transformed = wantsTransform ? await transformForView(await readFile(file.path), q) : null;
     reply.header('X-Content-Type-Options', 'nosniff');
     reply.header('Cache-Control', 'max-age=86400');
     if (transformed) {
@@ -92,10 +92,13 @@ export function registerFileRoutes(app: FastifyInstance, dirs: DataDirs, limits:
     }
     const mime = mimeOf(file.name);
     const active = isActiveContent(mime) && request.headers['sec-fetch-dest'] !== 'image';
+    // Streamed: outputs may be large (videos, latents) and need not sit in memory.
+    const { size } = await stat(file.path);
     return reply
       .type(active ? 'application/octet-stream' : mime)
       .header('Content-Disposition', contentDisposition(file.name, active))
-      .send(bytes);
+      .header('Content-Length', size)
+      .send(createReadStream(file.path));
   });
 
   const uploadOptions = { bodyLimit: uploadBodyLimit };
