@@ -4,7 +4,8 @@
  * full-width SD1 model with random weights (made by `cones-nodes make-tiny-model --full --fp16`), with
  * float32 and float16 graphs. Each (model, dtype) runs in its own process so its peak RSS is its own.
  *
- * Options: --quick (tiny model only), --full-only, --keep (keep the temp folder), --reps N.
+ * Options: --quick (tiny model only), --full-only, --full-fp16 (also time float16 graphs of the
+ * full-width model: ORT's CPU float16 kernels make that take tens of minutes), --keep, --reps N.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -141,6 +142,7 @@ async function main() {
       child: { type: 'boolean' },
       quick: { type: 'boolean' },
       'full-only': { type: 'boolean' },
+      'full-fp16': { type: 'boolean' },
       keep: { type: 'boolean' },
       reps: { type: 'string' },
     },
