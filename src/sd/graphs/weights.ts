@@ -42,8 +42,3 @@ export async function loadWeights(
   }
   return out;
 }
-
-/** The keys of `weights` starting with `prefix`. */
-export function keysUnder(keys: Iterable<string>, prefix: string): string[] {
-  return [...keys].filter((k) => k.startsWith(prefix));
-}
