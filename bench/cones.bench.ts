@@ -198,3 +198,78 @@ const target = (scope: string, set: string, limit: number) => {
 };
 console.log(`\n${target('all attention K/V', '1.0%', 1.2)}\n${target('all attention K/V', '0.10%', 1.6)}`);
 if (process.argv.includes('--json')) console.log(JSON.stringify(rows, null, 2));
+
+// ─── Extraction (Algorithm A2) ──────────────────────────────────────────────────────────────────
+// One extraction step = draw the batch + one training-graph call (loss and ∂L/∂ξ for every K/V weight
+// in scope) + the ξ update, against one forward UNet call of the same batch (the sampling cost), on
+// the tiny model, a mid-width model and (with --full) a full-width SD1 checkpoint of random fp16
+// weights. Each case runs in its own process so its peak RSS is its own. Also: the cost of switching
+// concepts (building the K/V masks of a 1 % concept), against one UNet call.
+
+import type { ExtractionCase, ExtractionRow } from './cones-extraction.js';
+
+async function extractionBench(): Promise<void> {
+  const { execFileSync } = await import('node:child_process');
+  const cases: ExtractionCase[] = [
+    { model: 'tiny', resolution: 64, batchSize: 1, runs: 5 },
+    { model: 'tiny', resolution: 256, batchSize: 2, runs: 3 },
+    { model: 'mid', resolution: 256, batchSize: 2, runs: 3 },
+  ];
+  if (process.argv.includes('--full')) {
+    cases.push({ model: 'full', resolution: 256, batchSize: 2, runs: 1 });
+    cases.push({ model: 'full', resolution: 512, batchSize: 2, runs: 1 });
+  }
+  console.log(
+    '\ncones extraction — one A2 step vs one forward UNet call of the same batch (CPU, float32 graphs)',
+  );
+  console.log(
+    [
+      'model'.padEnd(6),
+      'width'.padStart(5),
+      'params'.padStart(8),
+      'res'.padStart(4),
+      'batch'.padStart(7),
+      'build s'.padStart(8),
+      'step ms'.padStart(9),
+      'fwd ms'.padStart(9),
+      'step/fwd'.padStart(8),
+      'switch ms'.padStart(9),
+      'peak RSS'.padStart(9),
+    ].join(' '),
+  );
+  for (const c of cases) {
+    let row: ExtractionRow;
+    try {
+      const out = execFileSync(
+        process.execPath,
+        [...process.execArgv, new URL('./cones-extraction.ts', import.meta.url).pathname, JSON.stringify(c)],
+        {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'inherit'],
+          maxBuffer: 1 << 24,
+        },
+      );
+      row = JSON.parse(out.trim().split('\n').pop()!);
+    } catch (error) {
+      console.log(`${c.model} ${c.resolution}px: FAILED (${(error as Error).message.split('\n')[0]})`);
+      continue;
+    }
+    console.log(
+      [
+        row.model.padEnd(6),
+        String(row.unetWidth).padStart(5),
+        `${(row.parameters / 1e6).toFixed(1)}M`.padStart(8),
+        String(row.resolution).padStart(4),
+        `${row.batchSize}+${row.batchSize}`.padStart(7),
+        (row.buildMs / 1000).toFixed(1).padStart(8),
+        row.stepMs.toFixed(1).padStart(9),
+        row.forwardMs.toFixed(1).padStart(9),
+        `${(row.stepMs / row.forwardMs).toFixed(2)}×`.padStart(8),
+        row.switchMs.toFixed(2).padStart(9),
+        `${(row.maxRssMiB / 1024).toFixed(2)} GiB`.padStart(9),
+      ].join(' '),
+    );
+  }
+}
+
+if (!process.argv.includes('--no-extraction')) await extractionBench();
