@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolveDataDirs } from '../engine/data-dirs.js';
 import { createPromptService, type PromptServiceOptions } from '../engine/prompt-service.js';
+import type { DataDirs } from '../nodes/types.js';
 import { serverFeatureFlags } from './feature-flags.js';
 import { buildHttpApp } from './http-server.js';
 import { NativeValidator } from './native/validator.js';
@@ -23,8 +24,11 @@ export async function startServer(options: StartServerFullOptions = {}): Promise
   const host = options.host ?? '127.0.0.1';
   assertSafeBind(host, options.authToken, options.insecure);
   const limits = resolveLimits(options.limits);
+  // A passed engine knows its folders (EnginePromptService.env.dirs); otherwise they come from dataDir.
   const dirs =
-    options.dirs ?? resolveDataDirs({ dataDir: options.dataDir ?? './data', comfyuiDir: options.comfyuiDir });
+    options.dirs ??
+    (options.service as { env?: { dirs?: DataDirs } } | undefined)?.env?.dirs ??
+    resolveDataDirs({ dataDir: options.dataDir ?? './data', comfyuiDir: options.comfyuiDir });
   const ownsService = !options.service || options.closeService === true;
   const service = options.service ?? createPromptService({ ...options.serviceOptions, dirs });
 

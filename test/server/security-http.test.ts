@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startServer } from '../../src/server/index.js';
 import { gradientPng, json, startTestServer, type TestServer } from './helpers.js';
+import { NativeClient } from './native/native-client.js';
 
 /** Opens a WebSocket and reports how the handshake ended: 'open' or the HTTP status of the refusal. */
 function handshake(url: string, options: WebSocket.ClientOptions = {}): Promise<'open' | number> {
@@ -181,6 +182,15 @@ describe('size limits', () => {
     expect((await json(res)).error.type).toBe('upload_too_large');
     expect(await readdir(server.dirs.input)).not.toContain('big.png');
     expect((await json(fetch(`${server.url}/features`))).max_upload_size).toBe(2048);
+  });
+
+  it('refuses a native upload above the upload limit with an upload_too_large error reply', async () => {
+    const client = await NativeClient.open(`${server.url.replace('http', 'ws')}/native`, 'msgpack');
+    const reply = await client.request('upload', { filename: 'big.png', bytes: new Uint8Array(3000) });
+    expect(reply.type).toBe('error');
+    expect(reply.data).toMatchObject({ code: 'request_failed', reason: 'upload_too_large' });
+    expect((await client.request('queue')).type).toBe('queue');
+    client.close();
   });
 
   it('closes a socket that sends an oversized frame with 1009 and keeps serving others', async () => {

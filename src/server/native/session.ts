@@ -22,6 +22,8 @@ export interface NativeContext {
   dirs: DataDirs;
   validator: NativeValidator;
   featureFlags: Record<string, unknown>;
+  /** Same limit as HTTP uploads (the frame limit leaves headroom for the envelope). */
+  maxUploadBytes: number;
 }
 
 type Handler<K extends RequestType> = (data: RequestData[K]) => Promise<unknown>;
@@ -195,14 +197,22 @@ export class NativeSession implements EventSink {
             ...(data.max_items !== undefined && { maxItems: data.max_items }),
             ...(data.offset !== undefined && { offset: data.offset }),
           }),
-    upload: async (data) =>
-      saveUpload(this.ctx.dirs, {
+    upload: async (data) => {
+      if (data.bytes.byteLength > this.ctx.maxUploadBytes) {
+        throw new HttpError(
+          413,
+          'upload_too_large',
+          `Upload exceeds the ${this.ctx.maxUploadBytes}-byte limit`,
+        );
+      }
+      return saveUpload(this.ctx.dirs, {
         filename: data.filename,
         bytes: data.bytes,
         type: data.type,
         subfolder: data.subfolder,
         overwrite: data.overwrite,
-      }),
+      });
+    },
     get_output: async (data) => {
       const file = await locateFile(this.ctx.dirs, {
         filename: data.filename,

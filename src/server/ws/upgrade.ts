@@ -66,6 +66,7 @@ export function attachWebSockets(server: Server, options: WebSocketOptions): () 
       dirs: options.dirs,
       validator: options.validator,
       featureFlags: options.featureFlags,
+      maxUploadBytes: options.limits.maxUploadBytes,
     });
   });
 
