@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EngineSession, float16ToFloat32 } from '../../../src/onnx/index.js';
+import { unetShapes } from '../../../src/sd/checkpoint/sd1-tensors.js';
 import { SD1_CONFIG } from '../../../src/sd/config.js';
 import { inKvScope, kvInputName, kvWeights, unetTransformerModules } from '../../../src/sd/graphs/kv.js';
 import { attentionChunks, buildUnetGraph, UNET_OUTPUT } from '../../../src/sd/graphs/unet.js';
@@ -125,6 +126,40 @@ describe('SD1 UNet graph', () => {
     expect(attentionChunks(1, 1, 6, 6, 4, 50)).toBe(3);
     expect(attentionChunks(1, 1, 7, 7, 4, 50)).toBe(7);
     expect(attentionChunks(4, 8, 4096, 4096, 4, 0)).toBe(1);
+  });
+
+  it('builds the real SD1-width UNet (686 weights, 64 K/V mask inputs, 64×64 latents) with the shapes of SD1_SPEC §1.8', () => {
+    // Shape-checked build only: every weight is a view of one zero buffer, nothing is run.
+    const shared = new Float32Array(2560 * 1280 * 9);
+    const weights = new Map<string, WeightTensor>();
+    for (const [key, shape] of unetShapes(SD1_CONFIG.unet)) {
+      weights.set(key, {
+        data: shared.subarray(
+          0,
+          shape.reduce((a, b) => a * b, 1),
+        ),
+        shape,
+        dtype: 'float32',
+      });
+    }
+    const { builder, kvKeys } = buildUnetGraph(SD1_CONFIG, weights, {
+      batch: 2,
+      height: 64,
+      width: 64,
+      kvMode: 'all',
+    });
+    const g = builder.graph;
+    expect([...g.initializers.keys()].filter((n) => !n.startsWith('const.'))).toHaveLength(686);
+    expect(kvKeys).toHaveLength(64);
+    expect(g.inputs).toHaveLength(3 + 64);
+    expect(g.value(UNET_OUTPUT).shape).toEqual([2, 4, 64, 64]);
+    const probs = (module: string) =>
+      g.value(`model.diffusion_model.${module}.transformer_blocks.0.attn1.probs`).shape;
+    expect(probs('input_blocks.1.1')).toEqual([2, 8, 4096, 4096]);
+    expect(probs('middle_block.1')).toEqual([2, 8, 64, 64]);
+    expect(g.value('model.diffusion_model.output_blocks.5.1.transformer_blocks.0.attn2.probs').shape).toEqual(
+      [2, 8, 256, 77],
+    );
   });
 
   it('names every weight initializer by its canonical checkpoint key', async () => {
