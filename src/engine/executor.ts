@@ -187,7 +187,15 @@ export class Executor {
             const payload = new Uint8Array(4 + preview.bytes.length);
             new DataView(payload.buffer).setUint32(0, preview.format === 'JPEG' ? 1 : 2);
             payload.set(preview.bytes, 4);
-            this.deps.emit({ kind: 'binary', clientId: client, eventType: 1, payload });
+            // The origin lets the server send event 4 to front ends that negotiated preview metadata.
+            const previewMeta = {
+              node_id: id,
+              prompt_id: promptId,
+              display_node_id: id,
+              parent_node_id: null,
+              real_node_id: id,
+            };
+            this.deps.emit({ kind: 'binary', clientId: client, eventType: 1, payload, previewMeta });
           }
         });
         const lengths = Object.values(inputLists).map((l) => l.length);
