@@ -53,7 +53,17 @@ function describeFastifyError(error: FastifyError): { status: number; type: stri
 export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInstance> {
   const { service, dirs, limits } = options;
   const app = Fastify({
-    logger: options.logger ?? false,
+    // Request logs never show a `?token=` value.
+    logger: options.logger
+      ? {
+          serializers: {
+            req: (req: { method: string; url: string }) => ({
+              method: req.method,
+              url: req.url.replace(/([?&]token=)[^&]*/g, '$1***'),
+            }),
+          },
+        }
+      : false,
     bodyLimit: limits.maxBodyBytes,
     // Client-chosen ids and file names may be long; find-my-way's default of 100 is too tight.
     routerOptions: { maxParamLength: 2048 },
