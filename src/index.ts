@@ -2,13 +2,13 @@
 
 export * from './cones/index.js';
 export { type DataDirOptions, resolveDataDirs } from './engine/data-dirs.js';
+export { buildPluginManifest, type PluginManifest } from './engine/plugin-manifest.js';
 export {
   createPromptService,
   type EnginePromptService,
   type PromptServiceOptions,
 } from './engine/prompt-service.js';
 export type * from './engine/service-types.js';
-export { buildPluginManifest, type PluginManifest } from './engine/plugin-manifest.js';
 export { createTestNodes, type TestNodes } from './engine/testing-nodes.js';
 export {
   isApiPrompt,
@@ -22,6 +22,15 @@ export { addPngText, parsePngChunks, readPngText } from './image/png-text.js';
 export { pythonJsonDumps } from './image/py-json.js';
 export { allNodeDefinitions, createNodeRegistry, nodeFamilies } from './nodes/index.js';
 export { NodeRegistry, type ObjectInfoEntry, objectInfoInput } from './nodes/registry.js';
+export {
+  CheckpointLoaderSimple,
+  CLIPTextEncode,
+  EmptyLatentImage,
+  KSampler,
+  sdNodes,
+  VAEDecode,
+  VAEEncode,
+} from './nodes/sd.js';
 export * from './nodes/types.js';
 export { onUnloadModels } from './runtime/model-unload.js';
 export { RuntimeTaskError, WorkerRuntime } from './runtime/worker-runtime.js';
@@ -36,6 +45,9 @@ export { type TensorSpec, writeSafetensors } from './sd/checkpoint/safetensors-w
 export { SD1_CONFIG, type SD1Config } from './sd/config.js';
 export { latentPreviewJpeg, latentToRgb } from './sd/latent-preview.js';
 export { prepareNoise, type RandnKernel, type Seed, TorchGenerator } from './sd/noise/index.js';
+export { ModelCache } from './sd/pipeline/model-cache.js';
+export * from './sd/pipeline/protocol.js';
+export * from './sd/pipeline/values.js';
 export {
   type Denoiser,
   SAMPLER_NAMES,
