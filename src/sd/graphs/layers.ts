@@ -3,7 +3,7 @@
  * the name scope (`b.scope('input_blocks.1.0', …)`), so a weight's value name is its canonical LDM key
  * and intermediate values read like `model.diffusion_model.input_blocks.1.0.in_layers.2.conv`.
  */
-import type { Builder, Value } from '../../onnx/index.js';
+import type { AttentionOptions, Builder, Value } from '../../onnx/index.js';
 import type { GraphDType, Weights } from './weights.js';
 
 /** Per-weight multiplier applied inside the graph (a mask / ξ graph input), by canonical key. */
@@ -79,6 +79,30 @@ export class Net {
     return this.in(module, () =>
       this.b.layerNorm(x, this.param('weight'), this.param('bias'), eps, 'layer_norm'),
     );
+  }
+
+  /**
+   * Multi-head attention (q [B, N, C], k/v [B, M, C]). float16 graphs run the softmax in float32
+   * (SD1_SPEC §1.9); the others use the engine's attention op as is (it carries the recompute option).
+   */
+  attention(q: Value, k: Value, v: Value, heads: number, opts: AttentionOptions = {}): Value {
+    const { b } = this;
+    if (this.dtype !== 'float16') return b.attention(q, k, v, heads, opts);
+    const [bs, n, ch] = q.shape;
+    const m = k.shape[1];
+    const d = ch / heads;
+    const qh = b.transpose(b.reshape(q, [bs, n, heads, d]), [0, 2, 1, 3], 'q_heads');
+    const kt = b.transpose(b.reshape(k, [bs, m, heads, d]), [0, 2, 3, 1], 'k_heads_t');
+    const vh = b.transpose(b.reshape(v, [bs, m, heads, d]), [0, 2, 1, 3], 'v_heads');
+    let scores = b.mul(
+      b.cast(b.matmul(qh, kt, 'scores_raw'), 'float32'),
+      opts.scale ?? 1 / Math.sqrt(d),
+      'scores',
+    );
+    if (opts.mask) scores = b.add(scores, b.cast(opts.mask, 'float32'), 'scores_masked');
+    const probs = b.cast(b.softmax(scores, -1, 'probs'), 'float16');
+    const o = b.matmul(probs, vh, 'attn_heads');
+    return b.reshape(b.transpose(o, [0, 2, 1, 3]), [bs, n, ch], 'attn');
   }
 
   silu(x: Value): Value {

@@ -65,7 +65,7 @@ export function buildTextEncoderGraph(
           const proj = (name: string, v: Value) => net.linear(v, name);
           return proj(
             'out_proj',
-            b.attention(proj('q_proj', u), proj('k_proj', u), proj('v_proj', u), t.numHeads, { mask }),
+            net.attention(proj('q_proj', u), proj('k_proj', u), proj('v_proj', u), t.numHeads, { mask }),
           );
         });
         const r = b.add(x, o, 'after_attn');

@@ -158,11 +158,11 @@ export function unetForward(
                 );
                 const o =
                   chunks === 1
-                    ? b.attention(qs, ks, vs, u.numHeads, options)
+                    ? net.attention(qs, ks, vs, u.numHeads, options)
                     : b.concat(
                         b
                           .split(qs, new Array(chunks).fill(n / chunks), 1, 'q_chunks')
-                          .map((qc) => b.attention(qc, ks, vs, u.numHeads, options)),
+                          .map((qc) => net.attention(qc, ks, vs, u.numHeads, options)),
                         1,
                         'attn_chunks',
                       );

@@ -46,7 +46,7 @@ function vaeBlocks(net: Net, v: VAEConfig) {
       const [, , hh, ww] = h.shape;
       const u = net.groupNorm(h, 'norm', groups, EPS);
       const tokens = (name: string) => net.toTokens(net.conv(u, name));
-      const o = b.attention(tokens('q'), tokens('k'), tokens('v'), 1);
+      const o = net.attention(tokens('q'), tokens('k'), tokens('v'), 1);
       return b.add(net.conv(net.fromTokens(o, hh, ww), 'proj_out'), h, 'out');
     });
   const mid = (module: string, h: Value) =>

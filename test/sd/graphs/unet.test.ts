@@ -229,16 +229,19 @@ describe('SD1 UNet graph', () => {
     const w16 = await fx.weights('unet', 'float16');
     const anyKey = fx.checkpoint.keysOf('unet')[0];
     expect(w16.get(anyKey)!.data).toBeInstanceOf(Uint16Array);
-    const s16 = await fx.open(
-      buildUnetGraph(config, w16, {
-        batch: B,
-        height: H,
-        width: H,
-        dtype: 'float16',
-        kvMode: 'cross-attention',
-      }).builder.graph,
-      'unet-f16',
-    );
+    const g16 = buildUnetGraph(config, w16, {
+      batch: B,
+      height: H,
+      width: H,
+      dtype: 'float16',
+      kvMode: 'cross-attention',
+    }).builder.graph;
+    // Softmax and GroupNorm statistics run in float32 (SD1_SPEC §1.9); weights stay float16.
+    for (const n of g16.nodes.filter((n) => n.op === 'Softmax' || n.op === 'InstanceNormalization')) {
+      expect(g16.value(n.outputs[0]).dtype).toBe('float32');
+    }
+    expect(g16.initializers.get(anyKey)!.dtype).toBe('float16');
+    const s16 = await fx.open(g16, 'unet-f16');
     const s32 = await plainUnet();
     const x = inputs(config.unet.contextDim);
     const masks = Object.fromEntries(
