@@ -1,6 +1,20 @@
 /** Library entry: the pieces other programs embed (service, engine, node registry). */
 
 export * from './cones/index.js';
+export { type ApplyOptions, applyConceptMask, conceptPatch } from './cones/apply.js';
+export {
+  CONES_TASKS,
+  DEFAULT_EXTRACT_SETTINGS,
+  DEFAULT_REFINE_SETTINGS,
+  type ExtractPayload,
+  type ExtractResult,
+  type ExtractSettings,
+  extractionHash,
+  type RefinePayload,
+  type RefineResult,
+  type RefineSettings,
+} from './cones/extract/protocol.js';
+export { refineMergedConcept, refineProblem } from './cones/refine.js';
 export { type DataDirOptions, resolveDataDirs } from './engine/data-dirs.js';
 export { buildPluginManifest, type PluginManifest } from './engine/plugin-manifest.js';
 export {
