@@ -1,6 +1,5 @@
 /** Library entry: the pieces other programs embed (service, engine, node registry). */
 
-export * from './cones/index.js';
 export { type ApplyOptions, applyConceptMask, conceptPatch } from './cones/apply.js';
 export {
   CONES_TASKS,
@@ -14,6 +13,7 @@ export {
   type RefineResult,
   type RefineSettings,
 } from './cones/extract/protocol.js';
+export * from './cones/index.js';
 export { refineMergedConcept, refineProblem } from './cones/refine.js';
 export { type DataDirOptions, resolveDataDirs } from './engine/data-dirs.js';
 export { buildPluginManifest, type PluginManifest } from './engine/plugin-manifest.js';
