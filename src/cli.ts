@@ -27,8 +27,10 @@ async function main(argv: string[]): Promise<number> {
 }
 
 function printUsage(): void {
-  const lines = Object.entries(commands).map(([name, c]) => `  ${c.usage.padEnd(58)} ${c.summary}`);
-  console.log(`Usage: cones-nodes <command> [options]\n\nCommands:\n${lines.join('\n')}\n\nRun 'cones-nodes <command> --help' for a command's options.`);
+  const lines = Object.values(commands).map((c) => `  ${c.usage.padEnd(58)} ${c.summary}`);
+  console.log(
+    `Usage: cones-nodes <command> [options]\n\nCommands:\n${lines.join('\n')}\n\nRun 'cones-nodes <command> --help' for a command's options.`,
+  );
 }
 
 main(process.argv.slice(2)).then(

@@ -1,5 +1,5 @@
-import { conesFileNodes } from './cones-files.js';
 import { conesNodes } from './cones.js';
+import { conesFileNodes } from './cones-files.js';
 import { imageNodes } from './image.js';
 import { NodeRegistry } from './registry.js';
 import { sdNodes } from './sd.js';

@@ -189,7 +189,11 @@ export interface RuntimeClient {
     payload: unknown,
     options?: {
       signal?: AbortSignal;
-      onProgress?: (p: { value: number; max: number; preview?: { format: 'JPEG' | 'PNG'; bytes: Uint8Array } }) => void;
+      onProgress?: (p: {
+        value: number;
+        max: number;
+        preview?: { format: 'JPEG' | 'PNG'; bytes: Uint8Array };
+      }) => void;
       transfer?: ArrayBuffer[];
     },
   ): Promise<T>;
