@@ -126,6 +126,9 @@ export async function runExtraction(p: ExtractPayload, ctx: TaskContext): Promis
         priorContext: prior ? await encodePrompt(sessions, pPrompt) : undefined,
       };
       const batch = prior ? 2 * s.batchSize : s.batchSize;
+      // The encoders (and the prior-sampling UNet, a full copy of the weights) are done with: give their
+      // memory to the training session. They reopen from the graph cache when next needed.
+      await sessions.release();
       const runner = await trainingRunner(sessions, batch, side, s.scope, keys);
 
       const resumed = store.loadState(hash);
