@@ -1,5 +1,5 @@
 import { ancestralStep } from './euler-ancestral.js';
-import { checkSigmas, denoiseStep } from './step.js';
+import { ancestralOptions, callDenoiser, checkSigmas, denoiseStep } from './step.js';
 import type { Sampler } from './types.js';
 
 const fr = Math.fround;
@@ -12,10 +12,7 @@ const fr = Math.fround;
  */
 export const sampleDpmpp2sAncestral: Sampler = async (denoiser, x0, sigmas, options = {}) => {
   checkSigmas(sigmas);
-  const noise = options.noise;
-  if (!noise) throw new Error('dpmpp_2s_ancestral needs a noise source (options.noise)');
-  const eta = options.eta ?? 1;
-  const sNoise = fr(options.sNoise ?? 1);
+  const { noise, eta, sNoise } = ancestralOptions('dpmpp_2s_ancestral', options);
   const x = Float32Array.from(x0);
   const x2 = new Float32Array(x.length);
   const z = new Float32Array(x.length);
@@ -35,11 +32,7 @@ export const sampleDpmpp2sAncestral: Sampler = async (denoiser, x0, sigmas, opti
       const ratioS = fr(sigmaS / fr(Math.exp(-t)));
       const emS = fr(Math.expm1(fr(-h * 0.5)));
       for (let k = 0; k < x.length; k++) x2[k] = fr(ratioS * x[k]) - fr(emS * denoised[k]);
-      options.signal?.throwIfAborted();
-      const denoised2 = await denoiser(x2, sigmaS);
-      if (denoised2.length !== x.length) {
-        throw new Error(`denoiser returned ${denoised2.length} values for a latent of ${x.length}`);
-      }
+      const denoised2 = await callDenoiser(denoiser, x2, sigmaS, options);
       const ratio = fr(fr(Math.exp(-tNext)) / fr(Math.exp(-t)));
       const em = fr(Math.expm1(-h));
       for (let k = 0; k < x.length; k++) x[k] = fr(ratio * x[k]) - fr(em * denoised2[k]);

@@ -1,4 +1,4 @@
-import { checkSigmas, denoiseStep } from './step.js';
+import { ancestralOptions, checkSigmas, denoiseStep } from './step.js';
 import type { Sampler } from './types.js';
 
 const fr = Math.fround;
@@ -22,10 +22,7 @@ export function ancestralStep(sigma: number, sigmaNext: number, eta = 1): { down
  */
 export const sampleEulerAncestral: Sampler = async (denoiser, x0, sigmas, options = {}) => {
   checkSigmas(sigmas);
-  const noise = options.noise;
-  if (!noise) throw new Error('euler_ancestral needs a noise source (options.noise)');
-  const eta = options.eta ?? 1;
-  const sNoise = fr(options.sNoise ?? 1);
+  const { noise, eta, sNoise } = ancestralOptions('euler_ancestral', options);
   const x = Float32Array.from(x0);
   const z = new Float32Array(x.length);
   for (let i = 0; i + 1 < sigmas.length; i++) {

@@ -1,4 +1,4 @@
-import { checkSigmas, denoiseStep } from './step.js';
+import { callDenoiser, checkSigmas, denoiseStep } from './step.js';
 import type { Sampler } from './types.js';
 
 const fr = Math.fround;
@@ -24,11 +24,7 @@ export const sampleHeun: Sampler = async (denoiser, x0, sigmas, options = {}) =>
       continue;
     }
     for (let k = 0; k < x.length; k++) x2[k] = x[k] + fr(d[k] * dt);
-    options.signal?.throwIfAborted();
-    const denoised2 = await denoiser(x2, sigmaNext);
-    if (denoised2.length !== x.length) {
-      throw new Error(`denoiser returned ${denoised2.length} values for a latent of ${x.length}`);
-    }
+    const denoised2 = await callDenoiser(denoiser, x2, sigmaNext, options);
     for (let k = 0; k < x.length; k++) {
       const d2 = fr(fr(x2[k] - denoised2[k]) / sigmaNext);
       x[k] = x[k] + fr(fr(fr(d[k] + d2) / 2) * dt);
