@@ -241,9 +241,14 @@ export const ConesApplyConceptMask: NodeDefinition = {
 
 const IMAGE_FILE = /\.(png|jpe?g|webp)$/i;
 
-/** The sample subjects shipped in examples/subjects (usable on a fresh install). */
-function builtInSubjectsDir(): string {
-  return assetPath('..', 'examples', 'subjects');
+/** The sample subjects shipped in examples/subjects (usable on a fresh clone); undefined when not shipped. */
+function builtInSubjectsDir(): string | undefined {
+  try {
+    const dir = assetPath('..', 'examples', 'subjects');
+    return existsSync(dir) ? dir : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function subfolders(dir: string): string[] {
@@ -258,13 +263,15 @@ function subfolders(dir: string): string[] {
 }
 
 function listSubjects(env: NodeEnvironment): string[] {
-  return [...new Set([...subfolders(env.dirs.input), ...subfolders(builtInSubjectsDir())])].sort();
+  const builtIn = builtInSubjectsDir();
+  return [...new Set([...subfolders(env.dirs.input), ...(builtIn ? subfolders(builtIn) : [])])].sort();
 }
 
 /** input/<subject>, or the shipped sample of that name; undefined when neither exists. */
 export function resolveSubjectFolder(subject: string, env: NodeEnvironment): string | undefined {
   if (!subject || isAbsolute(subject) || subject.split(/[\\/]/).includes('..')) return undefined;
   for (const root of [env.dirs.input, builtInSubjectsDir()]) {
+    if (!root) continue;
     const base = resolve(root);
     const dir = resolve(base, subject);
     if (dir.startsWith(base + sep) && existsSync(dir) && statSync(dir).isDirectory()) return dir;

@@ -80,6 +80,19 @@ describe('Cones nodes', () => {
     );
   });
 
+  it('refuse bad extraction settings at validation, naming the input', async () => {
+    const service = freshService();
+    const prompt = workflow('cones-single-subject.api.json');
+    (prompt['3'].inputs as Record<string, unknown>).resolution = 96;
+    const r = await service.queuePrompt({ client_id: 'cones-test', prompt, extra_data: {} });
+    expect(r.ok).toBe(false);
+    expect(JSON.stringify(r)).toMatch(/resolution must be a multiple of 64/);
+    const missing = workflow('cones-single-subject.api.json');
+    (missing['2'].inputs as Record<string, unknown>).subject = 'no-such-subject';
+    const r2 = await service.queuePrompt({ client_id: 'cones-test', prompt: missing, extra_data: {} });
+    expect(JSON.stringify(r2)).toMatch(/no-such-subject/);
+  });
+
   it('run the two-subject example, and its PNG runs again on a data folder without concept files with identical pixels', async () => {
     const first = freshService();
     const entry = await runPrompt(first, workflow('cones-two-subjects.api.json'));
