@@ -4,7 +4,8 @@ import { crc32 } from 'node:zlib';
  * PNG text chunks (how ComfyUI embeds `prompt` and `workflow` in saved images).
  * Writing: one `tEXt` chunk per entry (Latin-1; text with other characters goes to an uncompressed
  * `iTXt`), inserted before the first IDAT. Reading: `tEXt`, uncompressed `iTXt` and ComfyUI's custom
- * `comf` chunk, as the ComfyUI front end reads them.
+ * `comf` chunk, as the ComfyUI front end reads them. Re-encoding an image keeps its metadata with
+ * `rawTextChunks` + `insertPngChunks`.
  */
 
 const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -12,7 +13,11 @@ const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 export interface PngChunk {
   type: string;
   data: Buffer;
+  /** The whole chunk as stored: length, type, data, CRC. */
+  raw: Buffer;
 }
+
+const TEXT_CHUNK_TYPES = new Set(['tEXt', 'iTXt', 'zTXt']);
 
 export function isPng(bytes: Uint8Array): boolean {
   return bytes.length >= 8 && Buffer.from(bytes.buffer, bytes.byteOffset, 8).equals(SIGNATURE);
@@ -28,7 +33,7 @@ export function parsePngChunks(bytes: Uint8Array): PngChunk[] {
     const type = buf.toString('latin1', pos + 4, pos + 8);
     const end = pos + 12 + length;
     if (end > buf.length) throw new Error(`truncated PNG chunk '${type}'`);
-    chunks.push({ type, data: buf.subarray(pos + 8, pos + 8 + length) });
+    chunks.push({ type, data: buf.subarray(pos + 8, pos + 8 + length), raw: buf.subarray(pos, end) });
     pos = end;
     if (type === 'IEND') break;
   }
@@ -50,7 +55,8 @@ function isLatin1(s: string): boolean {
   return true;
 }
 
-function textChunk(keyword: string, text: string): Buffer {
+/** One encoded text chunk: `tEXt` when the text is Latin-1, else an uncompressed UTF-8 `iTXt`. */
+export function pngTextChunk(keyword: string, text: string): Buffer {
   if (!/^[\x20-\x7e\xa1-\xff]{1,79}$/.test(keyword) || keyword.startsWith(' ') || keyword.endsWith(' ')) {
     throw new Error(`invalid PNG text keyword '${keyword}'`);
   }
@@ -67,20 +73,40 @@ function textChunk(keyword: string, text: string): Buffer {
   );
 }
 
-/** Returns a copy of `png` with one text chunk per entry, placed before the first IDAT. */
-export function addPngText(png: Uint8Array, entries: Record<string, string>): Buffer {
-  const chunks = parsePngChunks(png);
-  const text = Object.entries(entries).map(([k, v]) => textChunk(k, v));
+/** Returns a copy of `png` with `extra` (encoded chunks) placed before the first IDAT. */
+export function insertPngChunks(png: Uint8Array, extra: readonly Buffer[]): Buffer {
   const parts: Buffer[] = [SIGNATURE];
   let inserted = false;
-  for (const chunk of chunks) {
+  for (const chunk of parsePngChunks(png)) {
     if (!inserted && (chunk.type === 'IDAT' || chunk.type === 'IEND')) {
-      parts.push(...text);
+      parts.push(...extra);
       inserted = true;
     }
-    parts.push(encodePngChunk(chunk.type, chunk.data));
+    parts.push(chunk.raw);
   }
   return Buffer.concat(parts);
+}
+
+/** Returns a copy of `png` with one text chunk per entry, placed before the first IDAT. */
+export function addPngText(png: Uint8Array, entries: Record<string, string>): Buffer {
+  return insertPngChunks(
+    png,
+    Object.entries(entries).map(([k, v]) => pngTextChunk(k, v)),
+  );
+}
+
+/**
+ * The text chunks (`tEXt`, `iTXt`, `zTXt`) of a PNG exactly as stored, e.g. to carry `prompt` and
+ * `workflow` over a re-encode; [] for anything that is not a readable PNG.
+ */
+export function rawTextChunks(png: Uint8Array): Buffer[] {
+  let chunks: PngChunk[];
+  try {
+    chunks = parsePngChunks(png);
+  } catch {
+    return [];
+  }
+  return chunks.filter((c) => TEXT_CHUNK_TYPES.has(c.type)).map((c) => c.raw);
 }
 
 /** All text entries of a PNG (`tEXt`, uncompressed `iTXt`, `comf`), keyword → text. Later chunks win. */

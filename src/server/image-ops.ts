@@ -1,6 +1,6 @@
 import sharp from 'sharp';
+import { insertPngChunks, rawTextChunks } from '../image/png-text.js';
 import { HttpError } from './http-error.js';
-import { textChunks, withTextChunks } from './png-text.js';
 
 /** What `/view` should send instead of the stored file, per `preview` and `channel` (ComfyUI semantics). */
 export interface ViewTransform {
@@ -84,7 +84,7 @@ export async function compositeMask(original: Buffer, mask: Uint8Array): Promise
       .joinChannel(alpha, { raw: { width: width!, height: height!, channels: 1 } })
       .png({ compressionLevel: 4 })
       .toBuffer();
-    return withTextChunks(png, textChunks(original));
+    return insertPngChunks(png, rawTextChunks(original));
   } catch (error) {
     throw invalidImage(error);
   }

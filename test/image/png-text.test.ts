@@ -1,7 +1,14 @@
 import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { addPngText, parsePngChunks, readPngText } from '../../src/image/png-text.js';
+import {
+  addPngText,
+  encodePngChunk,
+  insertPngChunks,
+  parsePngChunks,
+  rawTextChunks,
+  readPngText,
+} from '../../src/image/png-text.js';
 import { pythonJsonDumps } from '../../src/image/py-json.js';
 
 async function samplePng(): Promise<Buffer> {
@@ -12,6 +19,22 @@ async function samplePng(): Promise<Buffer> {
 }
 
 describe('PNG text chunks', () => {
+  it('carries every text chunk (tEXt, iTXt, zTXt) byte for byte into a re-encoded image', async () => {
+    const source = insertPngChunks(await samplePng(), [
+      encodePngChunk('zTXt', Buffer.from('comment\0\0xyz', 'latin1')),
+    ]);
+    const withText = addPngText(source, { prompt: '{}', note: 'Grüße 🌍' });
+    const carried = rawTextChunks(withText);
+    expect(carried.map((c) => c.toString('latin1', 4, 8))).toEqual(['zTXt', 'tEXt', 'iTXt']);
+    const reencoded = insertPngChunks(await samplePng(), carried);
+    expect(rawTextChunks(reencoded)).toEqual(carried);
+    expect(readPngText(reencoded)).toEqual({ prompt: '{}', note: 'Grüße 🌍' });
+  });
+
+  it('finds no text chunks in a file that is not a readable PNG', () => {
+    expect(rawTextChunks(Buffer.from('not a png at all'))).toEqual([]);
+  });
+
   it('round-trips tEXt and iTXt entries placed before IDAT', async () => {
     const png = await samplePng();
     const entries = {

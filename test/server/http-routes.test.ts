@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tEXtChunk, textChunks, withTextChunks } from '../../src/server/png-text.js';
+import { insertPngChunks, pngTextChunk, rawTextChunks } from '../../src/image/png-text.js';
 import { gradientPng, json, startTestServer, type TestServer } from './helpers.js';
 
 let server: TestServer;
@@ -249,7 +249,7 @@ describe('uploads and /view', () => {
   });
 
   it('composites an uploaded mask into the original image alpha, keeping its text chunks', async () => {
-    const original = withTextChunks(await gradientPng(12, 8), [tEXtChunk('workflow', '{"nodes":[]}')]);
+    const original = insertPngChunks(await gradientPng(12, 8), [pngTextChunk('workflow', '{"nodes":[]}')]);
     await writeFile(join(server.dirs.output, 'orig.png'), original);
     const mask = await gradientPng(6, 4, true);
     const res = await upload('/upload/mask', {
@@ -266,7 +266,7 @@ describe('uploads and /view', () => {
     expect(data[(5 * 12 + 11) * 4]).toBe(originalRgb[(5 * 12 + 11) * 3]);
     expect(data[3]).toBe(0); // top row of the mask is transparent
     expect(data[7 * 12 * 4 + 3]).toBe(255); // bottom row opaque
-    expect(textChunks(stored).map((c) => c.toString('latin1', 8, 16))).toEqual(['workflow']);
+    expect(rawTextChunks(stored).map((c) => c.toString('latin1', 8, 16))).toEqual(['workflow']);
   });
 
   it('answers a mask upload whose original is missing with 404', async () => {
