@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeSafetensors } from '../../src/cones/safetensors.js';
 import { insertPngChunks, pngTextChunk, rawTextChunks } from '../../src/image/png-text.js';
 import { gradientPng, json, startTestServer, type TestServer } from './helpers.js';
 
@@ -117,6 +118,24 @@ describe('ComfyUI route table', () => {
       const { prompt_id } = await json(res);
       expect(prompt_id).toMatch(/^[0-9a-f-]{36}$/);
     }
+  });
+
+  it("serves a safetensors file's __metadata__ on /view_metadata and 404 for a file without one", async () => {
+    const folder = server.dirs.models.checkpoints[0];
+    const tensor = { dtype: 'F32', shape: [2], data: new Uint8Array(8) };
+    await writeFile(
+      join(folder, 'with-meta.safetensors'),
+      writeSafetensors(new Map([['w', tensor]]), { 'modelspec.title': 'demo' }),
+    );
+    await writeFile(join(folder, 'no-meta.safetensors'), writeSafetensors(new Map([['w', tensor]]), {}));
+    await writeFile(join(folder, 'garbage.safetensors'), Buffer.from('not a safetensors file'));
+    const found = await get('/api/view_metadata/checkpoints?filename=with-meta.safetensors');
+    expect(found.status).toBe(200);
+    expect(await found.json()).toEqual({ 'modelspec.title': 'demo' });
+    for (const name of ['no-meta.safetensors', 'garbage.safetensors', 'missing.safetensors', 'x.ckpt']) {
+      expect((await get(`/view_metadata/checkpoints?filename=${name}`)).status).toBe(404);
+    }
+    expect((await get('/view_metadata/nonsense?filename=a.safetensors')).status).toBe(404);
   });
 
   it('serves a status page at / that lists the nodes', async () => {

@@ -1,9 +1,10 @@
-import { open, readdir, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { freemem, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { PromptService } from '../../engine/service-types.js';
 import type { DataDirs } from '../../nodes/types.js';
+import { SafetensorsFile } from '../../sd/checkpoint/safetensors-reader.js';
 import { version } from '../../version.js';
 import { serverFeatureFlags } from '../feature-flags.js';
 import { comfyRoute, jsonObjectBody, ok, params, query, sendJson } from '../http-app.js';
@@ -20,22 +21,14 @@ export interface InfoContext {
   logSubscribers: Set<string>;
 }
 
-/** Reads a safetensors header's `__metadata__` (first 8 bytes = little-endian header length). */
+/** A safetensors file's `__metadata__` (the checkpoint reader validates the header); null when absent or unreadable. */
 async function safetensorsMetadata(path: string): Promise<Record<string, string> | null> {
-  const file = await open(path, 'r');
   try {
-    const lengthBytes = Buffer.alloc(8);
-    await file.read(lengthBytes, 0, 8, 0);
-    const length = Number(lengthBytes.readBigUInt64LE(0));
-    if (length <= 0 || length > 100 * 1024 * 1024) return null;
-    const header = Buffer.alloc(length);
-    await file.read(header, 0, length, 8);
-    const parsed = JSON.parse(header.toString('utf8')) as { __metadata__?: Record<string, string> };
-    return parsed.__metadata__ ?? null;
+    const file = await SafetensorsFile.open(path);
+    await file.close();
+    return Object.keys(file.metadata).length > 0 ? { ...file.metadata } : null;
   } catch {
     return null;
-  } finally {
-    await file.close();
   }
 }
 
