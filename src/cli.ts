@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * cones-nodes command line. Each subcommand lives in src/cli/<name>.ts and exports
- * `run(argv: string[]): Promise<number>` (exit code) and a one-line `summary`.
+ * `run(argv: string[]): Promise<number>` (exit code); its usage line and summary are in src/cli/commands.ts.
  */
 import { commands } from './cli/commands.js';
 

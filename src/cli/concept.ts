@@ -5,12 +5,12 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { layerChartPng } from '../cones/chart.js';
 import { embedConcepts, extractEmbeddedConcepts } from '../cones/embed.js';
 import { decodeConcept, loadConceptFile } from '../cones/file.js';
 import { conceptInfo, conceptInfoJson, formatConceptInfo } from '../cones/info.js';
 import { isPng, readPngText } from '../image/png-text.js';
+import { parseCommandArgs, usageError } from './args.js';
 
 export const usage = `Usage: cones-nodes concept <subcommand> [options]
 
@@ -31,7 +31,7 @@ Options:
   -h, --help       this text`;
 
 function parse(argv: string[]) {
-  return parseArgs({
+  return parseCommandArgs('concept', usage, {
     args: argv,
     allowPositionals: true,
     options: {
@@ -44,7 +44,9 @@ function parse(argv: string[]) {
   });
 }
 
-async function info(files: string[], values: ReturnType<typeof parse>['values']): Promise<number> {
+type Values = Exclude<ReturnType<typeof parse>, number>['values'];
+
+async function info(files: string[], values: Values): Promise<number> {
   if (files.length !== 1) {
     console.error(`concept info: expected one concept file\n\n${usage}`);
     return 2;
@@ -57,7 +59,7 @@ async function info(files: string[], values: ReturnType<typeof parse>['values'])
   return 0;
 }
 
-async function embed(args: string[], values: ReturnType<typeof parse>['values']): Promise<number> {
+async function embed(args: string[], values: Values): Promise<number> {
   const [workflowPath, ...conceptPaths] = args;
   if (!workflowPath || conceptPaths.length === 0) {
     console.error(`concept embed: expected a workflow and at least one concept file\n\n${usage}`);
@@ -81,7 +83,7 @@ async function embed(args: string[], values: ReturnType<typeof parse>['values'])
   return 0;
 }
 
-async function extract(args: string[], values: ReturnType<typeof parse>['values']): Promise<number> {
+async function extract(args: string[], values: Values): Promise<number> {
   if (args.length !== 1) {
     console.error(`concept extract: expected one workflow or PNG\n\n${usage}`);
     return 2;
@@ -106,18 +108,13 @@ async function extract(args: string[], values: ReturnType<typeof parse>['values'
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let parsed: ReturnType<typeof parse>;
-  try {
-    parsed = parse(argv);
-  } catch (error) {
-    console.error(`concept: ${(error as Error).message}\n\n${usage}`);
-    return 2;
-  }
+  const parsed = parse(argv);
+  if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
   const [sub, ...rest] = positionals;
-  if (values.help || !sub) {
+  if (!sub) {
     console.log(usage);
-    return values.help ? 0 : 2;
+    return 2;
   }
   try {
     if (sub === 'info') return await info(rest, values);
@@ -127,6 +124,5 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`concept ${sub}: ${(error as Error).message}`);
     return 1;
   }
-  console.error(`concept: unknown subcommand '${sub}'\n\n${usage}`);
-  return 2;
+  return usageError('concept', `unknown subcommand '${sub}'`, usage);
 }

@@ -2,9 +2,9 @@
  * `cones-nodes make-tiny-model <out.safetensors> [--seed N] [--full] [--fp16|--bf16] [--diffusers]`
  * Writes an SD1-architecture checkpoint with random weights (tests, demos, benchmarks).
  */
-import { parseArgs } from 'node:util';
 import { openCheckpoint } from '../sd/checkpoint/checkpoint.js';
 import { type TinyModelDtype, writeTinyModel } from '../sd/tiny-model.js';
+import { parseCommandArgs, usageError } from './args.js';
 
 export const usage = `Usage: cones-nodes make-tiny-model <out.safetensors | out-folder> [options]
 
@@ -21,22 +21,10 @@ Options:
   -h, --help     this text`;
 
 export async function run(argv: string[]): Promise<number> {
-  let parsed: ReturnType<typeof parse>;
-  try {
-    parsed = parse(argv);
-  } catch (error) {
-    console.error(`make-tiny-model: ${(error as Error).message}\n\n${usage}`);
-    return 2;
-  }
+  const parsed = parse(argv);
+  if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
-  if (values.help) {
-    console.log(usage);
-    return 0;
-  }
-  if (positionals.length !== 1) {
-    console.error(`make-tiny-model: expected one output path\n\n${usage}`);
-    return 2;
-  }
+  if (positionals.length !== 1) return usageError('make-tiny-model', 'expected one output path', usage);
   const seed = values.seed === undefined ? 0 : Number(values.seed);
   if (!Number.isSafeInteger(seed) || seed < 0 || seed > 0xffffffff) {
     console.error(
@@ -69,7 +57,7 @@ export async function run(argv: string[]): Promise<number> {
 }
 
 function parse(argv: string[]) {
-  return parseArgs({
+  return parseCommandArgs('make-tiny-model', usage, {
     args: argv,
     allowPositionals: true,
     strict: true,

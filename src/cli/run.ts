@@ -5,13 +5,11 @@
  */
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { createPromptService, type EnginePromptService } from '../engine/prompt-service.js';
 import type { EngineEvent, HistoryEntry, NodeErrors } from '../engine/service-types.js';
 import { loadWorkflowFile } from '../engine/workflow-file.js';
 import { resolveAnnotatedImage } from '../nodes/image.js';
-
-export const summary = 'run a workflow (API or UI JSON, or a PNG with one embedded) and print its outputs';
+import { parseCommandArgs, usageError } from './args.js';
 
 export const usage = `Usage: cones-nodes run <workflow.json | image.png> [options]
 
@@ -29,7 +27,7 @@ Options:
   -h, --help          this text`;
 
 function parse(argv: string[]) {
-  return parseArgs({
+  return parseCommandArgs('run', usage, {
     args: argv,
     allowPositionals: true,
     options: {
@@ -138,22 +136,10 @@ function stageNeighbourImages(
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let parsed: ReturnType<typeof parse>;
-  try {
-    parsed = parse(argv);
-  } catch (error) {
-    console.error(`run: ${(error as Error).message}\n\n${usage}`);
-    return 2;
-  }
+  const parsed = parse(argv);
+  if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
-  if (values.help) {
-    console.log(usage);
-    return 0;
-  }
-  if (positionals.length !== 1) {
-    console.error(`run: expected one workflow file\n\n${usage}`);
-    return 2;
-  }
+  if (positionals.length !== 1) return usageError('run', 'expected one workflow file', usage);
   const file = resolve(positionals[0]);
   if (!existsSync(file)) {
     console.error(`run: no such file: ${file}`);

@@ -1,10 +1,8 @@
 /**
  * `cones-nodes serve [options]`: the HTTP + WebSocket service (ComfyUI protocol and the native protocol).
  */
-import { parseArgs } from 'node:util';
 import { startServer } from '../server/start-server.js';
-
-export const summary = 'start the ComfyUI-compatible service (HTTP, /ws, native protocol at /native)';
+import { parseCommandArgs } from './args.js';
 
 export const usage = `Usage: cones-nodes serve [options]
 
@@ -30,18 +28,9 @@ Binding anything but loopback without --auth-token is refused: anyone who can re
 run prompts and read your outputs.`;
 
 export async function run(argv: string[]): Promise<number> {
-  let args: ReturnType<typeof parse>;
-  try {
-    args = parse(argv);
-  } catch (error) {
-    console.error(`cones-nodes serve: ${(error as Error).message}\n\n${usage}`);
-    return 2;
-  }
+  const args = parse(argv);
+  if (typeof args === 'number') return args;
   const v = args.values;
-  if (v.help) {
-    console.log(usage);
-    return 0;
-  }
   const port = v.port === undefined ? 8189 : Number(v.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     console.error(`cones-nodes serve: --port must be 0..65535, got '${v.port}'`);
@@ -86,7 +75,7 @@ export async function run(argv: string[]): Promise<number> {
 }
 
 function parse(argv: string[]) {
-  return parseArgs({
+  return parseCommandArgs('cones-nodes serve', usage, {
     args: argv,
     allowPositionals: false,
     options: {
