@@ -9,6 +9,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Builder } from '../../src/onnx/builder.js';
+import { ONNX_DTYPE } from '../../src/onnx/dtype.js';
 import type { Value } from '../../src/onnx/ir.js';
 import { checkGrad, type GradCase, randn } from './harness.js';
 
@@ -56,6 +57,14 @@ const cases: Record<string, GradCase> = {
       const masked = b.where(mask, x.x, -1e4);
       return b.softmax(b.cast(b.cast(masked, 'float64'), x.x.dtype));
     },
+  },
+  'Cast (an explicit same-type Cast node, so the rule runs in float64 too)': {
+    inputs: { x: { shape: [3, 4] } },
+    wrt: ['x'],
+    build: (b, x) =>
+      b.tanh(
+        b.emit1('Cast', [x.x], { dtype: x.x.dtype, shape: x.x.shape }, { to: { i: ONNX_DTYPE[x.x.dtype] } }),
+      ),
   },
   'MatMul with batch broadcasting': {
     inputs: { a: { shape: [2, 3, 4, 5] }, b: { shape: [3, 5, 2] } },
