@@ -42,6 +42,11 @@ export interface StartServerOptions {
   limits?: Partial<ServerLimits>;
   /** Log requests to stdout (pino through fastify). Default false. */
   logger?: boolean;
+  /**
+   * Write the demo checkpoint (`tiny-sd1-demo.safetensors`, random tiny SD1 weights) into the first
+   * checkpoints folder at start when it is missing; `startServer` resolves once it exists. Default true.
+   */
+  demoCheckpoint?: boolean;
 }
 
 export interface RunningServer {

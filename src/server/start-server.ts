@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolveDataDirs } from '../engine/data-dirs.js';
 import { createPromptService, type PromptServiceOptions } from '../engine/prompt-service.js';
+import { ensureDemoInFolders } from '../nodes/sd.js';
 import type { DataDirs } from '../nodes/types.js';
 import { serverFeatureFlags } from './feature-flags.js';
 import { buildHttpApp } from './http-server.js';
@@ -18,7 +19,8 @@ export interface StartServerFullOptions extends StartServerOptions {
 
 /**
  * Starts the HTTP + WebSocket service. Creates the engine unless `options.service` is given.
- * Refuses a non-loopback bind without `authToken` unless `insecure`.
+ * Refuses a non-loopback bind without `authToken` unless `insecure`. On first start it writes the demo
+ * checkpoint (about 0.3 s, overlapping the server's own start; later starts find it there).
  */
 export async function startServer(options: StartServerFullOptions = {}): Promise<RunningServer> {
   const host = options.host ?? '127.0.0.1';
@@ -30,6 +32,8 @@ export async function startServer(options: StartServerFullOptions = {}): Promise
     (options.service as { env?: { dirs?: DataDirs } } | undefined)?.env?.dirs ??
     resolveDataDirs({ dataDir: options.dataDir ?? './data', comfyuiDir: options.comfyuiDir });
   const ownsService = !options.service || options.closeService === true;
+  // Started now, awaited after listen: the write overlaps the app's construction.
+  const demoWritten = options.demoCheckpoint === false ? undefined : ensureDemoInFolders({ dirs });
   const service = options.service ?? createPromptService({ ...options.serviceOptions, dirs });
 
   const hub = new EventHub();
@@ -67,6 +71,10 @@ export async function startServer(options: StartServerFullOptions = {}): Promise
       guard,
     });
     await app.listen({ host, port: options.port ?? 8189 });
+    // A folder we cannot write to costs the demo model, not the service (listings retry the write).
+    await demoWritten?.catch((error: unknown) => {
+      console.warn(`cones-nodes: could not write the demo checkpoint: ${(error as Error).message}`);
+    });
   } catch (error) {
     unsubscribe();
     await closeSockets?.();

@@ -20,6 +20,7 @@ export async function startTestServer(options: StartServerFullOptions = {}): Pro
   const testNodes = createTestNodes();
   const server = await startServer({
     port: 0,
+    demoCheckpoint: false, // tests that list checkpoints still get it, written on first listing
     ...options,
     dataDir,
     serviceOptions: { extraNodes: testNodes.nodes, log: () => {}, ...options.serviceOptions },

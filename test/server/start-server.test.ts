@@ -1,0 +1,46 @@
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DEMO_CHECKPOINT_NAME } from '../../src/sd/tiny-model.js';
+import { startServer } from '../../src/server/index.js';
+
+describe('startServer', () => {
+  it('puts the demo checkpoint into models/checkpoints on first start, complete before it resolves', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'cones-first-start-'));
+    try {
+      const server = await startServer({ port: 0, dataDir, serviceOptions: { log: () => {} } });
+      const folder = server.dirs.models.checkpoints[0];
+      try {
+        expect(readdirSync(folder)).toEqual([DEMO_CHECKPOINT_NAME]); // no temporary file left
+        const listed = (await (await fetch(`${server.url}/models/checkpoints`)).json()) as string[];
+        expect(listed).toContain(DEMO_CHECKPOINT_NAME);
+      } finally {
+        await server.close();
+      }
+      const written = statSync(join(folder, DEMO_CHECKPOINT_NAME)).mtimeMs;
+      const again = await startServer({ port: 0, dataDir, serviceOptions: { log: () => {} } });
+      await again.close();
+      expect(statSync(join(folder, DEMO_CHECKPOINT_NAME)).mtimeMs).toBe(written); // left alone
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('writes no demo checkpoint with demoCheckpoint: false', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'cones-no-demo-'));
+    try {
+      const server = await startServer({
+        port: 0,
+        dataDir,
+        demoCheckpoint: false,
+        serviceOptions: { log: () => {} },
+      });
+      await server.close();
+      expect(existsSync(join(server.dirs.models.checkpoints[0], DEMO_CHECKPOINT_NAME))).toBe(false);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
