@@ -27,7 +27,7 @@ async function main(argv: string[]): Promise<number> {
 }
 
 function printUsage(): void {
-  const lines = Object.values(commands).map((c) => `  ${c.usage.padEnd(58)} ${c.summary}`);
+  const lines = Object.values(commands).map((c) => `  ${c.usage}\n      ${c.summary}`);
   console.log(
     `Usage: cones-nodes <command> [options]\n\nCommands:\n${lines.join('\n')}\n\nRun 'cones-nodes <command> --help' for a command's options.`,
   );

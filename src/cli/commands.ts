@@ -7,12 +7,13 @@ export interface CliCommand {
 
 export const commands: Record<string, CliCommand> = {
   serve: {
-    usage: 'serve [--host H] [--port P] [--data-dir DIR] [--front-end DIR] [--auth-token T]',
+    usage:
+      'serve [--host H] [--port P] [--data-dir DIR] [--comfyui-dir DIR] [--front-end DIR] [--auth-token T] [--insecure] [--enable-cors-header ORIGIN] [--max-upload-mb N] [--log]',
     summary: 'start the ComfyUI-compatible service (HTTP, /ws, native protocol at /native)',
     load: () => import('./serve.js'),
   },
   run: {
-    usage: 'run <workflow.json|image.png> [--data-dir DIR] [--comfyui-dir DIR]',
+    usage: 'run <workflow.json|image.png> [--data-dir DIR] [--comfyui-dir DIR] [--input FILE]… [--quiet]',
     summary: 'run a workflow headless (API/UI JSON or a PNG with one embedded) and print its outputs',
     load: () => import('./run.js'),
   },
@@ -22,12 +23,13 @@ export const commands: Record<string, CliCommand> = {
     load: () => import('./doctor.js'),
   },
   'make-tiny-model': {
-    usage: 'make-tiny-model <out.safetensors> [--seed N] [--full] [--fp16]',
+    usage: 'make-tiny-model <out.safetensors|folder> [--seed N] [--full] [--fp16|--bf16] [--diffusers]',
     summary: 'write an SD1-architecture checkpoint with random weights (tests, demo, benchmarks)',
     load: () => import('./make-tiny-model.js'),
   },
   concept: {
-    usage: 'concept info <file> [--json] | embed <workflow> <files…> | extract <workflow|png>',
+    usage:
+      'concept info <file> [--json] [--chart PNG] | embed <workflow> <files…> [-o OUT] [--name N] | extract <workflow|png> [-o DIR]',
     summary: 'inspect concept files; carry them by value in workflows and PNGs',
     load: () => import('./concept.js'),
   },
