@@ -1,4 +1,4 @@
-import sharp, { type Sharp } from 'sharp';
+import sharp from 'sharp';
 import type { Tensor } from '../nodes/types.js';
 
 /**
@@ -64,17 +64,10 @@ export function imageToUint8(
   return { pixels, width, height, channels };
 }
 
-/** One image of a batch as a sharp pipeline over its uint8 pixels, ready for an encoder. */
-function sharpImage(t: Tensor, index: number): Sharp {
-  const { pixels, width, height, channels } = imageToUint8(t, index);
-  return sharp(pixels, { raw: { width, height, channels: channels as 1 | 2 | 3 | 4 } });
-}
-
 /** Encodes one image of a batch as PNG (zlib level as ComfyUI's compress_level). */
 export async function encodePng(t: Tensor, index: number, compressionLevel = 4): Promise<Buffer> {
-  return sharpImage(t, index).png({ compressionLevel }).toBuffer();
-}
-
-export async function encodeJpeg(t: Tensor, index: number, quality = 95): Promise<Buffer> {
-  return sharpImage(t, index).jpeg({ quality }).toBuffer();
+  const { pixels, width, height, channels } = imageToUint8(t, index);
+  return sharp(pixels, { raw: { width, height, channels: channels as 1 | 2 | 3 | 4 } })
+    .png({ compressionLevel })
+    .toBuffer();
 }
