@@ -4,7 +4,7 @@
  * workflow. Shows progress and prints the files the output nodes wrote.
  */
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { createPromptService, type EnginePromptService } from '../engine/prompt-service.js';
 import type { EngineEvent, HistoryEntry, NodeErrors } from '../engine/service-types.js';
 import { loadWorkflowFile } from '../engine/workflow-file.js';
@@ -128,7 +128,7 @@ function stageNeighbourImages(
     const target = resolveAnnotatedImage(node.inputs.image, service.env.dirs);
     if (!target || existsSync(target) || node.inputs.image.endsWith(']')) continue;
     const candidate = resolve(workflowDir, node.inputs.image);
-    if (!candidate.startsWith(resolve(workflowDir)) || !existsSync(candidate)) continue;
+    if (!candidate.startsWith(resolve(workflowDir) + sep) || !existsSync(candidate)) continue;
     mkdirSync(dirname(target), { recursive: true });
     copyFileSync(candidate, target);
     log(`copied ${candidate} to ${target}`);
