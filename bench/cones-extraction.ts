@@ -15,6 +15,15 @@ export interface ExtractionCase {
   /** Instance samples per step (plus as many prior samples). */
   batchSize: number;
   runs: number;
+  /**
+   * Build the graphs in a separate process first (the in-process build leaves the fp32 weights in the
+   * JS heap) and run the sessions without ORT's CPU arena and memory pattern.
+   */
+  lowMemory?: boolean;
+  /** Work folder shared by the build and the measuring process (default: a fresh temp folder). */
+  dir?: string;
+  /** Only write the model and build the graphs, then stop. */
+  buildOnly?: boolean;
 }
 
 export interface ExtractionRow extends ExtractionCase {
@@ -28,7 +37,7 @@ export interface ExtractionRow extends ExtractionCase {
 }
 
 export async function extractionCase(c: ExtractionCase): Promise<ExtractionRow> {
-  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { existsSync, mkdtempSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
   const { writeTinyModel, TINY_SD1_CONFIG } = await import('../src/sd/tiny-model.js');
@@ -44,7 +53,7 @@ export async function extractionCase(c: ExtractionCase): Promise<ExtractionRow> 
   const { handleOf } = await import('../src/sd/pipeline/loaded-model.js');
   const { modelFromCheckpoint } = await import('../src/sd/pipeline/values.js');
 
-  const dir = mkdtempSync(join(tmpdir(), 'cones-bench-extract-'));
+  const dir = c.dir ?? mkdtempSync(join(tmpdir(), 'cones-bench-extract-'));
   try {
     const path = join(dir, `${c.model}.safetensors`);
     const mid = cloneConfig(TINY_SD1_CONFIG);
@@ -57,18 +66,35 @@ export async function extractionCase(c: ExtractionCase): Promise<ExtractionRow> 
     });
     Object.assign(mid.text, { width: 256, layers: 4, numHeads: 4, mlpDim: 1024 });
     Object.assign(mid.vae, { baseChannels: 32, normGroups: 32 });
-    const written = await writeTinyModel(
-      path,
-      c.model === 'full' ? { full: true, dtype: 'F16' } : c.model === 'mid' ? { config: mid } : {},
-    );
+    const options =
+      c.model === 'full' ? { full: true, dtype: 'F16' as const } : c.model === 'mid' ? { config: mid } : {};
+    if (!existsSync(path)) await writeTinyModel(path, options);
     const ckpt = await openCheckpoint(path);
-    const sessions = loadSd1Sessions(ckpt, join(dir, 'onnx'), { session: { executionProvider: 'cpu' } });
+    const parameters = ckpt.keys.reduce((n, k) => n + ckpt.shapeOf(k).reduce((a, b) => a * b, 1), 0);
+    const sessions = loadSd1Sessions(ckpt, join(dir, 'onnx'), {
+      session: { executionProvider: 'cpu', ...(c.lowMemory ? { cpuArena: false, memPattern: false } : {}) },
+    });
     const side = c.resolution / 8;
     const B = 2 * c.batchSize;
     const scope = 'cross-attention K/V' as const;
     const t0 = performance.now();
     const train = await sessions.training({ batch: B, height: side, width: side, scope: 'cross-attention' });
     const buildMs = performance.now() - t0;
+    if (c.buildOnly) {
+      await sessions.unet({ batch: B, height: side, width: side, kvMode: 'cross-attention' });
+      await sessions.release();
+      await ckpt.close();
+      return {
+        ...c,
+        parameters,
+        unetWidth: 0,
+        buildMs,
+        stepMs: 0,
+        forwardMs: 0,
+        switchMs: 0,
+        maxRssMiB: process.resourceUsage().maxRSS / 1024,
+      };
+    }
     const shapes = kvShapesFromCheckpoint(scope, ckpt);
     const keys = scopeWeightKeys(scope);
     const latentSize = 4 * side * side;
@@ -146,7 +172,7 @@ export async function extractionCase(c: ExtractionCase): Promise<ExtractionRow> 
     const med = (xs: number[]) => median(xs.slice(1).length ? xs.slice(1) : xs);
     return {
       ...c,
-      parameters: written.parameters,
+      parameters,
       unetWidth: ckpt.config.unet.modelChannels,
       buildMs,
       stepMs: med(stepTimes),
@@ -155,7 +181,7 @@ export async function extractionCase(c: ExtractionCase): Promise<ExtractionRow> 
       maxRssMiB: process.resourceUsage().maxRSS / 1024,
     };
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    if (!c.dir) rmSync(dir, { recursive: true, force: true });
   }
 }
 

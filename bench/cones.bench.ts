@@ -217,7 +217,8 @@ async function extractionBench(): Promise<void> {
   ];
   if (process.argv.includes('--full')) {
     cases.push({ model: 'full', resolution: 256, batchSize: 2, runs: 1 });
-    cases.push({ model: 'full', resolution: 512, batchSize: 2, runs: 1 });
+    cases.push({ model: 'full', resolution: 512, batchSize: 2, runs: 1, lowMemory: true });
+    cases.push({ model: 'full', resolution: 512, batchSize: 1, runs: 1, lowMemory: true });
   }
   console.log(
     '\ncones extraction — one A2 step vs one forward UNet call of the same batch (CPU, float32 graphs)',
@@ -237,22 +238,31 @@ async function extractionBench(): Promise<void> {
       'peak RSS'.padStart(9),
     ].join(' '),
   );
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const runCase = (c: ExtractionCase): ExtractionRow => {
+    const out = execFileSync(
+      process.execPath,
+      [...process.execArgv, new URL('./cones-extraction.ts', import.meta.url).pathname, JSON.stringify(c)],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 },
+    );
+    return JSON.parse(out.trim().split('\n').pop()!);
+  };
   for (const c of cases) {
     let row: ExtractionRow;
+    // Low-memory cases: model + graphs built by one process, measured by a second one.
+    const dir = c.lowMemory ? mkdtempSync(join(tmpdir(), 'cones-bench-extract-')) : undefined;
     try {
-      const out = execFileSync(
-        process.execPath,
-        [...process.execArgv, new URL('./cones-extraction.ts', import.meta.url).pathname, JSON.stringify(c)],
-        {
-          encoding: 'utf8',
-          stdio: ['ignore', 'pipe', 'inherit'],
-          maxBuffer: 1 << 24,
-        },
-      );
-      row = JSON.parse(out.trim().split('\n').pop()!);
+      let buildMs = 0;
+      if (dir) buildMs = runCase({ ...c, dir, buildOnly: true }).buildMs;
+      row = runCase({ ...c, dir });
+      if (dir) row.buildMs = buildMs;
     } catch (error) {
       console.log(`${c.model} ${c.resolution}px: FAILED (${(error as Error).message.split('\n')[0]})`);
       continue;
+    } finally {
+      if (dir) rmSync(dir, { recursive: true, force: true });
     }
     console.log(
       [
