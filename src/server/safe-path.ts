@@ -4,7 +4,7 @@ import { HttpError } from './http-error.js';
 /** True when `child` (absolute) lies inside `base` (absolute) or is `base` itself. */
 export function isInside(base: string, child: string): boolean {
   const rel = relative(base, child);
-  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel) && !rel.startsWith(`..${sep}`));
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
 }
 
 /** Resolves `parts` under `base`; 403 when the result escapes it (ComfyUI answers subfolder escapes with 403). */

@@ -21,6 +21,12 @@ describe('resolveInside', () => {
     expect(status(() => resolveInside('/data/input', 'a/../../input2'))).toBe(403);
     expect(status(() => resolveInside('/data/input', 'a\0b'))).toBe(400);
   });
+
+  it('accepts names that merely start with two dots', () => {
+    expect(resolveInside('/data/input', '..hidden.png')).toBe(join('/data/input', '..hidden.png'));
+    expect(resolveInside('/data/input', 'a/..b/c.png')).toBe(join('/data/input', 'a/..b/c.png'));
+    expect(status(() => resolveInside('/data/input', '..'))).toBe(403);
+  });
 });
 
 describe('sanitizeFileName', () => {
