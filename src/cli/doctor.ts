@@ -9,8 +9,7 @@ import { Builder } from '../onnx/builder.js';
 import { diagnoseCuda, ortBindingDir, ortVersion } from '../onnx/providers.js';
 import { encodeModel } from '../onnx/serialize.js';
 import { briefError } from '../onnx/session.js';
-
-export const summary = 'Check Node, onnxruntime and which execution providers (CPU, CUDA) load here';
+import { parseCommandArgs } from './args.js';
 
 export interface ProviderProbe {
   name: 'cpu' | 'cuda';
@@ -102,12 +101,22 @@ export function format(r: DoctorReport): string {
   return lines.join('\n');
 }
 
+const USAGE = `Usage: cones-nodes doctor [--json]
+
+Check Node, onnxruntime and which execution providers (CPU, CUDA) load on this machine, and for
+each one that does not load, say exactly why (missing provider files or missing CUDA libraries).
+
+  --json   print the report as JSON`;
+
 export async function run(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    console.log(`Usage: cones-nodes doctor [--json]\n\n${summary}.`);
-    return 0;
-  }
+  const parsed = parseCommandArgs('cones-nodes doctor', USAGE, {
+    args: argv,
+    options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (typeof parsed === 'number') return parsed;
   const report = await collect();
-  console.log(argv.includes('--json') ? JSON.stringify(report, null, 2) : format(report));
+  console.log(parsed.values.json ? JSON.stringify(report, null, 2) : format(report));
   return report.providers.some((p) => p.ok) ? 0 : 1;
 }
