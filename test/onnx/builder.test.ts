@@ -108,3 +108,21 @@ describe('float16 conversion', () => {
     });
   });
 });
+
+describe('attention memory policy', () => {
+  const softmaxes = (recompute: boolean, batch: number, tokens: number, chunks?: number | 'auto') => {
+    const b = new Builder();
+    const q = b.input('q', 'float32', [batch, tokens, 64]);
+    b.output(b.attention(q, q, q, 8, { recompute, chunks }), 'o');
+    return b.graph.nodes.filter((n) => n.op === 'Softmax').length;
+  };
+
+  it('with recompute, splits queries so one chunk of scores stays within 256 MiB by default', () => {
+    expect(softmaxes(true, 1, 1024)).toBe(1); // 32 MiB of scores
+    expect(softmaxes(true, 1, 4096)).toBe(2); // 512 MiB → 2 chunks
+    expect(softmaxes(true, 4, 4096)).toBe(8); // 2 GiB → 8 chunks
+    expect(softmaxes(false, 4, 4096)).toBe(1); // no recompute: one softmax unless asked
+    expect(softmaxes(false, 4, 4096, 3)).toBe(3);
+    expect(softmaxes(true, 4, 4096, 1)).toBe(1);
+  });
+});

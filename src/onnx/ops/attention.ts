@@ -4,11 +4,14 @@
  * recompute segment so the backward re-emits it instead of keeping [B, h, N, M] maps alive.
  */
 import type { GraphBuilder } from '../core.js';
+import { BYTES_PER_ELEMENT } from '../dtype.js';
 import { formatShape, type Value } from '../ir.js';
 import { add, gelu, mul } from './elementwise.js';
 import { linear, matmul } from './matmul.js';
 import { softmax } from './norm.js';
 import { concat, reshape, slice, split, transpose } from './shape.js';
+
+export const DEFAULT_MAX_CHUNK_BYTES = 256 * 2 ** 20;
 
 export interface AttentionOptions {
   /** Added to the scores before the softmax, broadcast to [B, heads, N, M] (e.g. a causal −∞ mask). */
@@ -21,8 +24,12 @@ export interface AttentionOptions {
    * Split the queries into this many chunks, each with its own softmax (exact, not an
    * approximation). With `recompute`, each chunk is its own segment and the backward re-emits them
    * one after another, so only one chunk's [B, h, N/chunks, M] maps are live at a time.
+   * Default with `recompute`: 'auto' = as many as keep one chunk's score tensor ≤ `maxChunkBytes`;
+   * default without: 1.
    */
-  chunks?: number;
+  chunks?: number | 'auto';
+  /** Score-tensor budget per chunk for `chunks: 'auto'` (default 256 MiB). */
+  maxChunkBytes?: number;
 }
 
 /** q [B, N, C], k and v [B, M, C] → [B, N, C]; channel c = head·d + j as in PyTorch. */
@@ -45,7 +52,10 @@ export function attention(
   const qh = transpose(b, reshape(b, q, [bs, n, heads, d]), [0, 2, 1, 3], 'q_heads');
   const kt = transpose(b, reshape(b, k, [bs, m, heads, d]), [0, 2, 3, 1], 'k_heads_t');
   const vh = transpose(b, reshape(b, v, [bs, m, heads, d]), [0, 2, 1, 3], 'v_heads');
-  const chunks = Math.max(1, Math.min(opts.chunks ?? 1, n));
+  const wanted = opts.chunks ?? (opts.recompute ? 'auto' : 1);
+  const scoreBytes = bs * heads * n * m * BYTES_PER_ELEMENT[q.dtype];
+  const auto = Math.ceil(scoreBytes / (opts.maxChunkBytes ?? DEFAULT_MAX_CHUNK_BYTES));
+  const chunks = Math.max(1, Math.min(wanted === 'auto' ? auto : wanted, n));
   const sizes = Array.from(
     { length: chunks },
     (_, i) => Math.floor((n * (i + 1)) / chunks) - Math.floor((n * i) / chunks),
