@@ -24,12 +24,12 @@ describe('txt2img over HTTP + WebSocket on loopback', () => {
     await server?.dispose();
   });
 
-  async function runExample(): Promise<{ png: Buffer; promptId: string }> {
+  async function runExample(prompt = apiPrompt): Promise<{ png: Buffer; promptId: string }> {
     const res = await fetch(`${server.url}/prompt`, {
       method: 'POST',
       body: JSON.stringify({
         client_id: clientId,
-        prompt: apiPrompt,
+        prompt,
         extra_data: { extra_pnginfo: { workflow: uiWorkflow } },
       }),
     });
@@ -91,5 +91,15 @@ describe('txt2img over HTTP + WebSocket on loopback', () => {
     const b = await sharp(second.png).raw().toBuffer();
     expect(a.length).toBe(64 * 64 * 3);
     expect(a.equals(b)).toBe(true);
+  });
+
+  it('a different seed gives different pixels', async () => {
+    const reseeded = structuredClone(apiPrompt);
+    reseeded['3'].inputs.seed = apiPrompt['3'].inputs.seed + 1;
+    const [a, b] = await Promise.all([runExample(), runExample(reseeded)]);
+    const pa = await sharp(a.png).raw().toBuffer();
+    const pb = await sharp(b.png).raw().toBuffer();
+    expect(pa.length).toBe(pb.length);
+    expect(pa.equals(pb)).toBe(false);
   });
 });
