@@ -1,0 +1,70 @@
+/**
+ * Issue #2 item 8: `cones-nodes serve --comfyui-dir PATH` reuses an existing ComfyUI install's
+ * folders — its checkpoints are listed, its input images offered to LoadImage, uploads land in its
+ * input folder — through the real command line.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+
+const cli = ['--import', 'tsx', join(process.cwd(), 'src/cli.ts')];
+
+describe('cones-nodes serve --comfyui-dir', () => {
+  it("serves an existing ComfyUI install's checkpoints and input images and uploads into its input folder", async () => {
+    const root = await mkdtemp(join(tmpdir(), 'cones-comfyui-dir-'));
+    const comfy = join(root, 'ComfyUI');
+    const dataDir = join(root, 'data');
+    await mkdir(join(comfy, 'models', 'checkpoints'), { recursive: true });
+    await mkdir(join(comfy, 'input'), { recursive: true });
+    await writeFile(join(comfy, 'models', 'checkpoints', 'users-own-sd15.safetensors'), '');
+    const png = await sharp({ create: { width: 4, height: 4, channels: 3, background: '#804020' } })
+      .png()
+      .toBuffer();
+    await writeFile(join(comfy, 'input', 'already-there.png'), png);
+
+    const child = spawn(
+      process.execPath,
+      [...cli, 'serve', '--port', '0', '--data-dir', dataDir, '--comfyui-dir', comfy],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    child.stdout.on('data', (c) => {
+      out += c;
+    });
+    child.stderr.on('data', (c) => {
+      out += c;
+    });
+    const exit = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
+    try {
+      const deadline = Date.now() + 30_000;
+      let url: string | undefined;
+      while (!url && Date.now() < deadline) {
+        url = /listening on (http:\/\/\S+)/.exec(out)?.[1];
+        if (!url) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(url, out).toBeDefined();
+
+      const checkpoints = (await (await fetch(`${url}/models/checkpoints`)).json()) as string[];
+      expect(checkpoints).toContain('users-own-sd15.safetensors');
+      const loadImage = (await (await fetch(`${url}/object_info/LoadImage`)).json()) as any;
+      expect(loadImage.LoadImage.input.required.image[0]).toContain('already-there.png');
+
+      const form = new FormData();
+      form.append('image', new Blob([png], { type: 'image/png' }), 'uploaded.png');
+      const res = await fetch(`${url}/upload/image`, { method: 'POST', body: form });
+      expect(res.status).toBe(200);
+      expect(await readdir(join(comfy, 'input'))).toContain('uploaded.png');
+      expect(existsSync(join(dataDir, 'input', 'uploaded.png'))).toBe(false);
+
+      child.kill('SIGTERM');
+      expect(await exit).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});
