@@ -27,6 +27,18 @@ describe('IMAGE tensors ↔ files', () => {
     expect(mask.data.every((v) => v === 0)).toBe(true);
   });
 
+  it('decodes lossless WebP with alpha exactly like PNG (LoadImage accepts PNG, JPEG and WebP)', async () => {
+    const px = Buffer.from([255, 0, 0, 0, 0, 255, 0, 255, 0, 0, 255, 51]);
+    const webp = await sharp(px, { raw: { width: 3, height: 1, channels: 4 } })
+      .webp({ lossless: true, exact: true })
+      .toBuffer();
+    expect(webp.subarray(8, 12).toString('ascii')).toBe('WEBP');
+    const { image, mask } = await decodeImage(webp);
+    expect(image.shape).toEqual([1, 1, 3, 3]);
+    expect(Array.from(image.data)).toEqual([1, 0, 0, 0, 1, 0, 0, 0, 1]);
+    expect(Array.from(mask.data, (v) => Math.round(v * 255))).toEqual([255, 0, 204]);
+  });
+
   it('converts to uint8 by clipping and truncating, and encodes a decodable PNG', async () => {
     const t = { data: Float32Array.from([0.999, 1.2, -0.1, 0.5, 0.0039, 1]), shape: [2, 1, 1, 3] };
     expect(Array.from(imageToUint8(t, 0).pixels)).toEqual([254, 255, 0]);
