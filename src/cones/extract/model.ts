@@ -33,7 +33,15 @@ async function open(handle: CheckpointHandle, log: (m: string) => void): Promise
   const checkpoint = await openCheckpoint(handle.path);
   const sessions = loadSd1Sessions(checkpoint, cacheDir, {
     dtype: 'float32',
-    session: { executionProvider: settings.executionProvider, threads: settings.threads, log },
+    // No CPU arena / memory pattern: at SD width and 512 px they pushed one training step past 20 GiB
+    // RSS; without them it peaks at 13 GiB (bench:cones --full).
+    session: {
+      executionProvider: settings.executionProvider,
+      threads: settings.threads,
+      cpuArena: false,
+      memPattern: false,
+      log,
+    },
   });
   const entry: Open = {
     path: handle.path,
