@@ -124,7 +124,7 @@ export const CheckpointLoaderSimple: NodeDefinition = {
       ckpt_name: {
         type: 'COMBO',
         options: listCheckpoints,
-        tooltip: 'The name of the checkpoint (model) to load.',
+        tooltip: `The name of the checkpoint (model) to load. ${DEMO_CHECKPOINT_NAME} is the built-in demo: RANDOM weights, so it draws noise-like images, not pictures; add a real SD1 checkpoint to models/checkpoints.`,
       },
     },
   },

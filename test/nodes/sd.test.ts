@@ -97,6 +97,10 @@ describe('SD nodes in the engine', () => {
       category: 'loaders',
     });
     expect(info.CheckpointLoaderSimple.input.required.ckpt_name[0]).toContain('tiny-sd1-demo.safetensors');
+    // the UI says the demo checkpoint is random (issue #4 item 2): the front end shows this tooltip
+    expect(info.CheckpointLoaderSimple.input.required.ckpt_name[1].tooltip).toMatch(
+      /tiny-sd1-demo\.safetensors.*RANDOM weights/,
+    );
     expect(info.CLIPTextEncode.input_order.required).toEqual(['text', 'clip']);
     expect(info.CLIPTextEncode.input.required.text[1]).toMatchObject({
       multiline: true,
