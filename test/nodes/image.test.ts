@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -117,5 +117,24 @@ describe('image nodes', () => {
     expect(entry.outputs['3']).toEqual({
       images: [{ filename: 'count_00008_.png', subfolder: '', type: 'output' }],
     });
+  });
+
+  it('PreviewImage writes a PNG into temp/ under ComfyUI_temp_<5 letters>_ and reports type temp', async () => {
+    const r = await h.service.queuePrompt({
+      prompt: {
+        '1': { class_type: 'LoadImage', inputs: { image: 'sample.png' } },
+        '2': { class_type: 'PreviewImage', inputs: { images: ['1', 0] } },
+      },
+    });
+    if (!r.ok) throw new Error(JSON.stringify(r));
+    const entry = await h.service.waitForPrompt(r.prompt_id);
+    expect(entry.status.status_str).toBe('success');
+    const [image] = entry.outputs['2'].images as Array<{ filename: string; subfolder: string; type: string }>;
+    expect(image.type).toBe('temp');
+    expect(image.subfolder).toBe('');
+    expect(image.filename).toMatch(/^ComfyUI_temp_[a-z]{5}_00001_\.png$/);
+    const meta = await sharp(join(h.service.env.dirs.temp, image.filename)).metadata();
+    expect([meta.width, meta.height, meta.format]).toEqual([6, 4, 'png']);
+    expect(existsSync(join(h.service.env.dirs.output, image.filename))).toBe(false);
   });
 });
