@@ -17,6 +17,9 @@ function lazy(name: keyof WorkerTasks['handlers']): TaskHandler {
   return async (payload, ctx) => (await load()).handlers[name](payload, ctx);
 }
 
+/** Task name of the model cache introspection (not a ComfyUI operation). */
+export const SD_DEBUG_MODELS_TASK = 'sd.debugModels';
+
 export const sdTasks: TaskTable = {
   [SD_TASKS.loadCheckpoint]: lazy('loadCheckpoint'),
   [SD_TASKS.encodeText]: lazy('encodeText'),
@@ -24,4 +27,6 @@ export const sdTasks: TaskTable = {
   [SD_TASKS.vaeDecode]: lazy('vaeDecode'),
   [SD_TASKS.vaeEncode]: lazy('vaeEncode'),
   [SD_TASKS.free]: lazy('free'),
+  /** Introspection: the worker's loaded models, their open graphs and bytes (`ModelCacheStats`). */
+  [SD_DEBUG_MODELS_TASK]: lazy('stats'),
 };

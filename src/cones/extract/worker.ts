@@ -90,8 +90,8 @@ export async function runExtraction(p: ExtractPayload, ctx: TaskContext): Promis
   }
   return withExtractionModel(
     p.checkpoint,
-    (m) => ctx.log(m),
-    async ({ checkpoint, sessions }) => {
+    ctx,
+    async ({ checkpoint, sessions, training: trainingSessions, releaseSessions }) => {
       const shapes = scopeShapes(checkpoint, s.scope);
       const keys = scopeWeightKeys(s.scope);
       const side = s.resolution / 8;
@@ -128,8 +128,8 @@ export async function runExtraction(p: ExtractPayload, ctx: TaskContext): Promis
       const batch = prior ? 2 * s.batchSize : s.batchSize;
       // The encoders (and the prior-sampling UNet, a full copy of the weights) are done with: give their
       // memory to the training session. They reopen from the graph cache when next needed.
-      await sessions.release();
-      const runner = await trainingRunner(sessions, batch, side, s.scope, keys);
+      await releaseSessions();
+      const runner = await trainingRunner(trainingSessions, batch, side, s.scope, keys);
 
       const resumed = store.loadState(hash);
       const initial =
@@ -277,77 +277,73 @@ export async function runRefinement(p: RefinePayload, ctx: TaskContext): Promise
     );
   const side = p.sources[0].training!.instanceLatents.shape[2];
   const scope = p.merged.description.scope;
-  return withExtractionModel(
-    p.checkpoint,
-    (m) => ctx.log(m),
-    async ({ checkpoint, sessions }) => {
-      const keys = scopeWeightKeys(scope);
-      const shapes = scopeShapes(checkpoint, scope);
-      const contextSize = 77 * checkpoint.config.unet.contextDim;
-      const subjects: (SubjectData & { runner: TrainingRunner })[] = [];
-      for (const c of p.sources) {
-        const t = c.training!;
-        const { instance, prior } = subjectFromTraining(t);
-        const batch = prior ? 2 * s.batchSize : s.batchSize;
-        subjects.push({
-          instance,
-          prior,
-          instanceContext: await encodePrompt(sessions, t.instancePrompt),
-          priorContext: prior ? await encodePrompt(sessions, t.priorPrompt ?? '') : undefined,
-          runner: await trainingRunner(sessions, batch, side, scope, keys),
-        });
-      }
-      const free = new Map(p.merged.layers.map((l) => [l.key, l.indices] as const));
-      const sizes = new Map(keys.map((k) => [k, shapes.get(k)![0] * shapes.get(k)![1]] as const));
-      const state = await runA2({
-        keys,
-        sizes,
-        steps: s.steps,
-        learningRate: s.learningRate,
-        free,
-        aborted: () => ctx.aborted,
-        lossAndGrads: async (step, xi) => {
-          let loss = 0;
-          const grads = new Map<string, Float32Array>();
-          for (let i = 0; i < subjects.length; i++) {
-            const b = drawBatch(subjects[i], new StepRandom(s.seed, step, `refine:${i}`), {
-              batchSize: s.batchSize,
-              priorLossWeight: s.priorLossWeight,
-              hflip: false,
-              latentSize: 4 * side * side,
-              contextSize,
-            });
-            const r = await subjects[i].runner.run({ ...b, xi });
-            loss += r.loss;
-            for (const [k, g] of r.grads) {
-              const acc = grads.get(k);
-              if (!acc) grads.set(k, Float32Array.from(g));
-              else for (let j = 0; j < acc.length; j++) acc[j] += g[j];
-            }
+  return withExtractionModel(p.checkpoint, ctx, async ({ checkpoint, sessions, training }) => {
+    const keys = scopeWeightKeys(scope);
+    const shapes = scopeShapes(checkpoint, scope);
+    const contextSize = 77 * checkpoint.config.unet.contextDim;
+    const subjects: (SubjectData & { runner: TrainingRunner })[] = [];
+    for (const c of p.sources) {
+      const t = c.training!;
+      const { instance, prior } = subjectFromTraining(t);
+      const batch = prior ? 2 * s.batchSize : s.batchSize;
+      subjects.push({
+        instance,
+        prior,
+        instanceContext: await encodePrompt(sessions, t.instancePrompt),
+        priorContext: prior ? await encodePrompt(sessions, t.priorPrompt ?? '') : undefined,
+        runner: await trainingRunner(training, batch, side, scope, keys),
+      });
+    }
+    const free = new Map(p.merged.layers.map((l) => [l.key, l.indices] as const));
+    const sizes = new Map(keys.map((k) => [k, shapes.get(k)![0] * shapes.get(k)![1]] as const));
+    const state = await runA2({
+      keys,
+      sizes,
+      steps: s.steps,
+      learningRate: s.learningRate,
+      free,
+      aborted: () => ctx.aborted,
+      lossAndGrads: async (step, xi) => {
+        let loss = 0;
+        const grads = new Map<string, Float32Array>();
+        for (let i = 0; i < subjects.length; i++) {
+          const b = drawBatch(subjects[i], new StepRandom(s.seed, step, `refine:${i}`), {
+            batchSize: s.batchSize,
+            priorLossWeight: s.priorLossWeight,
+            hflip: false,
+            latentSize: 4 * side * side,
+            contextSize,
+          });
+          const r = await subjects[i].runner.run({ ...b, xi });
+          loss += r.loss;
+          for (const [k, g] of r.grads) {
+            const acc = grads.get(k);
+            if (!acc) grads.set(k, Float32Array.from(g));
+            else for (let j = 0; j < acc.length; j++) acc[j] += g[j];
           }
-          return { loss, grads };
-        },
-        onStep: (st, loss) => {
-          ctx.progress(st.step, s.steps);
-          ctx.log(`cones: refine step ${st.step}/${s.steps} summed loss ${loss.toPrecision(5)}`);
-        },
-      });
-      const scores = conceptScores(state.xi, s.learningRate);
-      const layers = p.merged.layers.map((l) => {
-        const sc = scores.get(l.key)!;
-        const kept = Array.from(l.indices).filter((i) => sc[i] > Math.fround(s.threshold));
-        return { key: l.key, shape: l.shape, indices: Uint32Array.from(kept) };
-      });
-      const origin = p.merged.description.origin;
-      const concept: Concept = {
-        description: {
-          ...p.merged.description,
-          origin: origin.kind === 'merged' ? { ...origin, refine_steps: s.steps } : origin,
-          created: new Date().toISOString(),
-        },
-        layers,
-      };
-      return { concept, losses: state.losses, xi: p.returnXi ? record(state.xi) : undefined };
-    },
-  );
+        }
+        return { loss, grads };
+      },
+      onStep: (st, loss) => {
+        ctx.progress(st.step, s.steps);
+        ctx.log(`cones: refine step ${st.step}/${s.steps} summed loss ${loss.toPrecision(5)}`);
+      },
+    });
+    const scores = conceptScores(state.xi, s.learningRate);
+    const layers = p.merged.layers.map((l) => {
+      const sc = scores.get(l.key)!;
+      const kept = Array.from(l.indices).filter((i) => sc[i] > Math.fround(s.threshold));
+      return { key: l.key, shape: l.shape, indices: Uint32Array.from(kept) };
+    });
+    const origin = p.merged.description.origin;
+    const concept: Concept = {
+      description: {
+        ...p.merged.description,
+        origin: origin.kind === 'merged' ? { ...origin, refine_steps: s.steps } : origin,
+        created: new Date().toISOString(),
+      },
+      layers,
+    };
+    return { concept, losses: state.losses, xi: p.returnXi ? record(state.xi) : undefined };
+  });
 }

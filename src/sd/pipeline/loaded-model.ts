@@ -4,6 +4,12 @@
  * encoder once, the UNet per (batch, latent size, context length, K/V mode), the VAE per size. When
  * more than `maxShapes` UNet/VAE shapes were opened, every session is released and reopened on
  * demand from the graph cache (cheap: the graphs are already built), which bounds memory per model.
+ *
+ * Extraction and merge refinement (src/cones/extract/worker.ts) run on the same model: `extraction()`
+ * hands out its sessions as `Sd1Sessions` whose runners are counted here like the pipeline's. The
+ * training graphs live in a second `Sd1Sessions` over the same open checkpoint, because they need
+ * other ORT settings: float32 and no CPU arena / memory pattern (at SD width and 512 px those pushed
+ * one training step past 22 GiB; without them it peaks at 18.1 GiB, bench:cones --full).
  */
 import { createHash } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
@@ -46,9 +52,34 @@ export interface UnetRunInput {
 /** What `auto` resolved to in this worker (CUDA or CPU), once known. */
 let resolvedProvider: 'cuda' | 'cpu' | undefined;
 
+/** Which of the model's session sets a graph was opened in. */
+export type SessionSet = 'inference' | 'training';
+
+/** One graph whose ORT session is open (`LoadedModel.openGraphs`). */
+export interface OpenGraph {
+  set: SessionSet;
+  /** The graph kind (`text-encoder`, `unet`, `vae-encoder`, `vae-decoder`, `unet-train-kv`). */
+  kind: string;
+  modelPath: string;
+  /** Size of the graph and its weights on disk (≈ what ORT holds for it). */
+  bytes: number;
+}
+
+/** The sessions extraction and refinement run on (see `LoadedModel.extraction`). */
+export interface ExtractionSessions {
+  /** float32 text encoder, VAE and UNet (prior generation). */
+  sessions: Sd1Sessions;
+  /** Training graphs (`.training(…)`): float32, no CPU arena, no memory pattern. */
+  training: Sd1Sessions;
+}
+
+const OPENERS = new Set<PropertyKey>(['textEncoder', 'unet', 'vaeEncoder', 'vaeDecoder', 'training']);
+
 export class LoadedModel implements CachedResource {
   private sessions: Sd1Sessions;
-  private readonly opened = new Map<string, number>();
+  private trainingSessions: Sd1Sessions;
+  /** Open graphs by `${set}:${modelPath}`. */
+  private readonly opened = new Map<string, OpenGraph>();
   private released = false;
   private readonly halfMasks = new WeakMap<Float32Array, Uint16Array>();
 
@@ -58,6 +89,7 @@ export class LoadedModel implements CachedResource {
     private readonly settings: RuntimeSettings,
   ) {
     this.sessions = this.newSessions();
+    this.trainingSessions = this.newTrainingSessions();
   }
 
   static async open(path: string, settings: RuntimeSettings): Promise<LoadedModel> {
@@ -72,8 +104,36 @@ export class LoadedModel implements CachedResource {
   /** Bytes of the graphs whose sessions are open (≈ the weights ORT holds for them). */
   bytes(): number {
     let total = 0;
-    for (const b of this.opened.values()) total += b;
+    for (const g of this.opened.values()) total += g.bytes;
     return total;
+  }
+
+  /** The graphs whose sessions are open now. */
+  openGraphs(): OpenGraph[] {
+    return [...this.opened.values()].map((g) => ({ ...g }));
+  }
+
+  /**
+   * Sessions for extraction/refinement, for use inside `use()`. Runners they open are tracked like
+   * the pipeline's (memory accounting, release by `/free`). With float32 inference graphs (the
+   * default) the text encoder, VAE and UNet are the pipeline's own sessions; with float16 ones
+   * extraction keeps its float32 graphs, opened beside the training graphs.
+   */
+  extraction(): ExtractionSessions {
+    const training = this.tracked('training', () => this.trainingSessions);
+    const sessions =
+      this.settings.dtype === 'float32' ? this.tracked('inference', () => this.sessions) : training;
+    return { sessions, training };
+  }
+
+  /**
+   * Releases every session (they reopen from the graph cache on demand) unless another task is using
+   * the model too; an extraction calls it between its encoders and its training graph.
+   */
+  async releaseSessionsIfSoleUser(): Promise<boolean> {
+    if (this.active > 1 || this.released) return false;
+    await this.releaseSessions();
+    return true;
   }
 
   async release(): Promise<void> {
@@ -83,16 +143,17 @@ export class LoadedModel implements CachedResource {
   }
 
   async releaseSessions(): Promise<void> {
-    const old = this.sessions;
+    const old = [this.sessions, this.trainingSessions];
     this.sessions = this.newSessions();
+    this.trainingSessions = this.newTrainingSessions();
     this.opened.clear();
-    await old.release();
+    for (const s of old) await s.release();
   }
 
   /** Hidden states `[L, D]` of one token window. */
   async encodeTokens(ids: Int32Array): Promise<Float32Array> {
     const runner = await this.track(
-      'text',
+      'inference',
       await this.sessions.textEncoder({ batch: 1, length: ids.length }),
     );
     return (await runner.run(ids)) as Float32Array;
@@ -102,7 +163,7 @@ export class LoadedModel implements CachedResource {
   async unet(input: UnetRunInput): Promise<Float32Array> {
     const { batch, height, width, contextLength, kvMode } = input;
     const runner = await this.track(
-      `unet:${batch}:${height}x${width}:${contextLength}:${kvMode}`,
+      'inference',
       await this.sessions.unet({ batch, height, width, contextLength, kvMode }),
     );
     let masks: Map<string, Float32Array | Uint16Array> | undefined;
@@ -121,19 +182,13 @@ export class LoadedModel implements CachedResource {
 
   /** VAE decoder on one latent `[1, 4, h, w]` (already divided by the scaling factor) → pixels `[1, 3, 8h, 8w]`. */
   async decode(latent: Float32Array, height: number, width: number): Promise<Float32Array> {
-    const runner = await this.track(
-      `vae-dec:${height}x${width}`,
-      await this.sessions.vaeDecoder({ batch: 1, height, width }),
-    );
+    const runner = await this.track('inference', await this.sessions.vaeDecoder({ batch: 1, height, width }));
     return (await runner.run(latent)) as Float32Array;
   }
 
   /** VAE encoder on one image `[1, 3, H, W]` in −1..1 → posterior mean `[1, 4, H/8, W/8]` (unscaled). */
   async encode(pixels: Float32Array, height: number, width: number): Promise<Float32Array> {
-    const runner = await this.track(
-      `vae-enc:${height}x${width}`,
-      await this.sessions.vaeEncoder({ batch: 1, height, width }),
-    );
+    const runner = await this.track('inference', await this.sessions.vaeEncoder({ batch: 1, height, width }));
     return (await runner.run(pixels)).mean as Float32Array;
   }
 
@@ -150,6 +205,40 @@ export class LoadedModel implements CachedResource {
 
   private sessionOptions: SessionOptions = {};
 
+  private newTrainingSessions(): Sd1Sessions {
+    const { graphCacheDir, threads, log } = this.settings;
+    this.trainingOptions = {
+      executionProvider: resolvedProvider ?? this.settings.executionProvider,
+      threads,
+      cpuArena: false,
+      memPattern: false,
+      log,
+    };
+    return loadSd1Sessions(this.checkpoint, graphCacheDir, {
+      dtype: 'float32',
+      session: this.trainingOptions,
+    });
+  }
+
+  private trainingOptions: SessionOptions = {};
+
+  /**
+   * A view of one session set whose graph openers track the runners they return. It always forwards
+   * to the model's current set, which `releaseSessions` replaces.
+   */
+  private tracked(set: SessionSet, current: () => Sd1Sessions): Sd1Sessions {
+    return new Proxy(current(), {
+      get: (_target, prop) => {
+        const target = current();
+        const value: unknown = Reflect.get(target, prop, target);
+        if (typeof value !== 'function') return value;
+        if (!OPENERS.has(prop)) return value.bind(target);
+        return async (...args: unknown[]) =>
+          this.track(set, (await value.apply(target, args)) as GraphRunnerInfo);
+      },
+    });
+  }
+
   private half(mask: Float32Array): Uint16Array {
     let h = this.halfMasks.get(mask);
     if (!h) {
@@ -160,16 +249,20 @@ export class LoadedModel implements CachedResource {
   }
 
   /** Records an opened runner and its size on disk. */
-  private async track<R extends GraphRunnerInfo>(id: string, runner: R): Promise<R> {
+  private async track<R extends GraphRunnerInfo>(set: SessionSet, runner: R): Promise<R> {
     if (this.released) throw new Error('model was released');
+    const id = `${set}:${runner.modelPath}`;
     if (!this.opened.has(id)) {
-      if (this.sessionOptions.executionProvider === 'auto') {
-        resolvedProvider = runner.session.provider;
-        this.sessionOptions.executionProvider = runner.session.provider;
+      for (const options of [this.sessionOptions, this.trainingOptions]) {
+        if (options.executionProvider === 'auto') {
+          resolvedProvider = runner.session.provider;
+          options.executionProvider = runner.session.provider;
+        }
       }
       if (runner.built)
         this.settings.log(`sd: built ${runner.kind} graph in ${Math.round(runner.buildMs)} ms`);
-      this.opened.set(id, folderBytes(dirname(runner.modelPath)));
+      const bytes = folderBytes(dirname(runner.modelPath));
+      this.opened.set(id, { set, kind: runner.kind, modelPath: runner.modelPath, bytes });
     }
     return runner;
   }
@@ -184,7 +277,7 @@ export class LoadedModel implements CachedResource {
       return await work();
     } finally {
       this.active--;
-      const shapes = [...this.opened.keys()].filter((k) => k !== 'text').length;
+      const shapes = [...this.opened.values()].filter((g) => g.kind !== 'text-encoder').length;
       if (this.active === 0 && shapes > this.settings.maxShapes && !this.released) {
         this.settings.log(
           `sd: ${shapes} graph shapes open (limit ${this.settings.maxShapes}); releasing sessions`,

@@ -74,6 +74,14 @@ export class ModelCache<T extends CachedResource> {
     return [...this.entries.values()].filter((e) => e.value).map((e) => e.key);
   }
 
+  /** The loaded entries, least recently used first, with how many users pin each now. */
+  loaded(): { key: string; value: T; pins: number }[] {
+    return [...this.entries.values()]
+      .filter((e) => e.value)
+      .sort((a, b) => a.lastUsed - b.lastUsed)
+      .map((e) => ({ key: e.key, value: e.value!, pins: e.pins }));
+  }
+
   /** Bytes held by all loaded entries. */
   usedBytes(): number {
     let total = 0;

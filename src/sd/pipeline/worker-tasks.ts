@@ -1,7 +1,8 @@
 /**
  * The SD tasks as they run inside a runtime worker: one model cache per worker (LRU with a memory
- * budget), handlers for load / encode / sample / decode / encode-image / free. Loaded lazily by
- * src/sd/tasks.ts.
+ * budget), handlers for load / encode / sample / decode / encode-image / free / stats. Loaded lazily
+ * by src/sd/tasks.ts. Extract Concept and merge refinement use the same cache (`withTaskModel`), so a
+ * checkpoint is loaded once per worker whichever task asks for it.
  */
 
 import { statSync } from 'node:fs';
@@ -18,7 +19,7 @@ import type { ContextEntry } from './cfg.js';
 import { imageToVaePixels, vaePixelsToImage } from './image-tensors.js';
 import { ksample } from './ksampler.js';
 import { checkPatchFingerprints, kvMasks, scopeForPatches } from './kv-patches.js';
-import { checkpointFileId, LoadedModel, type RuntimeSettings } from './loaded-model.js';
+import { checkpointFileId, LoadedModel, type OpenGraph, type RuntimeSettings } from './loaded-model.js';
 import { ModelCache } from './model-cache.js';
 import type {
   EncodeTextPayload,
@@ -65,7 +66,8 @@ function memoryBudgetBytes(): number {
 }
 
 let logSink: (message: string) => void = () => {};
-const cache = new ModelCache<LoadedModel>(memoryBudgetBytes());
+const budgetBytes = memoryBudgetBytes();
+const cache = new ModelCache<LoadedModel>(budgetBytes);
 // ComfyUI's POST /free {"unload_models": true} reaches every worker through this hook.
 onUnloadModels(async () => {
   await cache.releaseAll();
@@ -100,6 +102,45 @@ async function withModel<R>(
     },
     size,
   );
+}
+
+/**
+ * Runs `work` with the worker's loaded model of `handle` (loading it on a miss), pinned until `work`
+ * settles; its log lines go to `ctx`. For tasks outside the SD pipeline (Extract Concept, refinement).
+ */
+export function withTaskModel<R>(
+  handle: CheckpointHandle,
+  ctx: TaskContext,
+  work: (model: LoadedModel) => Promise<R>,
+): Promise<R> {
+  setLog(ctx);
+  return withModel(handle, work);
+}
+
+/** Releases every loaded model not in use (what `/free` with `unload_models` does). */
+export function releaseModels(): Promise<string[]> {
+  return cache.releaseAll();
+}
+
+export interface ModelCacheStats {
+  budgetBytes: number;
+  usedBytes: number;
+  models: { key: string; path: string; pins: number; bytes: number; graphs: OpenGraph[] }[];
+}
+
+/** What the worker's model cache holds now (introspection: tests, diagnostics). */
+export function modelCacheStats(): ModelCacheStats {
+  return {
+    budgetBytes,
+    usedBytes: cache.usedBytes(),
+    models: cache.loaded().map(({ key, value, pins }) => ({
+      key,
+      path: value.handle.path,
+      pins,
+      bytes: value.bytes(),
+      graphs: value.openGraphs(),
+    })),
+  };
 }
 
 const out = <R>(result: R, transfer: ArrayBuffer[] = []): TaskOutput<R> => ({ result, transfer });
@@ -257,4 +298,6 @@ const free: TaskHandler<Record<string, never>, FreeResult> = async (_payload, ct
   return out({ released });
 };
 
-export const handlers = { loadCheckpoint, encodeText, sample, vaeDecode, vaeEncode, free };
+const stats: TaskHandler<Record<string, never>, ModelCacheStats> = async () => out(modelCacheStats());
+
+export const handlers = { loadCheckpoint, encodeText, sample, vaeDecode, vaeEncode, free, stats };

@@ -1,0 +1,127 @@
+/**
+ * Extract Concept runs on the SD pipeline's model cache: in one runtime worker, an extraction and a
+ * sampling run on the same checkpoint share one loaded model, whose training graph counts in the
+ * cache's memory accounting, and `/free` (runtime.unloadModels) releases it with everything else.
+ * Checked through a real worker thread and the real task table.
+ */
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONES_TASKS, type ExtractResult } from '../../src/cones/extract/protocol.js';
+import type { Tensor } from '../../src/nodes/types.js';
+import { WorkerRuntime } from '../../src/runtime/worker-runtime.js';
+import { type EncodeTextResult, type SampleResult, SD_TASKS } from '../../src/sd/pipeline/protocol.js';
+import { type CheckpointHandle, modelFromCheckpoint } from '../../src/sd/pipeline/values.js';
+import type { ModelCacheStats } from '../../src/sd/pipeline/worker-tasks.js';
+import { SD_DEBUG_MODELS_TASK } from '../../src/sd/tasks.js';
+import { extractPayload, type TinyModelFixture, tinyModel, tinySettings } from './extract-fixtures.js';
+
+let m: TinyModelFixture;
+let runtime: WorkerRuntime;
+let handle: CheckpointHandle;
+
+const stats = () => runtime.call<ModelCacheStats>(SD_DEBUG_MODELS_TASK, {});
+
+/** Files the process (worker threads included) holds open or mapped into memory. */
+function heldFiles(): Set<string> {
+  const out = new Set<string>();
+  for (const line of readFileSync('/proc/self/maps', 'utf8').split('\n')) {
+    const path = line.split(/\s+/).slice(5).join(' ');
+    if (path.startsWith('/')) out.add(path);
+  }
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      out.add(readlinkSync(join('/proc/self/fd', fd)));
+    } catch {
+      // closed while listing
+    }
+  }
+  return out;
+}
+
+beforeAll(async () => {
+  process.env.CONES_EXECUTION_PROVIDER = 'cpu';
+  m = await tinyModel(5);
+  runtime = new WorkerRuntime();
+  handle = await runtime.call<CheckpointHandle>(SD_TASKS.loadCheckpoint, {
+    path: m.path,
+    graphCacheDir: m.handle.graphCacheDir,
+  });
+}, 60_000);
+afterAll(() => runtime?.close());
+
+async function encode(text: string): Promise<Tensor> {
+  const r = await runtime.call<EncodeTextResult>(SD_TASKS.encodeText, {
+    clip: { kind: 'sd1.clip', checkpoint: handle },
+    text,
+  });
+  return r.embedding;
+}
+
+describe('extraction and sampling share the worker model cache', () => {
+  let afterBoth: ModelCacheStats;
+
+  beforeAll(async () => {
+    const extracted = await runtime.call<ExtractResult>(
+      CONES_TASKS.extract,
+      extractPayload(m, mkdtempSync(join(m.dir, 'cones-')), {
+        checkpoint: handle,
+        settings: tinySettings({ steps: 2 }),
+      }),
+    );
+    expect(extracted.losses).toHaveLength(2);
+    const sampled = await runtime.call<SampleResult>(SD_TASKS.sample, {
+      model: modelFromCheckpoint(handle),
+      positive: [{ embedding: await encode('a photo of a ball') }],
+      negative: [{ embedding: await encode('') }],
+      latent: { data: new Float32Array(4 * 8 * 8), shape: [1, 4, 8, 8] },
+      seed: 3,
+      steps: 2,
+      cfg: 5,
+      samplerName: 'euler',
+      scheduler: 'normal',
+      denoise: 1,
+      previews: false,
+    });
+    expect(sampled.samples.shape).toEqual([1, 4, 8, 8]);
+    afterBoth = await stats();
+  }, 240_000);
+
+  it('holds exactly one loaded model for the checkpoint, with both the training and the sampling graphs', () => {
+    expect(afterBoth.models.map((x) => x.path)).toEqual([m.path]);
+    const [model] = afterBoth.models;
+    expect(model.key).toBe(handle.id);
+    expect(model.pins).toBe(0);
+    const kinds = model.graphs.map((g) => `${g.set}:${g.kind}`);
+    expect(kinds).toContain('training:unet-train-kv');
+    expect(kinds).toContain('inference:unet');
+    // each open graph is listed (and its session held) once
+    const ids = model.graphs.map((g) => `${g.set}:${g.modelPath}`);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it("counts the training graph's sessions in the cache's memory accounting", () => {
+    const [model] = afterBoth.models;
+    const training = model.graphs.find((g) => g.kind === 'unet-train-kv')!;
+    expect(training.bytes).toBeGreaterThan(0);
+    expect(model.bytes).toBe(model.graphs.reduce((a, g) => a + g.bytes, 0));
+    expect(afterBoth.usedBytes).toBe(model.bytes);
+  });
+
+  it('/free (runtime.unloadModels) releases the model with its training sessions', async () => {
+    const training = afterBoth.models[0].graphs.find((g) => g.kind === 'unet-train-kv')!;
+    const trainingDir = training.modelPath.slice(0, training.modelPath.lastIndexOf('/'));
+    const heldBefore = [...heldFiles()].filter((f) => f.startsWith(trainingDir) || f === m.path);
+    // ORT maps the training graph's external weights; the loaded model holds the checkpoint open
+    expect(heldBefore.some((f) => f.startsWith(trainingDir))).toBe(true);
+    expect(heldBefore).toContain(m.path);
+
+    await runtime.call('runtime.unloadModels', {});
+
+    const after = await stats();
+    expect(after.models).toEqual([]);
+    expect(after.usedBytes).toBe(0);
+    const stillHeld = [...heldFiles()].filter((f) => heldBefore.includes(f));
+    expect(stillHeld).toEqual([]);
+  });
+});
