@@ -42,12 +42,20 @@ export function graphCacheDir(env: NodeEnvironment): string {
 const demoWrites = new Map<string, Promise<string>>();
 
 /**
- * Puts the built-in demo checkpoint (random tiny SD1 weights) into the first checkpoints folder unless
- * it is there; started by the first checkpoint listing, so a fresh install offers a runnable model.
- * Resolves once the file exists.
+ * The folder that gets the demo checkpoint: the service's own, the last one listed. With
+ * `--comfyui-dir` the install's folder comes first, and a random-weights file does not belong there.
+ */
+function demoFolder(env: NodeEnvironment): string | undefined {
+  return checkpointFolders(env).at(-1);
+}
+
+/**
+ * Puts the built-in demo checkpoint (random tiny SD1 weights) into the service's own checkpoints
+ * folder unless it is there; started by the first checkpoint listing, so a fresh install offers a
+ * runnable model. Resolves once the file exists.
  */
 export function ensureDemoInFolders(env: NodeEnvironment): Promise<string> | undefined {
-  const target = checkpointFolders(env)[0];
+  const target = demoFolder(env);
   if (!target) return undefined;
   let write = demoWrites.get(target);
   if (!write) {
@@ -69,8 +77,8 @@ function listCheckpoints(env: NodeEnvironment): string[] {
 /** Resolves a checkpoint name, waiting for the demo checkpoint's first write when that is the one asked for. */
 async function checkpointPath(env: NodeEnvironment, name: string): Promise<string> {
   if (name === DEMO_CHECKPOINT_NAME) {
-    const first = checkpointFolders(env)[0];
-    if (first && !existsSync(join(first, DEMO_CHECKPOINT_NAME))) await ensureDemoInFolders(env);
+    const own = demoFolder(env);
+    if (own && !existsSync(join(own, DEMO_CHECKPOINT_NAME))) await ensureDemoInFolders(env);
   }
   const found = resolveCheckpointPath(checkpointFolders(env), name);
   if ('error' in found) throw new Error(found.error);

@@ -1,7 +1,7 @@
 /**
  * Issue #2 item 8: `cones-nodes serve --comfyui-dir PATH` reuses an existing ComfyUI install's
  * folders — its checkpoints are listed, its input images offered to LoadImage, uploads land in its
- * input folder — through the real command line.
+ * input folder — through the real command line; the demo checkpoint stays out of the install.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -14,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 const cli = ['--import', 'tsx', join(process.cwd(), 'src/cli.ts')];
 
 describe('cones-nodes serve --comfyui-dir', () => {
-  it("serves an existing ComfyUI install's checkpoints and input images and uploads into its input folder", async () => {
+  it("serves an existing ComfyUI install's checkpoints and input images, uploads into its input folder, keeps the demo model out of it", async () => {
     const root = await mkdtemp(join(tmpdir(), 'cones-comfyui-dir-'));
     const comfy = join(root, 'ComfyUI');
     const dataDir = join(root, 'data');
@@ -50,6 +50,10 @@ describe('cones-nodes serve --comfyui-dir', () => {
 
       const checkpoints = (await (await fetch(`${url}/models/checkpoints`)).json()) as string[];
       expect(checkpoints).toContain('users-own-sd15.safetensors');
+      // the random-weights demo goes into the service's own folder, never into the ComfyUI install
+      expect(checkpoints).toContain('tiny-sd1-demo.safetensors');
+      expect(existsSync(join(dataDir, 'models', 'checkpoints', 'tiny-sd1-demo.safetensors'))).toBe(true);
+      expect(await readdir(join(comfy, 'models', 'checkpoints'))).toEqual(['users-own-sd15.safetensors']);
       const loadImage = (await (await fetch(`${url}/object_info/LoadImage`)).json()) as any;
       expect(loadImage.LoadImage.input.required.image[0]).toContain('already-there.png');
 
