@@ -36,7 +36,7 @@ export function vaePixelsToImage(pixels: Tensor): Tensor {
       const plane = (n * c + ch) * h * w;
       for (let i = 0; i < h * w; i++) {
         const v = (pixels.data[plane + i] + 1) / 2;
-        out[(n * h * w + i) * c + ch] = v < 0 ? 0 : v > 1 ? 1 : v;
+        out[(n * h * w + i) * c + ch] = Math.min(Math.max(v, 0), 1);
       }
     }
   }
