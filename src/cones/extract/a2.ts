@@ -2,13 +2,17 @@
  * Algorithm A2 of the paper (appendix): ξ = 1 over the scope, K steps of ξ ← ξ − ρ·∂L/∂ξ, then
  * M_p = (1 − ξ)/ρ. The loss is supplied by the caller (one training-graph call per step), so the same
  * loop serves single-concept extraction and merge refinement, where ξ is free only inside the union.
+ *
+ * ξ is kept in float64. With the paper's ρ = 2e-5 a step moves ξ by ρ·∂L/∂ξ, typically 1e-9..1e-7, while
+ * float32 resolves only ~6e-8 around 1: a float32 ξ would silently drop most updates and M_p would be 0
+ * for most neurons. The graph is fed a float32 copy of ξ each step (rounding the forward point only).
  */
 import { InterruptedError } from '../../nodes/types.js';
 
 export interface A2State {
   /** Steps done (the next step to run). */
   step: number;
-  xi: Map<string, Float32Array>;
+  xi: Map<string, Float64Array>;
   /** Loss of every step done so far. */
   losses: number[];
 }
@@ -37,20 +41,23 @@ export interface A2Options {
 }
 
 export function initialState(keys: readonly string[], sizes: ReadonlyMap<string, number>): A2State {
-  const xi = new Map<string, Float32Array>();
-  for (const key of keys) xi.set(key, new Float32Array(sizes.get(key)!).fill(1));
+  const xi = new Map<string, Float64Array>();
+  for (const key of keys) xi.set(key, new Float64Array(sizes.get(key)!).fill(1));
   return { step: 0, xi, losses: [] };
 }
 
 export async function runA2(o: A2Options): Promise<A2State> {
   const state = o.initial ?? initialState(o.keys, o.sizes);
   const rho = o.learningRate;
+  const feed = new Map<string, Float32Array>();
+  for (const key of o.keys) feed.set(key, new Float32Array(o.sizes.get(key)!));
   while (state.step < o.steps) {
     if (o.aborted?.()) {
       await o.save?.(state);
       throw new InterruptedError();
     }
-    const { loss, grads } = await o.lossAndGrads(state.step, state.xi);
+    for (const key of o.keys) feed.get(key)!.set(state.xi.get(key)!);
+    const { loss, grads } = await o.lossAndGrads(state.step, feed);
     if (!Number.isFinite(loss))
       throw new Error(`loss became ${loss} at step ${state.step + 1}; lower the learning rate`);
     for (const key of o.keys) {
@@ -73,9 +80,9 @@ export async function runA2(o: A2Options): Promise<A2State> {
   return state;
 }
 
-/** M_p = (1 − ξ)/ρ per key, in float32 like ξ. */
+/** M_p = (1 − ξ)/ρ per key, computed from the float64 ξ and stored as float32. */
 export function conceptScores(
-  xi: ReadonlyMap<string, Float32Array>,
+  xi: ReadonlyMap<string, Float64Array>,
   learningRate: number,
 ): Map<string, Float32Array> {
   const scores = new Map<string, Float32Array>();

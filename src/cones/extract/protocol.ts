@@ -80,7 +80,7 @@ export interface ExtractResult {
   losses: number[];
   /** First step run in this call (> 0 after a resume). */
   resumedFrom: number;
-  xi?: Record<string, Float32Array>;
+  xi?: Record<string, Float64Array>;
 }
 
 export interface RefineSettings {
@@ -114,7 +114,7 @@ export interface RefinePayload {
 export interface RefineResult {
   concept: Concept;
   losses: number[];
-  xi?: Record<string, Float32Array>;
+  xi?: Record<string, Float64Array>;
 }
 
 export function instancePrompt(identifier: string, classNoun: string): string {

@@ -10,7 +10,8 @@ import type { Concept } from '../concept.js';
 import { decodeConcept, encodeConcept } from '../file.js';
 import type { A2State } from './a2.js';
 
-const STATE_VERSION = 1;
+/** 2: ξ stored as float64 (version 1 held float32 ξ, which lost small updates). */
+const STATE_VERSION = 2;
 
 function atomicWrite(path: string, parts: Uint8Array[]): void {
   mkdirSync(join(path, '..'), { recursive: true });
@@ -27,8 +28,8 @@ function readOrUndefined(path: string): Buffer | undefined {
   }
 }
 
-/** `[u32 header length][JSON header, padded to 4][float32 arrays in header order]`. */
-function packArrays(header: Record<string, unknown>, arrays: Float32Array[]): Uint8Array[] {
+/** `[u32 header length][JSON header, padded to 4][float32 or float64 arrays in header order]`. */
+function packArrays(header: Record<string, unknown>, arrays: (Float32Array | Float64Array)[]): Uint8Array[] {
   let json = Buffer.from(JSON.stringify(header));
   const pad = (4 - (json.length % 4)) % 4;
   json = Buffer.concat([json, Buffer.alloc(pad, 0x20)]);
@@ -40,18 +41,21 @@ function packArrays(header: Record<string, unknown>, arrays: Float32Array[]): Ui
 function unpackArrays(buf: Buffer): {
   header: Record<string, unknown>;
   data: (length: number) => Float32Array;
+  data64: (length: number) => Float64Array;
 } {
   const n = buf.readUInt32LE(0);
   const header = JSON.parse(buf.subarray(4, 4 + n).toString('utf8')) as Record<string, unknown>;
   let offset = 4 + n;
+  const take = (bytesLength: number): ArrayBuffer => {
+    const bytes = buf.subarray(offset, offset + bytesLength);
+    if (bytes.length !== bytesLength) throw new Error('truncated');
+    offset += bytesLength;
+    return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  };
   return {
     header,
-    data: (length: number) => {
-      const bytes = buf.subarray(offset, offset + length * 4);
-      if (bytes.length !== length * 4) throw new Error('truncated');
-      offset += length * 4;
-      return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-    },
+    data: (length: number) => new Float32Array(take(length * 4)),
+    data64: (length: number) => new Float64Array(take(length * 8)),
   };
 }
 
@@ -92,10 +96,10 @@ export class ExtractionStore {
     const buf = readOrUndefined(this.statePath(hash));
     if (!buf) return undefined;
     try {
-      const { header, data } = unpackArrays(buf);
+      const { header, data64 } = unpackArrays(buf);
       if (header.version !== STATE_VERSION) return undefined;
-      const xi = new Map<string, Float32Array>();
-      for (const [key, length] of header.keys as [string, number][]) xi.set(key, data(length));
+      const xi = new Map<string, Float64Array>();
+      for (const [key, length] of header.keys as [string, number][]) xi.set(key, data64(length));
       return { step: header.step as number, losses: header.losses as number[], xi };
     } catch {
       return undefined;

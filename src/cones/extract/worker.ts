@@ -53,7 +53,7 @@ async function trainingRunner(
   return runner;
 }
 
-function record(xi: Map<string, Float32Array>): Record<string, Float32Array> {
+function record(xi: Map<string, Float64Array>): Record<string, Float64Array> {
   return Object.fromEntries(xi);
 }
 
