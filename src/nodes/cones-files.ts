@@ -4,9 +4,9 @@
  * the training graph, elsewhere.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { isAbsolute, join, resolve, sep } from 'node:path';
 import { layerChartImage, layerChartPng } from '../cones/chart.js';
 import type { Concept } from '../cones/concept.js';
 import { findEmbeddedConcept } from '../cones/embed.js';
@@ -14,6 +14,7 @@ import { CONCEPT_EXTENSION, decodeConcept, encodeConcept, loadConceptFile } from
 import { conceptInfo, formatConceptInfo } from '../cones/info.js';
 import { formatMergeStats, mergeConcepts } from '../cones/merge.js';
 import { refineMergedConcept, refineProblem } from '../cones/refine.js';
+import { listRelativeFiles } from '../engine/list-files.js';
 import { saveImagePath } from '../image/save-path.js';
 import { isSdModel } from '../sd/pipeline/values.js';
 import type { NodeDefinition, NodeEnvironment } from './types.js';
@@ -27,25 +28,9 @@ function conceptFolders(env: NodeEnvironment): string[] {
 /** Every `*.cones.safetensors` under the concept folders, as `sub/name.cones.safetensors`. */
 export function listConceptFiles(env: NodeEnvironment): string[] {
   const names = new Set<string>();
-  for (const root of conceptFolders(env)) {
-    const walk = (dir: string, depth: number) => {
-      if (depth > 8) return;
-      let entries: import('node:fs').Dirent[];
-      try {
-        entries = readdirSync(dir, { withFileTypes: true });
-      } catch {
-        return;
-      }
-      for (const e of entries) {
-        if (e.name.startsWith('.')) continue;
-        const full = join(dir, e.name);
-        if (e.isDirectory()) walk(full, depth + 1);
-        else if (e.isFile() && e.name.endsWith(CONCEPT_EXTENSION))
-          names.add(relative(root, full).split(sep).join('/'));
-      }
-    };
-    walk(root, 0);
-  }
+  for (const root of conceptFolders(env))
+    for (const name of listRelativeFiles(root, (file) => file.endsWith(CONCEPT_EXTENSION), { maxDepth: 8 }))
+      names.add(name);
   return [...names].sort();
 }
 

@@ -1,7 +1,8 @@
 import { createHash, randomInt } from 'node:crypto';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
-import { extname, join, relative, resolve, sep } from 'node:path';
+import { extname, resolve, sep } from 'node:path';
+import { listRelativeFiles } from '../engine/list-files.js';
 import { addPngText } from '../image/png-text.js';
 import { pythonJsonDumps } from '../image/py-json.js';
 import { CROP_METHODS, UPSCALE_METHODS } from '../image/resize.js';
@@ -15,24 +16,7 @@ export const MAX_RESOLUTION = 16384;
 const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp']);
 
 function listImages(root: string): string[] {
-  const out: string[] = [];
-  const walk = (dir: string) => {
-    let entries: import('node:fs').Dirent[];
-    try {
-      entries = readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      if (e.name.startsWith('.')) continue;
-      const full = join(dir, e.name);
-      if (e.isDirectory()) walk(full);
-      else if (e.isFile() && IMAGE_EXTENSIONS.has(extname(e.name).toLowerCase()))
-        out.push(relative(root, full).split(sep).join('/'));
-    }
-  };
-  walk(root);
-  return out.sort();
+  return listRelativeFiles(root, (name) => IMAGE_EXTENSIONS.has(extname(name).toLowerCase())).sort();
 }
 
 /**

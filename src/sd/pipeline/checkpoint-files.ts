@@ -2,8 +2,9 @@
  * Finding checkpoint files in the model folders the way ComfyUI's `folder_paths` does: names are paths
  * relative to a model folder (subfolders use `/`), the first folder that holds a name wins.
  */
-import { readdirSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { isAbsolute, join, normalize, relative, sep } from 'node:path';
+import { listRelativeFiles } from '../../engine/list-files.js';
 
 /** File endings ComfyUI lists under models/checkpoints. `.ckpt` is listed so loading can explain why it is refused. */
 export const CHECKPOINT_EXTENSIONS = ['.safetensors', '.sft', '.ckpt', '.pt', '.pth', '.bin'] as const;
@@ -11,25 +12,14 @@ export const CHECKPOINT_EXTENSIONS = ['.safetensors', '.sft', '.ckpt', '.pt', '.
 /** Sorted, de-duplicated relative names of every checkpoint file under the given folders. */
 export function listCheckpointNames(folders: readonly string[]): string[] {
   const names = new Set<string>();
-  for (const folder of folders) for (const name of walk(folder, '')) names.add(name);
+  for (const folder of folders)
+    for (const name of listRelativeFiles(folder, isCheckpointFile)) names.add(name);
   return [...names].sort((a, b) => a.localeCompare(b));
 }
 
-function walk(root: string, prefix: string): string[] {
-  let entries: import('node:fs').Dirent[];
-  try {
-    entries = readdirSync(join(root, prefix), { withFileTypes: true });
-  } catch {
-    return [];
-  }
-  const out: string[] = [];
-  for (const entry of entries) {
-    if (entry.name.startsWith('.')) continue;
-    const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
-    if (entry.isDirectory()) out.push(...walk(root, rel));
-    else if (CHECKPOINT_EXTENSIONS.some((ext) => entry.name.toLowerCase().endsWith(ext))) out.push(rel);
-  }
-  return out;
+function isCheckpointFile(name: string): boolean {
+  const lower = name.toLowerCase();
+  return CHECKPOINT_EXTENSIONS.some((ext) => lower.endsWith(ext));
 }
 
 /**
