@@ -3,35 +3,23 @@
  * (SD1_SPEC §2.3), named by their canonical LDM keys. A concept's flat indices address a weight
  * row-major as `[out, in]`, i.e. index = row · in + column.
  */
+import { UNET_PREFIX } from '../sd/checkpoint/sd1-tensors.js';
+import { SD1_CONFIG } from '../sd/config.js';
+import { unetTransformerModules } from '../sd/graphs/kv.js';
 
 /** Which K/V weights a concept searches: cross-attention only (as Custom Diffusion) or self + cross. */
 export const CONCEPT_SCOPES = ['cross-attention K/V', 'all attention K/V'] as const;
 export type ConceptScope = (typeof CONCEPT_SCOPES)[number];
 
-export const UNET_PREFIX = 'model.diffusion_model.';
+export { UNET_PREFIX };
+
+const SD1_BLOCKS = unetTransformerModules(SD1_CONFIG.unet);
 
 /** LDM module prefixes of the 16 SpatialTransformers, in execution order (down, mid, up). */
-export const SD1_TRANSFORMER_BLOCKS = [
-  'input_blocks.1.1',
-  'input_blocks.2.1',
-  'input_blocks.4.1',
-  'input_blocks.5.1',
-  'input_blocks.7.1',
-  'input_blocks.8.1',
-  'middle_block.1',
-  'output_blocks.3.1',
-  'output_blocks.4.1',
-  'output_blocks.5.1',
-  'output_blocks.6.1',
-  'output_blocks.7.1',
-  'output_blocks.8.1',
-  'output_blocks.9.1',
-  'output_blocks.10.1',
-  'output_blocks.11.1',
-] as const;
+export const SD1_TRANSFORMER_BLOCKS: readonly string[] = SD1_BLOCKS.map((b) => b.module);
 
 /** UNet resolution level of each block (index into channel_mult); the middle block uses the last level. */
-const BLOCK_LEVELS = [0, 0, 1, 1, 2, 2, -1, 2, 2, 2, 1, 1, 1, 0, 0, 0];
+const BLOCK_LEVELS: readonly number[] = SD1_BLOCKS.map((b) => b.level);
 
 export type KvAttention = 'attn1' | 'attn2';
 export type KvProjection = 'to_k' | 'to_v';
@@ -73,7 +61,7 @@ const KEY_PATTERN =
 export function parseKvWeightKey(key: string): KvWeightName | null {
   const m = KEY_PATTERN.exec(key);
   if (!m) return null;
-  const block = (SD1_TRANSFORMER_BLOCKS as readonly string[]).indexOf(m[1]);
+  const block = SD1_TRANSFORMER_BLOCKS.indexOf(m[1]);
   if (block < 0) return null;
   return { key, block, attention: m[2] as KvAttention, projection: m[3] as KvProjection };
 }
@@ -107,8 +95,7 @@ export type WeightShape = [number, number];
 export function kvShapes(scope: ConceptScope, layout: KvLayoutConfig = SD1_LAYOUT): Map<string, WeightShape> {
   const shapes = new Map<string, WeightShape>();
   for (const w of scopeWeights(scope)) {
-    const level = BLOCK_LEVELS[w.block];
-    const mult = layout.channelMult[level < 0 ? layout.channelMult.length - 1 : level];
+    const mult = layout.channelMult[Math.min(BLOCK_LEVELS[w.block], layout.channelMult.length - 1)];
     const c = layout.modelChannels * mult;
     shapes.set(w.key, [c, w.attention === 'attn1' ? c : layout.contextDim]);
   }

@@ -2,9 +2,10 @@
  * The UNet's attention K/V weights: which transformer blocks exist, which K/V weights a Cones scope
  * covers, and the names of the graph inputs/outputs that carry their masks (ξ) and gradients.
  */
+import { UNET_PREFIX } from '../checkpoint/sd1-tensors.js';
 import type { UNetConfig } from '../config.js';
 
-export const UNET_KEY_PREFIX = 'model.diffusion_model.';
+export const UNET_KEY_PREFIX = UNET_PREFIX;
 
 /**
  * Which K/V weights are switchable per run:
@@ -24,6 +25,8 @@ export interface TransformerBlockInfo {
   module: string;
   /** Width C of the block (head size = C / numHeads). */
   channels: number;
+  /** Resolution level (index into channel_mult); the middle block sits on the last level. */
+  level: number;
 }
 
 /** The Transformer2D modules of the UNet in forward order (16 in SD1). */
@@ -35,16 +38,21 @@ export function unetTransformerModules(u: UNetConfig): TransformerBlockInfo[] {
     for (let j = 0; j < u.numResBlocks; j++) {
       block++;
       if (u.attentionLevels[level])
-        out.push({ index: out.length, module: `input_blocks.${block}.1`, channels: width(u, level) });
+        out.push({ index: out.length, module: `input_blocks.${block}.1`, channels: width(u, level), level });
     }
     if (level < levels - 1) block++;
   }
-  out.push({ index: out.length, module: 'middle_block.1', channels: width(u, levels - 1) });
+  out.push({
+    index: out.length,
+    module: 'middle_block.1',
+    channels: width(u, levels - 1),
+    level: levels - 1,
+  });
   let k = 0;
   for (let level = levels - 1; level >= 0; level--) {
     for (let j = 0; j <= u.numResBlocks; j++) {
       if (u.attentionLevels[level])
-        out.push({ index: out.length, module: `output_blocks.${k}.1`, channels: width(u, level) });
+        out.push({ index: out.length, module: `output_blocks.${k}.1`, channels: width(u, level), level });
       k++;
     }
   }
