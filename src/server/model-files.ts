@@ -24,6 +24,7 @@ export interface ModelFile {
   created: number;
 }
 
+/** Files and symlinks to files (ComfyUI follows links), like the combo listings in src/engine/list-files.ts. */
 async function walk(
   root: string,
   rel: string,
@@ -41,7 +42,7 @@ async function walk(
     if (entry.name.startsWith('.')) continue;
     const childRel = rel ? `${rel}/${entry.name}` : entry.name;
     if (entry.isDirectory()) await walk(root, childRel, out, depth + 1);
-    else if (entry.isFile() && MODEL_EXTENSIONS.some((ext) => entry.name.toLowerCase().endsWith(ext))) {
+    else if (MODEL_EXTENSIONS.some((ext) => entry.name.toLowerCase().endsWith(ext))) {
       out.push({ rel: childRel, abs: join(root, rel, entry.name) });
     }
   }
