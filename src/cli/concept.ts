@@ -3,8 +3,8 @@
  * `info` prints what the Concept Info node shows; `embed`/`extract` move concepts into and out of
  * workflows (UI or API JSON, /prompt bodies, PNGs written by SaveImage).
  */
-import { readFile, writeFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { layerChartPng } from '../cones/chart.js';
 import { embedConcepts, extractEmbeddedConcepts } from '../cones/embed.js';
 import { decodeConcept, loadConceptFile } from '../cones/file.js';
@@ -83,6 +83,22 @@ async function embed(args: string[], values: Values): Promise<number> {
   return 0;
 }
 
+/**
+ * The path segments of an embedded concept's name (`sub/name.cones.safetensors`, as Load Concept lists
+ * it), so the file lands where the node would find it. The name comes from someone else's file: an
+ * absolute name or a `..` segment is refused rather than written outside the output folder.
+ */
+function conceptNameSegments(name: string): string[] {
+  const segments = name
+    .replace(/\\/g, '/')
+    .split('/')
+    .filter((s) => s !== '' && s !== '.');
+  if (name.startsWith('/') || /^[A-Za-z]:/.test(name) || segments.length === 0 || segments.includes('..')) {
+    throw new Error(`embedded concept name '${name}' is not a relative file name; nothing written`);
+  }
+  return segments;
+}
+
 async function extract(args: string[], values: Values): Promise<number> {
   if (args.length !== 1) {
     console.error(`concept extract: expected one workflow or PNG\n\n${usage}`);
@@ -96,9 +112,13 @@ async function extract(args: string[], values: Values): Promise<number> {
     return 1;
   }
   const folder = values.out ?? '.';
+  const targets = new Map(
+    [...found.keys()].map((name) => [name, join(folder, ...conceptNameSegments(name))]),
+  );
   for (const [name, data] of found) {
     const concept = decodeConcept(data, `embedded concept '${name}'`);
-    const target = join(folder, basename(name));
+    const target = targets.get(name) as string;
+    await mkdir(dirname(target), { recursive: true });
     await writeFile(target, data);
     console.log(
       `${target}: "${concept.description.identifier} ${concept.description.class_noun}" (${data.length} bytes)`,

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -75,6 +75,28 @@ describe('cones-nodes concept', () => {
     const r = await capture(['extract', workflow, '-o', out]);
     expect(r.code).toBe(0);
     expect(new Uint8Array(readFileSync(join(out, 'sks.cones.safetensors')))).toEqual(bytes);
+  });
+
+  it('extract creates the output folder and keeps the concept subfolder from its name', async () => {
+    const workflow = join(dir, 'wf-sub.json');
+    writeFileSync(workflow, JSON.stringify({ nodes: [], links: [], version: 0.4 }));
+    expect((await capture(['embed', workflow, file, '--name', 'pets/sks.cones.safetensors'])).code).toBe(0);
+    const out = join(dir, 'not-yet', 'there');
+    const r = await capture(['extract', workflow, '-o', out]);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(new Uint8Array(readFileSync(join(out, 'pets', 'sks.cones.safetensors')))).toEqual(bytes);
+  });
+
+  it('extract refuses an embedded name that would leave the output folder and writes nothing', async () => {
+    const workflow = join(dir, 'wf-escape.json');
+    writeFileSync(workflow, JSON.stringify({ nodes: [], links: [], version: 0.4 }));
+    expect((await capture(['embed', workflow, file, '--name', '../escaped.cones.safetensors'])).code).toBe(0);
+    const out = join(dir, 'escape-out');
+    const r = await capture(['extract', workflow, '-o', out]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/not a relative file name/);
+    expect(existsSync(join(dir, 'escaped.cones.safetensors'))).toBe(false);
   });
 
   it('is registered in the cones-nodes command line', async () => {
