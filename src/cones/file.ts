@@ -8,6 +8,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Tensor } from '../nodes/types.js';
+import { displayPath } from '../sd/checkpoint/display-path.js';
 import { conceptChecksum, sha256Hex } from './checksum.js';
 import { decodeIndices, encodeIndices, IndexStreamError, peekIndexStream } from './codec.js';
 import { type Concept, type ConceptLayer, type ConceptTrainingData, numel } from './concept.js';
@@ -30,6 +31,7 @@ const INSTANCE_LATENTS = 'training.instance_latents';
 const PRIOR_LATENTS = 'training.prior_latents';
 
 export type ConceptFileErrorCode =
+  | 'unreadable'
   | 'truncated'
   | 'not_safetensors'
   | 'not_a_concept'
@@ -276,8 +278,16 @@ export async function saveConceptFile(
   };
 }
 
+/** Reads and decodes a concept file. Messages name it by `displayPath`: they reach HTTP clients. */
 export async function loadConceptFile(path: string): Promise<Concept> {
-  return decodeConcept(new Uint8Array(await readFile(path)), path);
+  const name = displayPath(path);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (e) {
+    throw new ConceptFileError('unreadable', `${name}: ${(e as Error).message.replaceAll(path, name)}`);
+  }
+  return decodeConcept(new Uint8Array(bytes), name);
 }
 
 /** The content checksum, computing it (by encoding) for concepts made in memory. */

@@ -1,3 +1,5 @@
+import { displayPath } from './display-path.js';
+
 /** One error type for every way a checkpoint can be unusable, with a code callers can branch on. */
 
 export type CheckpointErrorCode =
@@ -15,6 +17,10 @@ export type CheckpointErrorCode =
   | 'unknown-tensor'
   | 'io';
 
+/**
+ * The message names the file by `displayPath` (also where a cause's text, e.g. an ENOENT, quoted the
+ * full path): it reaches HTTP clients. `path` keeps the absolute path for logs.
+ */
 export class CheckpointError extends Error {
   override readonly name = 'CheckpointError';
   constructor(
@@ -22,6 +28,6 @@ export class CheckpointError extends Error {
     message: string,
     readonly path?: string,
   ) {
-    super(path ? `${path}: ${message}` : message);
+    super(path ? `${displayPath(path)}: ${message.replaceAll(path, displayPath(path))}` : message);
   }
 }

@@ -5,6 +5,7 @@
 import { statSync } from 'node:fs';
 import { isAbsolute, join, normalize, relative, sep } from 'node:path';
 import { listRelativeFiles } from '../../engine/list-files.js';
+import { displayPath } from '../checkpoint/display-path.js';
 
 /** File endings ComfyUI lists under models/checkpoints. `.ckpt` is listed so loading can explain why it is refused. */
 export const CHECKPOINT_EXTENSIONS = ['.safetensors', '.sft', '.ckpt', '.pt', '.pth', '.bin'] as const;
@@ -44,5 +45,5 @@ export function resolveCheckpointPath(
       // not in this folder; try the next
     }
   }
-  return { error: `checkpoint '${name}' not found in ${folders.join(', ')}` };
+  return { error: `checkpoint '${name}' not found in ${folders.map(displayPath).join(', ')}` };
 }

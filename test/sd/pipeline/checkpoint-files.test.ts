@@ -1,6 +1,6 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { listCheckpointNames, resolveCheckpointPath } from '../../../src/sd/pipeline/checkpoint-files.js';
 
@@ -27,5 +27,12 @@ describe('checkpoint files', () => {
     expect(resolveCheckpointPath([a], '../etc/passwd')).toHaveProperty('error');
     expect(resolveCheckpointPath([a], '/etc/passwd')).toHaveProperty('error');
     expect(resolveCheckpointPath([a], 'missing.safetensors')).toHaveProperty('error');
+  });
+
+  it('names the folders it searched without their absolute paths', () => {
+    const found = resolveCheckpointPath([a, b], 'missing.safetensors');
+    const error = 'error' in found ? found.error : '';
+    expect(error).toContain(basename(a));
+    expect(error).not.toContain(tmpdir());
   });
 });
