@@ -69,7 +69,10 @@ export const ConesSaveConcept: NodeDefinition = {
   description: `Writes a concept to models/concepts as <prefix>_00001_${CONCEPT_EXTENSION} (a safetensors file of compressed neuron indices).`,
   inputs: {
     required: {
-      concept: { type: 'CONCEPT', tooltip: 'The concept to save.' },
+      concept: {
+        type: 'CONCEPT',
+        tooltip: 'The concept to save (a few hundred KB at most: only the neuron indices).',
+      },
       filename_prefix: {
         type: 'STRING',
         default: 'concept',
@@ -117,7 +120,7 @@ export const ConesLoadConcept: NodeDefinition = {
         options: listConceptFiles,
         // A workflow may carry the concept by value, so the name need not exist on this machine.
         allowUnlisted: true,
-        tooltip: `A ${CONCEPT_EXTENSION} file in models/concepts.`,
+        tooltip: `A saved concept (${CONCEPT_EXTENSION} file in models/concepts). A workflow or PNG that carries the concept inside it works without the file.`,
       },
     },
     hidden: { prompt: 'PROMPT', extra_pnginfo: 'EXTRA_PNGINFO', unique_id: 'UNIQUE_ID' },
@@ -156,7 +159,14 @@ export const ConesConceptInfo: NodeDefinition = {
   displayName: 'Concept Info',
   category: CATEGORY,
   description: 'Neurons per layer, sparsity, size on disk and compression ratio, with a per-layer bar chart.',
-  inputs: { required: { concept: { type: 'CONCEPT' } } },
+  inputs: {
+    required: {
+      concept: {
+        type: 'CONCEPT',
+        tooltip: 'The concept to describe: neurons per layer, sparsity and file size.',
+      },
+    },
+  },
   outputs: [
     { type: 'STRING', name: 'info' },
     { type: 'IMAGE', name: 'chart' },
@@ -186,22 +196,35 @@ export const ConesMergeConcepts: NodeDefinition = {
     "Union of 2–4 concepts' neurons (tuning-free multi-concept, paper §3.2) with the overlap statistics of the paper's Fig. 4.",
   inputs: {
     required: {
-      concept_1: { type: 'CONCEPT' },
-      concept_2: { type: 'CONCEPT' },
+      concept_1: {
+        type: 'CONCEPT',
+        tooltip: 'The first subject to combine. Prompts name each subject by its own identifier.',
+      },
+      concept_2: {
+        type: 'CONCEPT',
+        tooltip: 'The second subject to combine. Prompts name each subject by its own identifier.',
+      },
       refine_steps: {
         type: 'INT',
         default: 0,
         min: 0,
         max: MAX_REFINE_STEPS,
-        tooltip: 'A2 steps on the summed loss inside the union (paper §3.3). 0 = plain union.',
+        tooltip:
+          "How long to refine the merged concept so the subjects do not blur into each other when drawn together: training steps on all subjects' losses at once, allowed to change only neurons already in the union (paper §3.3). 0 = plain union, instant. Needs concepts saved with keep_training_data and the model input.",
       },
     },
     optional: {
-      concept_3: { type: 'CONCEPT' },
-      concept_4: { type: 'CONCEPT' },
+      concept_3: {
+        type: 'CONCEPT',
+        tooltip: 'Optional third subject to combine. Prompts name each subject by its own identifier.',
+      },
+      concept_4: {
+        type: 'CONCEPT',
+        tooltip: 'Optional fourth subject to combine. Prompts name each subject by its own identifier.',
+      },
       model: {
         type: 'MODEL',
-        tooltip: 'The base model the concepts were extracted from (refine_steps > 0).',
+        tooltip: 'The checkpoint the concepts were extracted from; needed only when refine_steps > 0.',
       },
     },
   },

@@ -18,6 +18,7 @@ import {
   settingsProblem,
 } from '../cones/extract/protocol.js';
 import { CONCEPT_SCOPES, type ConceptScope } from '../cones/layers.js';
+import { staysInside } from '../contained-path.js';
 import { scaleImage } from '../image/resize.js';
 import { decodeImage } from '../image/tensor-image.js';
 import { isSdClip, isSdModel, isSdVae, type SdModel } from '../sd/pipeline/values.js';
@@ -74,21 +75,51 @@ export const ConesExtractConcept: NodeDefinition = {
   searchAliases: ['cones', 'concept neurons', 'subject'],
   inputs: {
     required: {
-      model: { type: 'MODEL' },
-      clip: { type: 'CLIP' },
-      vae: { type: 'VAE' },
-      images: { type: 'IMAGE', tooltip: '1–20 photos of the subject.' },
-      identifier: { type: 'STRING', default: 'sks', tooltip: 'Rare token naming the subject in prompts.' },
-      class_noun: { type: 'STRING', default: 'dog', tooltip: 'The subject\'s class, e.g. "dog".' },
+      model: {
+        type: 'MODEL',
+        tooltip: 'The checkpoint whose neurons are searched; the concept only works on this checkpoint.',
+      },
+      clip: {
+        type: 'CLIP',
+        tooltip: "The same checkpoint's text encoder (turns the training prompts into conditioning).",
+      },
+      vae: {
+        type: 'VAE',
+        tooltip: "The same checkpoint's VAE (encodes the photos into latents for training).",
+      },
+      images: {
+        type: 'IMAGE',
+        tooltip:
+          'Photos of the one subject to learn (1–20; the paper uses 3–5). Varied poses and backgrounds help the concept carry the subject rather than one photo.',
+      },
+      identifier: {
+        type: 'STRING',
+        default: 'sks',
+        tooltip:
+          'The made-up word that will mean this subject. Write it in prompts next to the class noun ("a photo of a sks dog") to draw the subject; prompts without it draw as before. Pick a rare token so it carries no meaning of its own.',
+      },
+      class_noun: {
+        type: 'STRING',
+        default: 'dog',
+        tooltip:
+          'What kind of thing the subject is ("dog", "teapot"). The base model\'s idea of this class is kept (prior preservation), and prompts should name it after the identifier.',
+      },
       prior_count: {
         type: 'INT',
         default: D.priorCount,
         min: 0,
         max: 200,
         tooltip:
-          'Images of "photo of a {class}" generated with the base model when no prior images are connected (cached). 0: no prior loss.',
+          'How many pictures of "photo of a {class}" the base model draws first (when no prior images are connected; cached) so the concept keeps the class looking as before. More protects the class better but costs one generation each; 0 turns prior preservation off.',
       },
-      steps: { type: 'INT', default: D.steps, min: 1, max: 100000, tooltip: 'K, the number of A2 steps.' },
+      steps: {
+        type: 'INT',
+        default: D.steps,
+        min: 1,
+        max: 100000,
+        tooltip:
+          "How long to train (K): each step looks at one batch of photos and nudges every neuron's score. More steps give a cleaner, more faithful concept; time grows linearly (one step ≈ 3–4 forward passes of the UNet).",
+      },
       learning_rate: {
         type: 'FLOAT',
         default: D.learningRate,
@@ -96,9 +127,16 @@ export const ConesExtractConcept: NodeDefinition = {
         max: 100,
         step: 1e-6,
         round: false,
-        tooltip: 'ρ.',
+        tooltip:
+          'How far each step moves the neuron scores (ρ). The scores are divided by it again at the end (M = (1 − ξ)/ρ), so it mainly sets how far the scores travel from the start; the paper uses 2e-5.',
       },
-      selection: { type: 'COMBO', options: ['top_fraction', 'threshold'], default: D.selection },
+      selection: {
+        type: 'COMBO',
+        options: ['top_fraction', 'threshold'],
+        default: D.selection,
+        tooltip:
+          "How the neurons are chosen from their scores: top_fraction keeps a fixed share of the searched weights (predictable size), threshold keeps every weight scoring above τ (the paper's rule).",
+      },
       top_fraction: {
         type: 'FLOAT',
         default: D.topFraction,
@@ -106,7 +144,8 @@ export const ConesExtractConcept: NodeDefinition = {
         max: 1,
         step: 0.001,
         round: false,
-        tooltip: 'Share of the scope kept (selection = top_fraction).',
+        tooltip:
+          "With selection = top_fraction: the share of the searched weights that become the concept (0.01 = the 1 % with the highest scores). Larger keeps more of the subject's detail but disturbs the rest of the model more and makes a bigger file.",
       },
       threshold: {
         type: 'FLOAT',
@@ -115,15 +154,23 @@ export const ConesExtractConcept: NodeDefinition = {
         max: 1e9,
         step: 0.01,
         round: false,
-        tooltip: 'τ: neurons with M_p > τ (selection = threshold).',
+        tooltip:
+          'With selection = threshold: a weight joins the concept when its score is above this value (τ, neurons with M_p > τ). Lower takes more neurons.',
       },
-      scope: { type: 'COMBO', options: [...SCOPE_OPTIONS], default: D.scope },
+      scope: {
+        type: 'COMBO',
+        options: [...SCOPE_OPTIONS],
+        default: D.scope,
+        tooltip:
+          "Which weights are searched: the K/V projections of the text cross-attention (the paper's choice, tied to the prompt words) or of every attention layer (more places to store the subject, slower and bigger files).",
+      },
       batch_size: {
         type: 'INT',
         default: D.batchSize,
         min: 1,
         max: 16,
-        tooltip: 'Instance samples per step (and as many prior samples).',
+        tooltip:
+          'Subject photos per step (and as many class-prior pictures). Larger averages out noise per step but each step takes proportionally longer and needs more memory.',
       },
       prior_loss_weight: {
         type: 'FLOAT',
@@ -131,23 +178,46 @@ export const ConesExtractConcept: NodeDefinition = {
         min: 0,
         max: 100,
         step: 0.1,
-        tooltip: 'λ.',
+        tooltip:
+          'How much keeping the class as it was counts against learning the subject (λ). Higher keeps other dogs looking like dogs; lower lets the subject take over the class word.',
       },
-      resolution: { type: 'INT', default: D.resolution, min: 64, max: 2048, step: 64 },
-      seed: { type: 'INT', default: D.seed, min: 0, max: 2 ** 53 - 1, controlAfterGenerate: true },
+      resolution: {
+        type: 'INT',
+        default: D.resolution,
+        min: 64,
+        max: 2048,
+        step: 64,
+        tooltip:
+          'Side in pixels the photos are trained at (centre-cropped and resized). Use the size the checkpoint draws at (512 for SD1.x); smaller trains faster but the concept learns less detail.',
+      },
+      seed: {
+        type: 'INT',
+        default: D.seed,
+        min: 0,
+        max: 2 ** 53 - 1,
+        controlAfterGenerate: true,
+        tooltip:
+          'Picks the noise, timesteps and flips of every training step. The same seed and inputs give the identical concept (and reuse the cached result); a new seed trains again from scratch.',
+      },
       hflip: {
         type: 'BOOLEAN',
         default: D.hflip,
-        tooltip: 'Random horizontal flip of each instance sample.',
+        tooltip:
+          'Mirror each subject photo at random, so the concept does not learn which way the subject faces.',
       },
       keep_training_data: {
         type: 'BOOLEAN',
         default: false,
-        tooltip: 'Store the training latents and prompts in the concept (needed for Merge refinement).',
+        tooltip:
+          'Store the encoded training photos and prompts inside the concept file, so Merge Concepts can later refine a union of concepts (refine_steps > 0). Makes the file larger.',
       },
     },
     optional: {
-      prior_images: { type: 'IMAGE', tooltip: 'Photos of the class for the prior-preservation loss.' },
+      prior_images: {
+        type: 'IMAGE',
+        tooltip:
+          'Your own photos of the class (other dogs, not the subject) for prior preservation; when connected, prior_count pictures are not generated.',
+      },
     },
   },
   outputs: [{ type: 'CONCEPT', name: 'CONCEPT' }],
@@ -210,20 +280,28 @@ export const ConesApplyConceptMask: NodeDefinition = {
   searchAliases: ['cones', 'concept'],
   inputs: {
     required: {
-      model: { type: 'MODEL' },
-      concept: { type: 'CONCEPT' },
+      model: {
+        type: 'MODEL',
+        tooltip: 'The checkpoint to draw with: the one the concept was extracted from.',
+      },
+      concept: {
+        type: 'CONCEPT',
+        tooltip: 'The subject to switch on; then name its identifier in the prompt ("a photo of a sks dog").',
+      },
       strength: {
         type: 'FLOAT',
         default: 1,
         min: 0,
         max: 1,
         step: 0.01,
-        tooltip: '1 shuts the neurons fully (the paper); between 0 and 1 scales them by 1 − strength.',
+        tooltip:
+          "How strongly the subject is switched on: 1 shuts the concept's neurons fully as in the paper; between 0 and 1 scales those weights by 1 − strength (a blend between the base model and the subject).",
       },
       allow_mismatch: {
         type: 'BOOLEAN',
         default: false,
-        tooltip: 'Apply a concept made on another base model anyway.',
+        tooltip:
+          'A concept only means something on the checkpoint it was extracted from; turn this on to apply it to another model anyway (results are unpredictable).',
       },
     },
   },
@@ -274,16 +352,19 @@ export function resolveSubjectFolder(subject: string, env: NodeEnvironment): str
     if (!root) continue;
     const base = resolve(root);
     const dir = resolve(base, subject);
-    if (dir.startsWith(base + sep) && existsSync(dir) && statSync(dir).isDirectory()) return dir;
+    if (!dir.startsWith(base + sep) || !staysInside(base, dir)) continue;
+    if (existsSync(dir) && statSync(dir).isDirectory()) return dir;
   }
   return undefined;
 }
 
+/** The subject's photos; a link leading out of the subject folder is skipped, as input/ must not lead elsewhere. */
 function subjectFiles(dir: string): string[] {
   return readdirSync(dir)
     .filter((f) => IMAGE_FILE.test(f))
     .sort()
-    .map((f) => join(dir, f));
+    .map((f) => join(dir, f))
+    .filter((file) => staysInside(dir, file));
 }
 
 export const ConesLoadSubjectImages: NodeDefinition = {
@@ -300,7 +381,15 @@ export const ConesLoadSubjectImages: NodeDefinition = {
         allowUnlisted: true,
         tooltip: 'A subfolder of input/ holding 1–20 photos (PNG, JPEG, WebP).',
       },
-      size: { type: 'INT', default: 512, min: 64, max: 2048, step: 64 },
+      size: {
+        type: 'INT',
+        default: 512,
+        min: 64,
+        max: 2048,
+        step: 64,
+        tooltip:
+          "Side in pixels each photo is centre-cropped and resized to; match Extract Concept's resolution.",
+      },
     },
   },
   outputs: [{ type: 'IMAGE', name: 'IMAGE' }],
