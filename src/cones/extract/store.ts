@@ -1,24 +1,22 @@
 /**
  * The extraction cache folder (`<data dir>/cache/cones`): ξ checkpoints of running extractions
  * (`state/`), finished results (`results/`, concept files named by the input hash) and generated prior
- * latents (`priors/`). Every write goes to a temporary name first and is renamed into place, so a crash
- * never leaves a half-written entry.
+ * latents (`priors/`). Writes are atomic (atomic-write.ts) and every entry carries a checksum (the
+ * concept file's own, or checked-file.ts's digest), so a damaged entry is discarded with a warning and
+ * recomputed, never used.
  */
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, rmSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import type { Concept } from '../concept.js';
 import { decodeConcept, encodeConcept } from '../file.js';
 import type { A2State } from './a2.js';
+import { atomicWrite } from './atomic-write.js';
+import { CacheEntryError, type CheckedEntry, packChecked, unpackChecked } from './checked-file.js';
 
-/** 2: ξ stored as float64 (version 1 held float32 ξ, which lost small updates). */
-const STATE_VERSION = 2;
-
-function atomicWrite(path: string, parts: Uint8Array[]): void {
-  mkdirSync(join(path, '..'), { recursive: true });
-  const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  writeFileSync(tmp, Buffer.concat(parts));
-  renameSync(tmp, path);
-}
+/** 3: checksummed (checked-file.ts). 2: ξ as float64. 1: float32 ξ, which lost small updates. */
+const STATE_VERSION = 3;
+/** 2: checksummed. 1 (no version field): bare float32 latents. */
+const PRIORS_VERSION = 2;
 
 function readOrUndefined(path: string): Buffer | undefined {
   try {
@@ -28,35 +26,10 @@ function readOrUndefined(path: string): Buffer | undefined {
   }
 }
 
-/** `[u32 header length][JSON header, padded to 4][float32 or float64 arrays in header order]`. */
-function packArrays(header: Record<string, unknown>, arrays: (Float32Array | Float64Array)[]): Uint8Array[] {
-  let json = Buffer.from(JSON.stringify(header));
-  const pad = (4 - (json.length % 4)) % 4;
-  json = Buffer.concat([json, Buffer.alloc(pad, 0x20)]);
-  const len = Buffer.alloc(4);
-  len.writeUInt32LE(json.length);
-  return [len, json, ...arrays.map((a) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength))];
-}
-
-function unpackArrays(buf: Buffer): {
-  header: Record<string, unknown>;
-  data: (length: number) => Float32Array;
-  data64: (length: number) => Float64Array;
-} {
-  const n = buf.readUInt32LE(0);
-  const header = JSON.parse(buf.subarray(4, 4 + n).toString('utf8')) as Record<string, unknown>;
-  let offset = 4 + n;
-  const take = (bytesLength: number): ArrayBuffer => {
-    const bytes = buf.subarray(offset, offset + bytesLength);
-    if (bytes.length !== bytesLength) throw new Error('truncated');
-    offset += bytesLength;
-    return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-  };
-  return {
-    header,
-    data: (length: number) => new Float32Array(take(length * 4)),
-    data64: (length: number) => new Float64Array(take(length * 8)),
-  };
+function isStringNumberPair(v: unknown): v is [string, number] {
+  return (
+    Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && Number.isInteger(v[1]) && v[1] >= 0
+  );
 }
 
 export class ExtractionStore {
@@ -74,36 +47,63 @@ export class ExtractionStore {
     return join(this.dir, 'priors', `${hash}.f32`);
   }
 
+  /** Removes a damaged entry (so the warning is not repeated) and says so. */
+  private discard(path: string, reason: string): undefined {
+    console.warn(
+      `cones: discarding extraction cache entry ${relative(this.dir, path)}: ${reason}; recomputing it`,
+    );
+    rmSync(path, { force: true });
+    return undefined;
+  }
+
+  /** Reads a checked entry: undefined when absent, discarded (undefined) when damaged. */
+  private readChecked<T>(path: string, version: number, read: (entry: CheckedEntry) => T): T | undefined {
+    const buf = readOrUndefined(path);
+    if (!buf) return undefined;
+    try {
+      const entry = unpackChecked(buf, version);
+      const value = read(entry);
+      entry.end();
+      return value;
+    } catch (e) {
+      if (e instanceof CacheEntryError) return this.discard(path, e.message);
+      throw e;
+    }
+  }
+
   saveState(hash: string, state: A2State): void {
     const keys = [...state.xi.keys()];
     const header = {
-      version: STATE_VERSION,
       step: state.step,
       losses: state.losses,
       keys: keys.map((k) => [k, state.xi.get(k)!.length]),
     };
     atomicWrite(
       this.statePath(hash),
-      packArrays(
+      packChecked(
+        STATE_VERSION,
         header,
         keys.map((k) => state.xi.get(k)!),
       ),
     );
   }
 
-  /** The saved state, or undefined when there is none or it is unreadable (then the run starts over). */
+  /** The saved state, or undefined when there is none or it is damaged (then the run starts over). */
   loadState(hash: string): A2State | undefined {
-    const buf = readOrUndefined(this.statePath(hash));
-    if (!buf) return undefined;
-    try {
-      const { header, data64 } = unpackArrays(buf);
-      if (header.version !== STATE_VERSION) return undefined;
+    return this.readChecked(this.statePath(hash), STATE_VERSION, ({ header, f64 }) => {
+      const { step, losses, keys } = header;
+      if (
+        !Number.isInteger(step) ||
+        !Array.isArray(losses) ||
+        losses.length !== step ||
+        !Array.isArray(keys) ||
+        !keys.every(isStringNumberPair)
+      )
+        throw new CacheEntryError('the header is not a ξ checkpoint');
       const xi = new Map<string, Float64Array>();
-      for (const [key, length] of header.keys as [string, number][]) xi.set(key, data64(length));
-      return { step: header.step as number, losses: header.losses as number[], xi };
-    } catch {
-      return undefined;
-    }
+      for (const [key, length] of keys) xi.set(key, f64(length));
+      return { step: step as number, losses: losses as number[], xi };
+    });
   }
 
   clearState(hash: string): void {
@@ -114,29 +114,28 @@ export class ExtractionStore {
     atomicWrite(this.resultPath(hash), [encodeConcept(concept).bytes]);
   }
 
+  /** The finished concept; a damaged one (concept files carry a SHA-256) is discarded and recomputed. */
   loadResult(hash: string): Concept | undefined {
-    const buf = readOrUndefined(this.resultPath(hash));
+    const path = this.resultPath(hash);
+    const buf = readOrUndefined(path);
     if (!buf) return undefined;
     try {
-      return decodeConcept(new Uint8Array(buf), `cached extraction ${hash}`);
-    } catch {
-      return undefined; // damaged entry: extract again (and overwrite it)
+      return decodeConcept(new Uint8Array(buf), 'not a valid concept file');
+    } catch (e) {
+      return this.discard(path, (e as Error).message);
     }
   }
 
   savePriors(hash: string, latents: Float32Array, shape: number[]): void {
-    atomicWrite(this.priorsPath(hash), packArrays({ shape }, [latents]));
+    atomicWrite(this.priorsPath(hash), packChecked(PRIORS_VERSION, { shape }, [latents]));
   }
 
   loadPriors(hash: string): { data: Float32Array; shape: number[] } | undefined {
-    const buf = readOrUndefined(this.priorsPath(hash));
-    if (!buf) return undefined;
-    try {
-      const { header, data } = unpackArrays(buf);
-      const shape = header.shape as number[];
-      return { shape, data: data(shape.reduce((a, b) => a * b, 1)) };
-    } catch {
-      return undefined;
-    }
+    return this.readChecked(this.priorsPath(hash), PRIORS_VERSION, ({ header, f32 }) => {
+      const shape = header.shape;
+      if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0))
+        throw new CacheEntryError('the header is not a prior-latents entry');
+      return { shape: shape as number[], data: f32(shape.reduce((a: number, b: number) => a * b, 1)) };
+    });
   }
 }
