@@ -186,7 +186,7 @@ export const ConesExtractConcept: NodeDefinition = {
         default: D.resolution,
         min: 64,
         max: 2048,
-        step: 64,
+        step: 8,
         tooltip:
           'Side in pixels the photos are trained at (centre-cropped and resized). Use the size the checkpoint draws at (512 for SD1.x); smaller trains faster but the concept learns less detail.',
       },

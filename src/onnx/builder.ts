@@ -149,6 +149,10 @@ export class Builder extends GraphBuilder {
   upsampleNearest2x(x: Value): Value {
     return sh.upsampleNearest2x(this, x);
   }
+  /** Nearest resize of [N, C, H, W] to [height, width], PyTorch's `F.interpolate(size=…)` semantics. */
+  resizeNearest(x: Value, size: readonly [number, number]): Value {
+    return sh.resizeNearest(this, x, size);
+  }
   /** Mean squared error over every element, as a scalar []. */
   mse(pred: Value, target: Value, hint = 'loss'): Value {
     const d = this.sub(pred, target);

@@ -213,13 +213,27 @@ describe('Extract Concept (Algorithm A2) on the tiny model', () => {
     expect(r.concept.training?.priorLatents?.shape).toEqual([2, 4, 8, 8]);
   }, 120_000);
 
+  it('extracts at a resolution that is a multiple of 8 but not of 64 (72 px: 9×9 latents)', async () => {
+    const r = await runExtraction(
+      {
+        ...extractPayload(m, cache()),
+        keepTrainingData: true,
+        settings: tinySettings({ steps: 1, resolution: 72, priorCount: 0 }),
+      },
+      taskContext(),
+    );
+    expect(r.concept.training?.instanceLatents.shape).toEqual([3, 4, 9, 9]);
+    expect(r.losses).toHaveLength(1);
+    expect(Number.isFinite(r.losses[0])).toBe(true);
+  }, 120_000);
+
   it('refuses bad settings and bad images with clear errors', async () => {
     await expect(
       runExtraction(
         { ...extractPayload(m, cache()), settings: tinySettings({ resolution: 100 }) },
         taskContext(),
       ),
-    ).rejects.toThrow(/multiple of 64/);
+    ).rejects.toThrow(/multiple of 8/);
     await expect(
       runExtraction({ ...extractPayload(m, cache()), images: discPhotos(21, 8, [1, 0, 0]) }, taskContext()),
     ).rejects.toThrow(/1–20 photos/);

@@ -83,10 +83,10 @@ describe('Cones nodes', () => {
   it('refuse bad extraction settings at validation, naming the input', async () => {
     const service = freshService();
     const prompt = workflow('cones-single-subject.api.json');
-    (prompt['3'].inputs as Record<string, unknown>).resolution = 96;
+    (prompt['3'].inputs as Record<string, unknown>).resolution = 100;
     const r = await service.queuePrompt({ client_id: 'cones-test', prompt, extra_data: {} });
     expect(r.ok).toBe(false);
-    expect(JSON.stringify(r)).toMatch(/resolution must be a multiple of 64/);
+    expect(JSON.stringify(r)).toMatch(/resolution must be a multiple of 8/);
     const missing = workflow('cones-single-subject.api.json');
     (missing['2'].inputs as Record<string, unknown>).subject = 'no-such-subject';
     const r2 = await service.queuePrompt({ client_id: 'cones-test', prompt: missing, extra_data: {} });

@@ -177,17 +177,39 @@ describe('SD nodes in the engine', () => {
     expect(r.node_errors['4'].errors[0].type).toBe('value_not_in_list');
   });
 
+  // Any multiple of 8 works, as in ComfyUI: the UNet's up path resizes to each skip's size.
+  for (const [width, height] of [
+    [96, 64],
+    [72, 40],
+  ]) {
+    it(`txt2img at ${width}×${height} (not a multiple of 64) saves a ${width}×${height} PNG`, async () => {
+      const prompt = txt2img();
+      prompt['3'].inputs.steps = 2;
+      prompt['5'].inputs = { width, height, batch_size: 1 };
+      prompt['9'].inputs.filename_prefix = `size-${width}x${height}`;
+      const { entry } = await run(h, prompt);
+      expect(entry.status.status_str).toBe('success');
+      const meta = await sharp(readFileSync(savedFile(h, entry, '9'))).metadata();
+      expect([meta.width, meta.height]).toEqual([width, height]);
+    });
+  }
+
   it('a failing node reports execution_error and the service keeps serving', async () => {
+    await sharp(Buffer.alloc(4 * 4 * 3), { raw: { width: 4, height: 4, channels: 3 } })
+      .png()
+      .toFile(join(h.service.env.dirs.input, 'speck.png'));
     const prompt = txt2img();
-    prompt['5'].inputs = { width: 72, height: 64, batch_size: 1 }; // latent 9×8: not a multiple of 8
+    prompt['10'] = { class_type: 'LoadImage', inputs: { image: 'speck.png' } };
+    prompt['11'] = { class_type: 'VAEEncode', inputs: { pixels: ['10', 0], vae: ['4', 2] } };
+    prompt['3'].inputs = { ...prompt['3'].inputs, latent_image: ['11', 0] };
     const { entry } = await run(h, prompt);
     expect(entry.status.status_str).toBe('error');
     const error = entry.status.messages.find(([t]) => t === 'execution_error')?.[1] as Record<
       string,
       unknown
     >;
-    expect(error.node_type).toBe('KSampler');
-    expect(String(error.exception_message)).toMatch(/multiple of 8/);
+    expect(error.node_type).toBe('VAEEncode');
+    expect(String(error.exception_message)).toMatch(/smaller than one 8×8 latent cell/);
     const again = await run(h, txt2img());
     expect(again.entry.status.status_str).toBe('success');
   });

@@ -8,9 +8,12 @@
  * 1e-4 relative to max|g| is loose for these few-op graphs yet still catches a float32-only bug.
  */
 import { describe, expect, it } from 'vitest';
-import type { Builder } from '../../src/onnx/builder.js';
+import { Builder } from '../../src/onnx/builder.js';
 import { ONNX_DTYPE } from '../../src/onnx/dtype.js';
 import type { Value } from '../../src/onnx/ir.js';
+import { nearestSourceIndices } from '../../src/onnx/ops/shape.js';
+import { encodeModel } from '../../src/onnx/serialize.js';
+import { createSession } from '../../src/onnx/session.js';
 import { checkGrad, type GradCase, randn } from './harness.js';
 
 const FD_TOL = 1e-6;
@@ -129,6 +132,19 @@ const cases: Record<string, GradCase> = {
     wrt: ['x'],
     build: (b, x) => b.upsampleNearest2x(x.x),
   },
+  'Gather on an inner axis with repeated indices (nearest resize 2×3 → 3×5)': {
+    inputs: { x: { shape: [2, 3, 2, 3] } },
+    wrt: ['x'],
+    build: (b, x) => b.resizeNearest(x.x, [3, 5]),
+  },
+  'Gather on axis 1 with a 2-D index': {
+    inputs: {
+      x: { shape: [2, 4, 3] },
+      ids: { shape: [2, 2], dtype: 'int64', data: Float64Array.from([3, 0, 3, 1]) },
+    },
+    wrt: ['x'],
+    build: (b, x) => b.gather(x.x, x.ids, 1),
+  },
   'Concat, Split (one part unused), Slice, Pad': {
     inputs: { a: { shape: [2, 3, 4] }, b: { shape: [2, 2, 4] } },
     wrt: ['a', 'b'],
@@ -203,4 +219,44 @@ describe('gradient rules agree with float64 finite differences', () => {
       expect(r.f32RelErr).toBeLessThan(F32_TOL);
     });
   }
+});
+
+describe('nearest resize to a size (PyTorch legacy nearest, F.interpolate(size=…))', () => {
+  it('takes source index min(⌊d · in/out⌋, in − 1) with float32 arithmetic', () => {
+    expect(nearestSourceIndices(2, 3)).toEqual([0, 0, 1]);
+    expect(nearestSourceIndices(3, 6)).toEqual([0, 0, 1, 1, 2, 2]);
+    expect(nearestSourceIndices(1, 2)).toEqual([0, 0]);
+    expect(nearestSourceIndices(5, 9)).toEqual([0, 0, 1, 1, 2, 2, 3, 3, 4]);
+    // 37 · 12/74 is exactly 6 in real arithmetic; float32 gives 5.9999995, so ATen (and we) take 5.
+    expect(nearestSourceIndices(12, 74)[37]).toBe(5);
+  });
+
+  it('keeps the single ×2 Resize node for exact doubling and gathers otherwise', () => {
+    const b = new Builder('resize');
+    const x = b.input('x', 'float32', [1, 2, 3, 4]);
+    expect(b.resizeNearest(x, [6, 8]).shape).toEqual([1, 2, 6, 8]);
+    expect(b.opCounts()).toEqual({ Resize: 1 });
+    const y = b.resizeNearest(x, [5, 8]);
+    expect(y.shape).toEqual([1, 2, 5, 8]);
+    expect(b.opCounts()).toEqual({ Resize: 1, Gather: 2 });
+    expect(b.resizeNearest(x, [3, 7]).shape).toEqual([1, 2, 3, 7]);
+    expect(b.opCounts()).toEqual({ Resize: 1, Gather: 3 });
+  });
+
+  it('runs on ORT with those indices', async () => {
+    const b = new Builder('resize');
+    const x = b.input('x', 'float32', [1, 1, 3, 2]);
+    b.output(b.resizeNearest(x, [5, 3]), 'y');
+    const s = await createSession(encodeModel(b.graph), { executionProvider: 'cpu', threads: 1 });
+    try {
+      const y = await s.run({
+        x: { dtype: 'float32', shape: [1, 1, 3, 2], data: Float32Array.from([1, 2, 3, 4, 5, 6]) },
+      });
+      expect(y.y.shape).toEqual([1, 1, 5, 3]);
+      // rows [0, 0, 1, 1, 2], columns [0, 0, 1]
+      expect(Array.from(y.y.data as Float32Array)).toEqual([1, 1, 2, 1, 1, 2, 3, 3, 4, 3, 3, 4, 5, 5, 6]);
+    } finally {
+      await s.release();
+    }
+  });
 });

@@ -141,8 +141,8 @@ export function settingsProblem(s: ExtractSettings): string | null {
   if (!(s.priorLossWeight >= 0)) return `prior_loss_weight must be ≥ 0, got ${s.priorLossWeight}`;
   if (!Number.isInteger(s.priorCount) || s.priorCount < 0)
     return `prior_count must be ≥ 0, got ${s.priorCount}`;
-  if (!Number.isInteger(s.resolution) || s.resolution < 64 || s.resolution % 64 !== 0)
-    return `resolution must be a multiple of 64, got ${s.resolution}`;
+  if (!Number.isInteger(s.resolution) || s.resolution < 64 || s.resolution % 8 !== 0)
+    return `resolution must be a multiple of 8 and at least 64, got ${s.resolution}`;
   if (!Number.isInteger(s.seed) || s.seed < 0) return `seed must be a non-negative integer, got ${s.seed}`;
   return null;
 }

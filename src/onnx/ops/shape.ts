@@ -1,4 +1,4 @@
-/** Layout ops: Reshape, Transpose, Concat, Split, Slice, Pad, Expand, Gather, nearest Resize ×2. */
+/** Layout ops: Reshape, Transpose, Concat, Split, Slice, Pad, Expand, Gather, nearest Resize. */
 import type { GraphBuilder } from '../core.js';
 import { broadcastShapes, formatShape, normAxis, numel, type Value } from '../ir.js';
 import { defineGrad } from './registry.js';
@@ -147,6 +147,36 @@ export function upsampleNearest2x(b: GraphBuilder, x: Value, hint = 'upsample'):
   );
 }
 
+/**
+ * Source index of each output index in PyTorch's legacy 'nearest' resize to a given size
+ * (`F.interpolate(x, size=…, mode='nearest')`): min(⌊d · s⌋, in − 1) with s = in/out and the
+ * product both rounded to float32, as ATen computes them.
+ */
+export function nearestSourceIndices(inSize: number, outSize: number): number[] {
+  const scale = Math.fround(inSize / outSize);
+  return Array.from({ length: outSize }, (_, d) => Math.min(Math.floor(Math.fround(d * scale)), inSize - 1));
+}
+
+/**
+ * Nearest resize of [N, C, H, W] to [N, C, height, width] with PyTorch's legacy 'nearest' semantics.
+ * An exact ×2 is the Resize node of `upsampleNearest2x`; any other size gathers rows and columns with
+ * indices fixed at build time, so the float32 rounding is ATen's by construction (ORT's Resize divides
+ * by out/in instead) and the gradient is Gather's.
+ */
+export function resizeNearest(
+  b: GraphBuilder,
+  x: Value,
+  [height, width]: readonly [number, number],
+  hint = 'upsample',
+): Value {
+  const [, , h, w] = x.shape;
+  if (height === 2 * h && width === 2 * w) return upsampleNearest2x(b, x, hint);
+  let y = x;
+  if (height !== h) y = gather(b, y, b.int64s(nearestSourceIndices(h, height)), 2, `${hint}_rows`);
+  if (width !== w) y = gather(b, y, b.int64s(nearestSourceIndices(w, width)), 3, `${hint}_cols`);
+  return y;
+}
+
 // ---- gradient rules -------------------------------------------------------------------------
 
 defineGrad('Reshape', (c, [g]) => [g && reshapeRaw(c.b, g, c.x(0).shape, 'reshape_grad')]);
@@ -215,9 +245,17 @@ defineGrad('Expand', (c, [g]) => [g && unbroadcast(c.b, g, c.x(0).shape)]);
 defineGrad('Gather', (c, [g]) => {
   if (!g || !c.needs(0)) return [];
   const data = c.x(0);
-  if (c.attrI('axis', 0) !== 0) throw new Error(`Gather '${c.node.name}': gradient supports axis 0 only`);
+  const axis = c.attrI('axis', 0);
   const idx = c.x(1);
+  const r = idx.shape.length;
   const rows = numel(idx.shape);
+  // Scatter along axis 0: bring the index dimensions of g (and the gathered axis of data) to the front.
+  const axes = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
+  const gFront =
+    axis === 0
+      ? g
+      : transpose(c.b, g, [...axes(axis, axis + r), ...axes(0, axis), ...axes(axis + r, g.shape.length)]);
+  const rest = [...data.shape.slice(0, axis), ...data.shape.slice(axis + 1)];
   const flatIdx = reshapeRaw(
     c.b,
     idx.dtype === 'int64'
@@ -225,16 +263,18 @@ defineGrad('Gather', (c, [g]) => {
       : c.b.emit1('Cast', [idx], { dtype: 'int64', shape: idx.shape }, { to: { i: 7 } }),
     [rows, 1],
   );
-  const updates = reshapeRaw(c.b, g, [rows, ...data.shape.slice(1)]);
-  const zeros = expand(c.b, c.b.scalar(0, data.dtype), data.shape, 'zeros');
+  const updates = reshapeRaw(c.b, gFront, [rows, ...rest]);
+  const front = [data.shape[axis], ...rest];
+  const zeros = expand(c.b, c.b.scalar(0, data.dtype), front, 'zeros');
+  const summed = c.b.emit1(
+    'ScatterND',
+    [zeros, flatIdx, updates],
+    { dtype: data.dtype, shape: front },
+    { reduction: { s: 'add' } },
+    'gather_grad',
+  );
   return [
-    c.b.emit1(
-      'ScatterND',
-      [zeros, flatIdx, updates],
-      { dtype: data.dtype, shape: data.shape },
-      { reduction: { s: 'add' } },
-      'gather_grad',
-    ),
+    axis === 0 ? summed : transpose(c.b, summed, [...axes(1, axis + 1), 0, ...axes(axis + 1, front.length)]),
   ];
 });
 

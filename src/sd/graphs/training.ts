@@ -61,7 +61,7 @@ export function buildTrainingGraph(
 ): BuiltGraph {
   const u = config.unet;
   const dtype = opts.dtype ?? 'float32';
-  checkLatentSize(u, opts.height, opts.width);
+  checkLatentSize(opts.height, opts.width);
   const io = ioDtype(dtype);
   const B = opts.batch;
   const latentShape = [B, u.inChannels, opts.height, opts.width];

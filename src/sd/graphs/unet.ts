@@ -1,8 +1,9 @@
 /**
  * The SD1 UNet (LDM `UNetModel` / diffusers `UNet2DConditionModel`) as an ONNX graph, SD1_SPEC §1:
  * ResBlocks (GroupNorm eps 1e-5), Transformer2D blocks (GroupNorm eps 1e-6, 1×1 proj_in/out, self- and
- * cross-attention with scale 1/√(C/heads), GEGLU), symmetric stride-2 downsampling, nearest ×2
- * upsampling, `[h, skip]` concatenation, cos-first timestep embedding.
+ * cross-attention with scale 1/√(C/heads), GEGLU), symmetric stride-2 downsampling (⌈n/2⌉), nearest
+ * upsampling to the size of the skip it is concatenated with (×2, or 2n−1 after an odd size, as
+ * LDM/ComfyUI's `Upsample(x, output_shape)`), `[h, skip]` concatenation, cos-first timestep embedding.
  *
  * K/V switching: every K/V weight in `kvMode`'s scope is multiplied by a graph input of its own shape
  * (`xi:<canonical key>`), so one session serves every concept mask (see README.md for the cost).
@@ -22,7 +23,7 @@ export const UNET_OUTPUT = 'out_sample';
 
 export interface UnetShape {
   batch: number;
-  /** Latent height and width (image size / 8); multiples of 2^(levels−1) (8 for SD1). */
+  /** Latent height and width (image size / 8): any positive integers, as in ComfyUI. */
   height: number;
   width: number;
   /** Context tokens (77 per prompt window; 77·k for long prompts). Default 77. */
@@ -73,17 +74,13 @@ const RES_EPS = 1e-5;
 const TRANSFORMER_EPS = 1e-6;
 const LAYER_NORM_EPS = 1e-5;
 
-export function checkLatentSize(u: UNetConfig, height: number, width: number): void {
-  const factor = 2 ** (u.channelMult.length - 1);
+export function checkLatentSize(height: number, width: number): void {
   for (const [name, v] of [
     ['height', height],
     ['width', width],
   ] as const) {
-    if (!Number.isInteger(v) || v <= 0 || v % factor !== 0) {
-      throw new Error(
-        `UNet latent ${name} must be a positive multiple of ${factor} (image size a multiple of ${factor * 8}), got ${v}`,
-      );
-    }
+    if (!Number.isInteger(v) || v <= 0)
+      throw new Error(`UNet latent ${name} must be a positive integer (image size / 8), got ${v}`);
   }
 }
 
@@ -230,8 +227,9 @@ export function unetForward(
         }
         if (level !== 0 && r === u.numResBlocks) {
           const module = `output_blocks.${k}.${sub}`;
+          const [, , skipH, skipW] = skips[skips.length - 1].shape;
           h = net.conv(
-            b.scope(module, () => b.upsampleNearest2x(h)),
+            b.scope(module, () => b.resizeNearest(h, [skipH, skipW])),
             `${module}.conv`,
           );
         }
@@ -269,7 +267,7 @@ export interface BuiltGraph {
 export function buildUnetGraph(config: SD1Config, weights: Weights, opts: UnetGraphOptions): BuiltGraph {
   const u = config.unet;
   const dtype = opts.dtype ?? 'float32';
-  checkLatentSize(u, opts.height, opts.width);
+  checkLatentSize(opts.height, opts.width);
   const io = ioDtype(dtype);
   const b = new Builder('sd1_unet');
   const x = b.input(UNET_INPUTS.sample, io, [opts.batch, u.inChannels, opts.height, opts.width]);

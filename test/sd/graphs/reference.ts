@@ -180,7 +180,25 @@ function upsampleNearest2x(x: Map2d): Map2d {
   return { c: x.c, h, w, d };
 }
 
+/**
+ * PyTorch's legacy 'nearest' to a given size (LDM/ComfyUI upsample to the skip's shape): output row y
+ * reads row min(⌊y · (in/out)⌋, in − 1), the ratio and the product taken in float32 as ATen does.
+ */
+function upsampleNearestTo(x: Map2d, h: number, w: number): Map2d {
+  const source = (o: number, inSize: number, outSize: number) => {
+    const ratio = Math.fround(inSize / outSize);
+    return Math.min(Math.floor(Math.fround(o * ratio)), inSize - 1);
+  };
+  const d = new Float64Array(x.c * h * w);
+  for (let ch = 0; ch < x.c; ch++)
+    for (let y = 0; y < h; y++)
+      for (let xx = 0; xx < w; xx++)
+        d[(ch * h + y) * w + xx] = x.d[(ch * x.h + source(y, x.h, h)) * x.w + source(xx, x.w, w)];
+  return { c: x.c, h, w, d };
+}
+
 function concatChannels(a: Map2d, b: Map2d): Map2d {
+  if (a.h !== b.h || a.w !== b.w) throw new Error(`concat of ${a.h}×${a.w} and ${b.h}×${b.w} maps`);
   const d = new Float64Array(a.d.length + b.d.length);
   d.set(a.d, 0);
   d.set(b.d, a.d.length);
@@ -328,7 +346,8 @@ export function unetForward(
       }
       if (level !== 0 && r === spec.numResBlocks) {
         const up = `${P}output_blocks.${k}.${sub}.conv.`;
-        h = conv2d(upsampleNearest2x(h), W(`${up}weight`), W(`${up}bias`));
+        const next = skips[skips.length - 1];
+        h = conv2d(upsampleNearestTo(h, next.h, next.w), W(`${up}weight`), W(`${up}bias`));
       }
       k++;
     }

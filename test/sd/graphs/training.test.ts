@@ -192,6 +192,59 @@ describe('Cones training graph (loss and ∂loss/∂ξ)', () => {
     }
   });
 
+  it('differentiates through the up path at a non-64 image size (latent 6×5 → 3×3 → 2×2 → 1×1 and back by nearest-to-size)', async () => {
+    const config = fx.checkpoint.config;
+    const [hh, ww] = [6, 5];
+    const g = buildTrainingGraph(config, await fx.weights('unet', 'float64'), {
+      batch: 1,
+      height: hh,
+      width: ww,
+      scope: 'cross-attention',
+      dtype: 'float64',
+    });
+    expect(g.builder.graph.nodes.some((n) => n.op === 'Gather')).toBe(true);
+    const session = await fx.open(lowerForFloat64(g.builder.graph), 'train-f64-6x5', {
+      optimization: 'basic',
+    });
+    const contextDim = config.unet.contextDim;
+    const n = 4 * hh * ww;
+    const f64 = (shape: number[], data: ArrayLike<number>): TensorValue => ({
+      dtype: 'float64',
+      shape,
+      data: Float64Array.from(data),
+    });
+    const feeds: Record<string, TensorValue> = {
+      latents: f64([1, 4, hh, ww], signal(n, 21)),
+      noise: f64([1, 4, hh, ww], signal(n, 22)),
+      timestep: f64([1], [400]),
+      encoder_hidden_states: f64([1, L, contextDim], signal(L * contextDim, 23)),
+      loss_weight: f64([1], [1]),
+      sqrt_alpha_bar: f64([1], [Math.sqrt(0.5)]),
+      sqrt_one_minus_alpha_bar: f64([1], [Math.sqrt(0.5)]),
+    };
+    const shapes = shapesOf();
+    for (const key of g.kvKeys) {
+      const shape = [...shapes.get(key)!];
+      feeds[kvInputName(key)] = f64(shape, new Float64Array(shape[0] * shape[1]).fill(1));
+    }
+    const out = await session.run(feeds);
+    // The first cross-attention K sits before every upsample: its gradient crosses all of them.
+    const key = g.kvKeys[0];
+    const grad = out[kvGradName(key)].data as Float64Array;
+    const gmax = Math.max(...Array.from(grad, Math.abs));
+    expect(gmax).toBeGreaterThan(0);
+    const h = 1e-4;
+    for (const i of [Array.from(grad, Math.abs).indexOf(gmax), 5]) {
+      const xi = feeds[kvInputName(key)].data as Float64Array;
+      xi[i] = 1 + h;
+      const up = await loss(session, feeds);
+      xi[i] = 1 - h;
+      const down = await loss(session, feeds);
+      xi[i] = 1;
+      expect(Math.abs(grad[i] - (up - down) / (2 * h))).toBeLessThan(1e-6 * gmax);
+    }
+  });
+
   it("scope 'cross-attention' takes and differentiates only the attn2 K/V weights", async () => {
     const config = fx.checkpoint.config;
     const g = buildTrainingGraph(config, await fx.weights('unet'), {

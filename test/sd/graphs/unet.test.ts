@@ -118,6 +118,37 @@ describe('SD1 UNet graph', () => {
     }
   });
 
+  // Non-64 image sizes (ComfyUI takes any multiple of 8): the down path halves with ⌈n/2⌉, the up path
+  // resizes to each skip's size (12 → 6 → 3 → 2 and back 2 → 3 → 6 → 12; 9 → 5 → 3 → 2 and back).
+  for (const [hh, ww, px] of [
+    [12, 8, '96×64'],
+    [9, 5, '72×40'],
+  ] as const) {
+    it(`matches the plain-TypeScript UNet at ${hh}×${ww} latents (${px} px images)`, async () => {
+      const u = fx.checkpoint.config.unet;
+      const weights = await fx.weights('unet');
+      const { builder } = buildUnetGraph(fx.checkpoint.config, weights, { batch: 1, height: hh, width: ww });
+      const session = await fx.open(builder.graph, `unet-${hh}x${ww}`);
+      const sample = signal(4 * hh * ww, 3);
+      const context = signal(L * u.contextDim, 4);
+      const out = await session.run({
+        sample: { dtype: 'float32', shape: [1, 4, hh, ww], data: sample },
+        timestep: { dtype: 'float32', shape: [1], data: new Float32Array([500]) },
+        encoder_hidden_states: { dtype: 'float32', shape: [1, L, u.contextDim], data: context },
+      });
+      const eps = out[UNET_OUTPUT];
+      expect(eps.shape).toEqual([1, 4, hh, ww]);
+      const ref = unetForward(
+        refWeights(weights),
+        { prefix: 'model.diffusion_model.', ...u, groups: u.normGroups },
+        { c: 4, h: hh, w: ww, d: Float64Array.from(sample) },
+        500,
+        { n: L, c: u.contextDim, d: Float64Array.from(context) },
+      );
+      expect(maxAbsDiff(eps.data as Float32Array, ref.d)).toBeLessThan(1e-4);
+    });
+  }
+
   it('attention chunking picks the fewest query chunks that divide N and fit the budget', () => {
     // SD1 level 0 at 64² latents, batch 4, fp32: 2 GiB per map → 4 chunks of 512 MiB.
     expect(attentionChunks(4, 8, 4096, 4096, 4, 512 * 2 ** 20)).toBe(4);
@@ -277,10 +308,11 @@ describe('SD1 UNet graph', () => {
     expect(maxAbsDiff(y0, y1)).toBeLessThan(1e-5);
   });
 
-  it('refuses latent sizes the down/up path cannot reproduce', async () => {
+  it('refuses latent sizes that are not positive integers', async () => {
     const weights = await fx.weights('unet');
-    expect(() => buildUnetGraph(fx.checkpoint.config, weights, { batch: 1, height: 12, width: 8 })).toThrow(
-      /multiple of 8/,
-    );
+    const build = (height: number, width: number) =>
+      buildUnetGraph(fx.checkpoint.config, weights, { batch: 1, height, width });
+    expect(() => build(0, 8)).toThrow(/latent height must be a positive integer/);
+    expect(() => build(8, 2.5)).toThrow(/latent width must be a positive integer/);
   });
 });
