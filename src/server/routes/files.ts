@@ -21,28 +21,42 @@ interface UploadForm {
   fields: Record<string, string>;
 }
 
+/**
+ * The multipart parser's own complaints (no boundary, body cut short, bad part headers) are plain errors
+ * without a status; they describe the client's body, so they become 400. Limit errors keep their status.
+ */
+function asClientError(error: unknown): unknown {
+  if (error instanceof HttpError || !(error instanceof Error)) return error;
+  if ((error as { statusCode?: unknown }).statusCode !== undefined || 'code' in error) return error;
+  return new HttpError(400, 'invalid_multipart', `Malformed multipart body: ${error.message}`);
+}
+
 /** Reads a multipart upload fully (fields may come after the file); the file must fit the upload limit. */
 async function readUploadForm(request: FastifyRequest, limits: ServerLimits): Promise<UploadForm> {
   if (!request.isMultipart())
     throw new HttpError(400, 'not_multipart', 'Expected a multipart/form-data body');
   const form: UploadForm = { fields: {} };
-  for await (const part of request.parts({
-    limits: { fileSize: limits.maxUploadBytes, files: 4, fields: 32, fieldSize: 1024 * 1024 },
-  })) {
-    if (part.type === 'file') {
-      const file = part as MultipartFile;
-      const bytes = await file.toBuffer();
-      if (file.file.truncated) {
-        throw new HttpError(
-          413,
-          'upload_too_large',
-          `Upload exceeds the ${limits.maxUploadBytes}-byte limit`,
-        );
+  try {
+    for await (const part of request.parts({
+      limits: { fileSize: limits.maxUploadBytes, files: 4, fields: 32, fieldSize: 1024 * 1024 },
+    })) {
+      if (part.type === 'file') {
+        const file = part as MultipartFile;
+        const bytes = await file.toBuffer();
+        if (file.file.truncated) {
+          throw new HttpError(
+            413,
+            'upload_too_large',
+            `Upload exceeds the ${limits.maxUploadBytes}-byte limit`,
+          );
+        }
+        if (file.fieldname === 'image') form.file = { filename: file.filename, bytes };
+      } else if (typeof part.value === 'string') {
+        form.fields[part.fieldname] = part.value;
       }
-      if (file.fieldname === 'image') form.file = { filename: file.filename, bytes };
-    } else if (typeof part.value === 'string') {
-      form.fields[part.fieldname] = part.value;
     }
+  } catch (error) {
+    throw asClientError(error);
   }
   return form;
 }
