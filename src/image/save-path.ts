@@ -1,10 +1,11 @@
 import { mkdirSync, readdirSync } from 'node:fs';
 import { basename, dirname, join, normalize, relative, resolve, sep } from 'node:path';
+import { staysInside } from '../contained-path.js';
 
 /**
  * ComfyUI's `get_save_image_path`: expands `%width%`, `%height%`, `%year%`… in the prefix, splits a
- * subfolder off it (never outside the base folder) and finds the next free counter for
- * `<name>_<counter:05>_.png`.
+ * subfolder off it (never outside the base folder, also not through a symbolic link) and finds the next
+ * free counter for `<name>_<counter:05>_.png`.
  */
 export interface SavePath {
   folder: string;
@@ -36,6 +37,12 @@ export function saveImagePath(prefix: string, baseDir: string, width = 0, height
   const rel = relative(base, folder);
   if (rel.startsWith('..') || resolve(base, rel) !== folder || norm.startsWith(sep) || !filename) {
     throw new Error(`Saving image outside the output folder is not allowed (filename_prefix '${prefix}').`);
+  }
+  // New names are numbered past every existing one, so only the folder can lead out through a link.
+  if (!staysInside(base, folder)) {
+    throw new Error(
+      `Saving image outside the output folder is not allowed: '${subfolder}' leads out of it through a symbolic link (filename_prefix '${prefix}').`,
+    );
   }
   let names: string[];
   try {

@@ -2,6 +2,7 @@ import { createHash, randomInt } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { extname, resolve, sep } from 'node:path';
+import { staysInside } from '../contained-path.js';
 import { listRelativeFiles } from '../engine/list-files.js';
 import { addPngText } from '../image/png-text.js';
 import { pythonJsonDumps } from '../image/py-json.js';
@@ -16,27 +17,37 @@ export const MAX_RESOLUTION = 16384;
 const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp']);
 
 function listImages(root: string): string[] {
-  return listRelativeFiles(root, (name) => IMAGE_EXTENSIONS.has(extname(name).toLowerCase())).sort();
+  return listRelativeFiles(root, (name) => IMAGE_EXTENSIONS.has(extname(name).toLowerCase()), {
+    linksStayInside: true,
+  }).sort();
 }
 
 /**
  * Resolves a LoadImage value: `"sub/name.png"` in input/, or annotated `"name.png [output]"` /
- * `[temp]` / `[input]`. Returns null when it points outside its folder.
+ * `[temp]` / `[input]`. Returns null when it points outside its folder, also through a symbolic link.
  */
 export function resolveAnnotatedImage(value: string, dirs: DataDirs): string | null {
   const m = /^(.*) \[(input|output|temp)\]$/.exec(value);
   const name = m ? m[1] : value;
   const base = resolve(m ? dirs[m[2] as 'input' | 'output' | 'temp'] : dirs.input);
   const full = resolve(base, name);
-  if (!full.startsWith(base + sep)) return null;
+  if (!full.startsWith(base + sep) || !staysInside(base, full)) return null;
   return full;
+}
+
+/** Why a LoadImage value cannot be read, or null when it can. */
+function imageFileProblem(value: string, path: string | null): string | null {
+  if (!path) return `Invalid image file: ${value} (outside its folder, or a link leading out of it)`;
+  if (!existsSync(path) || !statSync(path).isFile()) return `Invalid image file: ${value}`;
+  return null;
 }
 
 function imageFileOf(inputs: Record<string, unknown>, env: NodeEnvironment): string {
   const value = String(inputs.image);
   const path = resolveAnnotatedImage(value, env.dirs);
-  if (!path || !existsSync(path) || !statSync(path).isFile()) throw new Error(`Invalid image file: ${value}`);
-  return path;
+  const problem = imageFileProblem(value, path);
+  if (problem) throw new Error(problem);
+  return path!;
 }
 
 export const LoadImage: NodeDefinition = {
@@ -57,9 +68,8 @@ export const LoadImage: NodeDefinition = {
   },
   outputs: [{ type: 'IMAGE' }, { type: 'MASK' }],
   validate(inputs, env) {
-    const path = resolveAnnotatedImage(String(inputs.image), env.dirs);
-    if (!path || !existsSync(path)) return `Invalid image file: ${inputs.image}`;
-    return null;
+    const value = String(inputs.image);
+    return imageFileProblem(value, resolveAnnotatedImage(value, env.dirs));
   },
   async fingerprint(inputs, env) {
     return createHash('sha256')

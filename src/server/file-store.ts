@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { dirname, extname, join } from 'node:path';
+import { extname } from 'node:path';
 import type { DataDirs } from '../nodes/types.js';
 import { HttpError } from './http-error.js';
-import { checkSubfolder, resolveInside, sanitizeFileName } from './safe-path.js';
+import { checkSubfolder, resolveContained, resolveInside, sanitizeFileName } from './safe-path.js';
 
 export type FolderType = 'input' | 'output' | 'temp';
 
@@ -44,7 +44,8 @@ async function sameContent(path: string, bytes: Uint8Array): Promise<boolean> {
 }
 
 /**
- * Stores an uploaded file like ComfyUI's /upload/image: sanitized name, optional subfolder (escapes → 400),
+ * Stores an uploaded file like ComfyUI's /upload/image: sanitized name, optional subfolder (escapes → 400,
+ * a symbolic link leading out of the folder → 403),
  * same name + same content reuses the file, same name + other content becomes `stem (1).ext`, unless
  * `overwrite`.
  */
@@ -52,37 +53,38 @@ export async function saveUpload(dirs: DataDirs, request: SaveUploadRequest): Pr
   const type = request.type ?? 'input';
   const base = folderOf(dirs, type);
   let subfolder: string;
-  let folder: string;
   try {
     subfolder = checkSubfolder(request.subfolder ?? '');
-    folder = resolveInside(base, subfolder);
+    resolveInside(base, subfolder);
   } catch (error) {
     // ComfyUI answers upload path escapes with 400 (view escapes with 403).
     if (error instanceof HttpError) throw new HttpError(400, error.type, error.message);
     throw error;
   }
   const filename = sanitizeFileName(request.filename);
-  await mkdir(folder, { recursive: true });
+  // Checked before mkdir: a linked subfolder must not get folders created at its target either.
+  await mkdir(resolveContained(base, subfolder), { recursive: true });
   const ext = extname(filename);
   const stem = filename.slice(0, filename.length - ext.length);
   let name = filename;
-  let path = join(folder, name);
+  // Every candidate is checked before it is read or written: the name itself may be a link.
+  let path = resolveContained(base, subfolder, name);
   if (!request.overwrite) {
     for (let i = 1; await stat(path).catch(() => null); i++) {
       if (!request.transform && (await sameContent(path, request.bytes))) break;
       name = `${stem} (${i})${ext}`;
-      path = join(folder, name);
+      path = resolveContained(base, subfolder, name);
     }
   }
   const bytes = request.transform ? await request.transform(request.bytes) : request.bytes;
-  await mkdir(dirname(path), { recursive: true });
   await writeFile(path, bytes);
   return { name, subfolder, type };
 }
 
 /**
  * Locates a stored file like ComfyUI's /view: `filename` starting with `/` or containing `..` → 400,
- * subfolder escaping its folder → 403, missing → 404. Only the name's last segment is used.
+ * subfolder escaping its folder (also through a symbolic link) → 403, missing → 404. Only the name's last
+ * segment is used.
  */
 export async function locateFile(
   dirs: DataDirs,
@@ -97,9 +99,8 @@ export async function locateFile(
   const type = annotated.type ?? (ref.type === undefined || ref.type === '' ? 'output' : ref.type);
   if (!isFolderType(type)) throw new HttpError(400, 'invalid_type', `Unknown type '${type}'`);
   const subfolder = (ref.subfolder ?? '').replace(/\\/g, '/');
-  const folder = resolveInside(folderOf(dirs, type), subfolder);
   const name = filename.replace(/\\/g, '/').split('/').pop()!;
-  const path = join(folder, name);
+  const path = resolveContained(folderOf(dirs, type), subfolder, name);
   const found = await stat(path).catch(() => null);
   if (!found?.isFile()) throw new HttpError(404, 'not_found', `File '${filename}' not found`);
   return { path, name, type, subfolder };

@@ -1,13 +1,11 @@
-import { basename, extname, isAbsolute, relative, resolve, sep } from 'node:path';
+import { basename, extname, resolve } from 'node:path';
+import { isInside, staysInside } from '../contained-path.js';
 import { HttpError } from './http-error.js';
 
-/** True when `child` (absolute) lies inside `base` (absolute) or is `base` itself. */
-export function isInside(base: string, child: string): boolean {
-  const rel = relative(base, child);
-  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
-}
-
-/** Resolves `parts` under `base`; 403 when the result escapes it (ComfyUI answers subfolder escapes with 403). */
+/**
+ * Resolves `parts` under `base`; 403 when the result escapes it (ComfyUI answers subfolder escapes with 403).
+ * Compares names only, so symbolic links are followed: right for model folders, see `resolveContained`.
+ */
 export function resolveInside(base: string, ...parts: string[]): string {
   for (const part of parts) {
     if (part.includes('\0')) throw new HttpError(400, 'invalid_path', 'Path contains a NUL byte');
@@ -15,6 +13,19 @@ export function resolveInside(base: string, ...parts: string[]): string {
   const root = resolve(base);
   const target = resolve(root, ...parts);
   if (!isInside(root, target)) throw new HttpError(403, 'path_escape', 'Path escapes its folder');
+  return target;
+}
+
+/**
+ * `resolveInside` for the data folders (input/, output/, temp/, user/): also 403 `link_escape` when a
+ * symbolic link along the path leads out of `base`'s real location. Check the full path of the file
+ * read or written, not only its folder: the file itself may be a link.
+ */
+export function resolveContained(base: string, ...parts: string[]): string {
+  const target = resolveInside(base, ...parts);
+  if (!staysInside(base, target)) {
+    throw new HttpError(403, 'link_escape', 'Path leads outside its folder through a symbolic link');
+  }
   return target;
 }
 

@@ -1,7 +1,7 @@
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { HttpError } from './http-error.js';
-import { resolveInside } from './safe-path.js';
+import { resolveContained, resolveInside } from './safe-path.js';
 
 export interface FileInfo {
   path: string;
@@ -37,15 +37,18 @@ export class UserStore {
     this.root = resolveInside(userDir, user);
   }
 
-  /** Absolute path of a client-given relative path; 400 when empty, 403 when it escapes the user folder. */
+  /**
+   * Absolute path of a client-given relative path; 400 when empty, 403 when it escapes the user folder,
+   * also through a symbolic link.
+   */
   resolve(file: string): string {
     if (!file) throw new HttpError(400, 'invalid_path', 'A file path is required');
-    return resolveInside(this.root, file);
+    return resolveContained(this.root, file);
   }
 
   async getSettings(): Promise<Record<string, unknown>> {
     try {
-      const parsed = JSON.parse(await readFile(join(this.root, SETTINGS_FILE), 'utf8'));
+      const parsed = JSON.parse(await readFile(this.resolve(SETTINGS_FILE), 'utf8'));
       return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? parsed : {};
     } catch {
       return {};
@@ -60,7 +63,7 @@ export class UserStore {
         if (value === undefined) delete settings[key];
         else settings[key] = value;
       }
-      await writeAtomic(join(this.root, SETTINGS_FILE), JSON.stringify(settings, null, 4));
+      await writeAtomic(this.resolve(SETTINGS_FILE), JSON.stringify(settings, null, 4));
     });
     this.settingsLock = next.catch(() => undefined);
     return next;

@@ -32,3 +32,22 @@ describe('listRelativeFiles (combo listings like ComfyUI folder_paths)', () => {
     expect(listRelativeFiles(join(tmpdir(), 'no-such-folder-cones'), () => true)).toEqual([]);
   });
 });
+
+describe('listRelativeFiles with linksStayInside (data folders such as input/)', () => {
+  it('lists links that resolve inside the folder and skips those leading out, dangling ones too', () => {
+    const root = tree();
+    const elsewhere = mkdtempSync(join(tmpdir(), 'cones-list-out-'));
+    writeFileSync(join(elsewhere, 'secret.png'), '');
+    symlinkSync(join(elsewhere, 'secret.png'), join(root, 'sub', 'leak.png'));
+    symlinkSync(join(elsewhere, 'gone.png'), join(root, 'dangling.png'));
+    const png = (n: string) => n.endsWith('.png');
+    expect(listRelativeFiles(root, png, { linksStayInside: true }).sort()).toEqual([
+      'a.png',
+      'linked.png',
+      'sub/c.png',
+      'sub/deeper/d.png',
+    ]);
+    // Model folders keep following links: users link their model stores.
+    expect(listRelativeFiles(root, png)).toContain('sub/leak.png');
+  });
+});

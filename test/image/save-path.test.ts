@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -28,5 +28,14 @@ describe('saveImagePath (ComfyUI get_save_image_path)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cones-save-'));
     expect(() => saveImagePath('../escape', dir)).toThrow(/outside the output folder/);
     expect(() => saveImagePath('a/../../escape', dir)).toThrow(/outside the output folder/);
+  });
+
+  it('refuses a subfolder that is a symbolic link leading out of the output folder, creating nothing there', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cones-save-'));
+    const elsewhere = mkdtempSync(join(tmpdir(), 'cones-save-out-'));
+    symlinkSync(elsewhere, join(dir, 'out'));
+    expect(() => saveImagePath('out/img', dir)).toThrow(/symbolic link/);
+    expect(() => saveImagePath('out/new/img', dir)).toThrow(/symbolic link/);
+    expect(existsSync(join(elsewhere, 'new'))).toBe(false);
   });
 });

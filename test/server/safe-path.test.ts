@@ -1,13 +1,24 @@
+import { mkdirSync, mkdtempSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { HttpError } from '../../src/server/http-error.js';
-import { checkSubfolder, resolveInside, sanitizeFileName } from '../../src/server/safe-path.js';
+import {
+  checkSubfolder,
+  resolveContained,
+  resolveInside,
+  sanitizeFileName,
+} from '../../src/server/safe-path.js';
 
 function status(fn: () => unknown): number | undefined {
+  return refusal(fn)?.status;
+}
+
+function refusal(fn: () => unknown): { status: number; type?: string } | undefined {
   try {
     fn();
   } catch (error) {
-    return error instanceof HttpError ? error.status : -1;
+    return error instanceof HttpError ? { status: error.status, type: error.type } : { status: -1 };
   }
   return undefined;
 }
@@ -48,5 +59,21 @@ describe('checkSubfolder', () => {
     expect(checkSubfolder('a\\b')).toBe('a/b');
     for (const bad of ['/tmp', '../x', 'a/../../b', 'C:/x'])
       expect(status(() => checkSubfolder(bad))).toBe(403);
+  });
+});
+
+describe('resolveContained (data folders)', () => {
+  it('refuses a path leading out through a symbolic link with 403 link_escape; resolveInside follows it', () => {
+    const base = mkdtempSync(join(tmpdir(), 'cones-safe-'));
+    const elsewhere = mkdtempSync(join(tmpdir(), 'cones-safe-out-'));
+    mkdirSync(join(base, 'sub'));
+    symlinkSync(elsewhere, join(base, 'out'));
+    expect(refusal(() => resolveContained(base, 'out', 'x.png'))).toEqual({
+      status: 403,
+      type: 'link_escape',
+    });
+    expect(refusal(() => resolveContained(base, '../x'))).toEqual({ status: 403, type: 'path_escape' });
+    expect(resolveContained(base, 'sub', 'x.png')).toBe(join(base, 'sub', 'x.png'));
+    expect(resolveInside(base, 'out', 'x.png')).toBe(join(base, 'out', 'x.png'));
   });
 });
