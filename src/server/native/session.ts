@@ -8,7 +8,7 @@ import { HttpError } from '../http-error.js';
 import { decodeToTensor } from '../image-ops.js';
 import type { EventHub, EventSink } from '../ws/hub.js';
 import { decodePreview } from '../ws/preview-frames.js';
-import { decodeFrame, type Encoding, encodeFrame } from './codec.js';
+import { decodeFrame, type Encoding, encodeFrame, FrameDecodeError } from './codec.js';
 import type { ErrorData, GetOutputResponse, HelloResponse, RequestData, RequestType } from './schema.js';
 import type { NativeValidator } from './validator.js';
 
@@ -96,12 +96,13 @@ export class NativeSession implements EventSink {
     try {
       frame = decodeFrame(raw, isBinary);
     } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
+      const failure =
+        error instanceof FrameDecodeError ? error : new FrameDecodeError(`could not be decoded: ${error}`);
       this.sendError(undefined, {
         code: 'invalid_frame',
-        message: 'Frame could not be decoded',
-        pointer: '',
-        reason,
+        message: failure.message,
+        pointer: failure.pointer,
+        reason: failure.reason,
       });
       return;
     }
@@ -121,7 +122,7 @@ export class NativeSession implements EventSink {
       const { pointer, reason } = checked.failure;
       this.sendError(checked.id, {
         code: 'invalid_message',
-        message: `${pointer || '(frame)'} ${reason}`,
+        message: `${pointer || 'frame'} ${reason}`,
         pointer,
         reason,
       });

@@ -1,4 +1,4 @@
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { Ajv, type ValidateFunction } from 'ajv';
 import {
   type Envelope,
   nativeProtocolSchema,
@@ -7,12 +7,7 @@ import {
   requestDefName,
   requestTypes,
 } from './schema.js';
-
-/** A frame that failed validation: where (JSON pointer into the frame) and why. */
-export interface ValidationFailure {
-  pointer: string;
-  reason: string;
-}
+import { describeFailure, type ValidationFailure } from './validation-reasons.js';
 
 export type Validated =
   | {
@@ -21,29 +16,13 @@ export type Validated =
     }
   | { ok: false; id?: string | number; failure: ValidationFailure };
 
-function describe(error: ErrorObject): ValidationFailure {
-  let pointer = error.instancePath;
-  let reason = error.message ?? 'is invalid';
-  const params = error.params as Record<string, unknown>;
-  if (error.keyword === 'additionalProperties') {
-    pointer += `/${String(params.additionalProperty).replace(/~/g, '~0').replace(/\//g, '~1')}`;
-    reason = 'is not allowed here';
-  } else if (error.keyword === 'required') {
-    pointer += `/${String(params.missingProperty)}`;
-    reason = 'is required';
-  } else if (error.keyword === 'enum') {
-    reason = `must be one of ${JSON.stringify(params.allowedValues)}`;
-  }
-  return { pointer, reason };
-}
-
 /** Compiles the protocol schema once and checks client frames against it (envelope, then payload). */
 export class NativeValidator {
   private readonly envelope: ValidateFunction;
   private readonly payloads = new Map<string, ValidateFunction>();
 
   constructor() {
-    const ajv = new Ajv({ allErrors: false, strict: true, strictTypes: false });
+    const ajv = new Ajv({ allErrors: false, verbose: true, strict: true, strictTypes: false });
     ajv.addKeyword({
       keyword: 'bytes',
       schemaType: 'boolean',
@@ -63,14 +42,13 @@ export class NativeValidator {
   validate(frame: unknown): Validated {
     if (!this.envelope(frame)) {
       const id = readableId(frame);
-      return { ok: false, id, failure: describe(this.envelope.errors![0]) };
+      return { ok: false, id, failure: describeFailure(this.envelope.errors!) };
     }
     const envelope = frame as Envelope;
     const data = envelope.data ?? {};
     const payload = this.payloads.get(envelope.type)!;
     if (!payload(data)) {
-      const failure = describe(payload.errors![0]);
-      if (payload.errors![0].keyword === 'bytes') failure.reason = 'must be bytes';
+      const failure = describeFailure(payload.errors!);
       return { ok: false, id: envelope.id, failure: { ...failure, pointer: `/data${failure.pointer}` } };
     }
     return { ok: true, message: { type: envelope.type, id: envelope.id, data } as never };

@@ -45,7 +45,7 @@ describe('NativeValidator', () => {
     [{ id: 1 }, '/type', 'is required'],
     [{ type: 'nope' }, '/type', 'must be one of'],
     [{ type: 'queue', extra: 1 }, '/extra', 'is not allowed here'],
-    [{ type: 'queue', id: -1 }, '/id', ''],
+    [{ type: 'queue', id: -1 }, '/id', 'must be a string of 1 to 128 characters or an integer from 0 to'],
     [{ type: 'history', data: { max_items: 0 } }, '/data/max_items', 'must be >= 1'],
     [{ type: 'upload', data: { filename: 'a', bytes: 'x' } }, '/data/bytes', 'must be bytes'],
     [
