@@ -58,7 +58,16 @@ export function createPromptService(options: PromptServiceOptions): EnginePrompt
       ? resolveDataDirs({ dataDir: options.dataDir, comfyuiDir: options.comfyuiDir })
       : undefined);
   if (!dirs) throw new Error('createPromptService needs `dirs` or `dataDir`');
-  const env: NodeEnvironment = { dirs };
+  /** Work node code started outside prompts (e.g. the demo checkpoint write); close() waits for it. */
+  const backgroundWork = new Set<Promise<unknown>>();
+  const env: NodeEnvironment = {
+    dirs,
+    trackBackgroundWork(work) {
+      backgroundWork.add(work);
+      const forget = () => backgroundWork.delete(work);
+      work.then(forget, forget);
+    },
+  };
   const registry = options.registry ?? createNodeRegistry();
   if (options.extraNodes?.length) registry.register(...options.extraNodes);
   const log = options.log ?? ((m: string) => process.stderr.write(`${m}\n`));
@@ -80,6 +89,7 @@ export function createPromptService(options: PromptServiceOptions): EnginePrompt
   let idleWaiters: Array<() => void> = [];
   let running: { job: Job; abort: AbortController; done: Promise<void> } | null = null;
   let closed = false;
+  let closing: Promise<void> | undefined;
 
   let currentNode: string | null = null;
   const emit = (event: EngineEvent) => {
@@ -321,19 +331,24 @@ export function createPromptService(options: PromptServiceOptions): EnginePrompt
       return new Promise((resolve) => idleWaiters.push(resolve));
     },
 
-    async close() {
-      if (closed) return;
-      closed = true;
-      queue.clear();
-      dropWaiters((id) => running?.job.promptId === id);
-      const current = running;
-      if (current) {
-        current.abort.abort();
-        await current.done.catch(() => {});
-      }
-      settleIdle();
-      listeners.clear();
-      if (ownRuntime) await (runtime as WorkerRuntime).close();
+    close() {
+      // Every caller waits for the same shutdown, not only the first.
+      closing ??= (async () => {
+        closed = true;
+        queue.clear();
+        dropWaiters((id) => running?.job.promptId === id);
+        const current = running;
+        if (current) {
+          current.abort.abort();
+          await current.done.catch(() => {});
+        }
+        settleIdle();
+        listeners.clear();
+        if (ownRuntime) await (runtime as WorkerRuntime).close();
+        // Failures were already handled where the work started; here only its end matters.
+        while (backgroundWork.size > 0) await Promise.allSettled([...backgroundWork]);
+      })();
+      return closing;
     },
   };
   return service;

@@ -52,7 +52,8 @@ function demoFolder(env: NodeEnvironment): string | undefined {
 /**
  * Puts the built-in demo checkpoint (random tiny SD1 weights) into the service's own checkpoints
  * folder unless it is there; started by the first checkpoint listing, so a fresh install offers a
- * runnable model. Resolves once the file exists.
+ * runnable model. Resolves once the file exists. One write per folder process-wide (services may
+ * share a folder); each service that sees it in flight tracks it, so its close() waits for it.
  */
 export function ensureDemoInFolders(env: NodeEnvironment): Promise<string> | undefined {
   const target = demoFolder(env);
@@ -63,6 +64,7 @@ export function ensureDemoInFolders(env: NodeEnvironment): Promise<string> | und
     write.catch(() => demoWrites.delete(target)); // retried on the next listing
     demoWrites.set(target, write);
   }
+  env.trackBackgroundWork?.(write);
   return write;
 }
 

@@ -98,6 +98,11 @@ export interface OutputSpec {
 export interface NodeEnvironment {
   /** Absolute folder paths (see `DataDirs`). */
   dirs: DataDirs;
+  /**
+   * Hands over work node code starts outside any prompt (the demo checkpoint write a listing starts), so
+   * the service's close() waits for it instead of leaving files half-written. Absent: nobody waits.
+   */
+  trackBackgroundWork?(work: Promise<unknown>): void;
 }
 
 export interface DataDirs {

@@ -80,6 +80,7 @@ export async function startServer(options: StartServerFullOptions = {}): Promise
     await closeSockets?.();
     await app?.close();
     if (ownsService) await service.close();
+    await demoWritten?.catch(() => {}); // e.g. the port was taken: still no half-written file left behind
     throw error;
   }
 

@@ -1,5 +1,7 @@
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ApiPrompt, QueuePromptRequest } from '../../src/engine/service-types.js';
+import { DEMO_CHECKPOINT_NAME } from '../../src/sd/tiny-model.js';
 import { createHarness, type Harness } from './helpers.js';
 
 const chain = (value = 3): ApiPrompt => ({
@@ -243,7 +245,8 @@ describe('PromptService execution', () => {
       current_inputs: { message: ['kaputt'], value: [2] },
       current_outputs: ['1'],
     });
-    expect(error?.traceback).toEqual(expect.arrayContaining([expect.stringContaining('at ')]));
+    // ComfyUI's traceback field stays, filled with the message: stack frames name server files
+    expect(error?.traceback).toEqual(['RangeError: kaputt\n']);
     expect(typeof error?.timestamp).toBe('number');
     const types = h.jsonEvents(id).map(([t]) => t);
     expect(types.slice(-3)).toEqual(['execution_error', 'status', 'executing']);
@@ -322,6 +325,18 @@ describe('PromptService execution', () => {
   it('objectInfo lists the shipped and the registered nodes', async () => {
     const info = await h.service.objectInfo();
     expect(Object.keys(info)).toEqual(expect.arrayContaining(['LoadImage', 'SaveImage', 'TestSleep']));
+  });
+
+  it('close() waits for the demo checkpoint write that a listing started', async () => {
+    const folder = h.service.env.dirs.models.checkpoints.at(-1)!;
+    await h.service.objectInfo(); // the checkpoint combo starts writing the demo file
+    const first = h.service.close();
+    await h.service.close(); // a second caller waits for the same shutdown
+    // The file is complete (renamed from its temp file) and nothing writes any more.
+    expect(readdirSync(folder)).toEqual([DEMO_CHECKPOINT_NAME]);
+    await first;
+    rmSync(h.dataDir, { recursive: true });
+    expect(existsSync(h.dataDir)).toBe(false);
   });
 
   it('strips sensitive extra_data and stamps client_id and create_time', async () => {

@@ -43,4 +43,41 @@ describe('startServer', () => {
       await rm(dataDir, { recursive: true, force: true });
     }
   });
+
+  it('close() waits for the demo checkpoint write that a listing started', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'cones-listing-demo-'));
+    try {
+      const server = await startServer({
+        port: 0,
+        dataDir,
+        demoCheckpoint: false,
+        serviceOptions: { log: () => {} },
+      });
+      expect((await fetch(`${server.url}/object_info`)).status).toBe(200); // starts the write
+      await server.close();
+      expect(readdirSync(server.dirs.models.checkpoints[0])).toEqual([DEMO_CHECKPOINT_NAME]);
+    } finally {
+      await rm(dataDir, { recursive: true });
+    }
+  });
+
+  it('a start that fails (port taken) still finishes its demo checkpoint write before rejecting', async () => {
+    const taken = await startServer({
+      port: 0,
+      demoCheckpoint: false,
+      dataDir: await mkdtemp(join(tmpdir(), 'cones-port-')),
+      serviceOptions: { log: () => {} },
+    });
+    const dataDir = await mkdtemp(join(tmpdir(), 'cones-failed-start-'));
+    try {
+      await expect(
+        startServer({ port: taken.port, dataDir, serviceOptions: { log: () => {} } }),
+      ).rejects.toThrow(/EADDRINUSE/);
+      expect(readdirSync(join(dataDir, 'models', 'checkpoints'))).toEqual([DEMO_CHECKPOINT_NAME]);
+    } finally {
+      await taken.close();
+      await rm(taken.dirs.root, { recursive: true });
+      await rm(dataDir, { recursive: true });
+    }
+  });
 });
