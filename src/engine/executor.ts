@@ -7,7 +7,10 @@ import {
   type RuntimeClient,
 } from '../nodes/types.js';
 import type { ExecutionOutcome, Job } from './job.js';
+import { keyedRecord } from './keyed-record.js';
 import { computeSignatures, type OutputCache } from './output-cache.js';
+import { type NodeProgress, ProgressBoard } from './progress-state.js';
+import { loggedError, publicError } from './public-error.js';
 import type { EngineEvent } from './service-types.js';
 import { ancestorsOf, isLinkValue } from './validate.js';
 
@@ -27,25 +30,35 @@ export interface ExecutorDeps {
   log?(message: string): void;
 }
 
-interface NodeProgress {
-  value: number;
-  max: number;
-  state: 'running' | 'finished' | 'error';
-}
-
-/** Dependency order (ancestors first) of `needed`, walking outputs in numeric-id order. */
+/**
+ * Dependency order (ancestors first) of `needed`, walking outputs in numeric-id order and each
+ * node's links in input order. An explicit stack, so that a chain of any length fits.
+ */
 export function executionOrder(job: Job, needed: Set<string>): string[] {
   const order: string[] = [];
   const done = new Set<string>();
-  const visit = (id: string) => {
-    if (done.has(id) || !needed.has(id)) return;
-    done.add(id);
-    const inputs = job.prompt[id].inputs;
-    for (const v of Object.values(inputs)) if (isLinkValue(v)) visit(String(v[0]));
-    order.push(id);
-  };
+  const sourcesOf = (id: string) =>
+    Object.values(job.prompt[id].inputs)
+      .filter(isLinkValue)
+      .map((v) => String(v[0]));
   const byId = (a: string, b: string) => Number(a) - Number(b) || a.localeCompare(b);
-  for (const o of [...job.outputs].sort(byId)) visit(o);
+  for (const output of [...job.outputs].sort(byId)) {
+    if (done.has(output) || !needed.has(output)) continue;
+    done.add(output);
+    const path = [{ id: output, sources: sourcesOf(output), next: 0 }];
+    while (path.length > 0) {
+      const frame = path[path.length - 1];
+      if (frame.next === frame.sources.length) {
+        path.pop();
+        order.push(frame.id);
+        continue;
+      }
+      const source = frame.sources[frame.next++];
+      if (done.has(source) || !needed.has(source)) continue;
+      done.add(source);
+      path.push({ id: source, sources: sourcesOf(source), next: 0 });
+    }
+  }
   return order;
 }
 
@@ -73,20 +86,14 @@ function mergeUi(uis: Array<Record<string, unknown>>): Record<string, unknown> |
   return out;
 }
 
-function tracebackOf(error: Error): string[] {
-  const lines = (error.stack ?? '').split('\n');
-  const frames = lines.filter((l) => /^\s+at /.test(l)).map((l) => `${l.trim()}\n`);
-  return frames.length > 0 ? frames : [`${error.name}: ${error.message}\n`];
-}
-
 export class Executor {
   constructor(private readonly deps: ExecutorDeps) {}
 
   async execute(job: Job, signal: AbortSignal): Promise<ExecutionOutcome> {
     const { registry, env, cache } = this.deps;
     const messages: Array<[string, Record<string, unknown>]> = [];
-    const outputs: ExecutionOutcome['outputs'] = {};
-    const meta: ExecutionOutcome['meta'] = {};
+    const outputs: ExecutionOutcome['outputs'] = keyedRecord();
+    const meta: ExecutionOutcome['meta'] = keyedRecord();
     const client = job.clientId;
     const promptId = job.promptId;
     const sendJson = (type: string, data: Record<string, unknown>, toAllWithoutClient: boolean) => {
@@ -99,26 +106,10 @@ export class Executor {
       sendJson(type, stamped, toAllWithoutClient);
     };
 
-    const progress = new Map<string, NodeProgress>();
-    const sendProgressState = () => {
-      const nodes: Record<string, unknown> = {};
-      for (const [id, p] of progress) {
-        nodes[id] = {
-          value: p.value,
-          max: p.max,
-          state: p.state,
-          node_id: id,
-          prompt_id: promptId,
-          display_node_id: id,
-          parent_node_id: null,
-          real_node_id: id,
-        };
-      }
-      sendJson('progress_state', { prompt_id: promptId, nodes }, true);
-    };
+    const progress = new ProgressBoard(promptId);
     const setProgress = (id: string, p: NodeProgress) => {
       progress.set(id, p);
-      sendProgressState();
+      sendJson('progress_state', progress.message(), true);
     };
 
     addMessage('execution_start', { prompt_id: promptId });
@@ -170,12 +161,12 @@ export class Executor {
       }
       // ComfyUI list semantics: every value is a list of items; a node runs once per item of its
       // longest input list (shorter lists repeat their last item), `isList` outputs contribute items.
-      const inputLists: Record<string, unknown[]> = {};
-      for (const [name, v] of Object.entries(node.inputs)) {
-        inputLists[name] = isLinkValue(v)
-          ? (results.get(String(v[0]))?.[v[1] as number] ?? [undefined])
-          : [v];
-      }
+      const inputLists = keyedRecord(
+        Object.entries(node.inputs).map(([name, v]) => {
+          const list = isLinkValue(v) ? (results.get(String(v[0]))?.[v[1] as number] ?? [undefined]) : [v];
+          return [name, list] as const;
+        }),
+      );
       try {
         if (signal.aborted) throw new InterruptedError();
         setProgress(id, { value: 0, max: 1, state: 'running' });
@@ -203,9 +194,11 @@ export class Executor {
         const outputLists: unknown[][] = def.outputs.map(() => []);
         const uis: Array<Record<string, unknown>> = [];
         for (let i = 0; i < runs; i++) {
-          const inputs: Record<string, unknown> = {};
-          for (const [name, list] of Object.entries(inputLists))
-            inputs[name] = list[Math.min(i, list.length - 1)];
+          const inputs = keyedRecord(
+            Object.entries(inputLists).map(
+              ([name, list]) => [name, list[Math.min(i, list.length - 1)]] as const,
+            ),
+          );
           const result = await def.execute(inputs, ctx);
           if (signal.aborted) throw new InterruptedError();
           if (!result || !Array.isArray(result.outputs)) {
@@ -243,21 +236,18 @@ export class Executor {
           );
         } else {
           failure = 'error';
-          const e = error instanceof Error ? error : new Error(String(error));
           const p = progress.get(id);
           if (p) setProgress(id, { ...p, state: 'error' });
-          const currentInputs: Record<string, unknown[]> = {};
-          for (const [name, list] of Object.entries(inputLists))
-            currentInputs[name] = list.map(formatInputValue);
-          this.deps.log?.(`!!! Exception during processing !!! ${e.message}\n${e.stack ?? ''}`);
+          const currentInputs = keyedRecord(
+            Object.entries(inputLists).map(([name, list]) => [name, list.map(formatInputValue)] as const),
+          );
+          this.deps.log?.(`!!! Exception during processing !!! ${loggedError(error)}`);
           addMessage('execution_error', {
             prompt_id: promptId,
             node_id: id,
             node_type: node.class_type,
             executed: [...executed],
-            exception_message: e.message,
-            exception_type: e.name,
-            traceback: tracebackOf(e),
+            ...publicError(error),
             current_inputs: currentInputs,
             current_outputs: [...results.keys()],
           });

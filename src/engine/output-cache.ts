@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { NodeRegistry } from '../nodes/registry.js';
 import type { NodeEnvironment } from '../nodes/types.js';
+import { keyedRecord } from './keyed-record.js';
 import type { ApiPrompt } from './service-types.js';
 import { isLinkValue } from './validate.js';
 
@@ -68,8 +69,7 @@ export async function computeSignatures(
     let fp = '';
     if (!def || def.notCacheable) fp = `nonce:${nonce}:${id}`;
     else if (def.fingerprint) {
-      const literals: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(node.inputs)) if (!isLinkValue(v)) literals[k] = v;
+      const literals = keyedRecord(Object.entries(node.inputs).filter(([, v]) => !isLinkValue(v)));
       try {
         fp = `fp:${await def.fingerprint(literals, env)}`;
       } catch {
@@ -78,25 +78,42 @@ export async function computeSignatures(
     }
     fingerprints.set(id, fp);
   }
-  const visit = (id: string, trail: Set<string>): string => {
-    const known = signatures.get(id);
-    if (known) return known;
-    if (trail.has(id)) throw new Error(`dependency cycle through node ${id}`);
-    trail.add(id);
+  const signatureOf = (id: string): string => {
     const node = prompt[id];
     const inputs = Object.keys(node.inputs)
       .sort()
       .map((name) => {
         const v = node.inputs[name];
-        return isLinkValue(v) ? [name, 'link', visit(String(v[0]), trail), v[1]] : [name, 'value', v];
+        return isLinkValue(v) ? [name, 'link', signatures.get(String(v[0])), v[1]] : [name, 'value', v];
       });
-    trail.delete(id);
-    const sig = createHash('sha256')
+    return createHash('sha256')
       .update(stableJson([node.class_type, fingerprints.get(id) ?? '', inputs]))
       .digest('hex');
-    signatures.set(id, sig);
-    return sig;
   };
-  for (const id of needed) visit(id, new Set());
+  // Ancestors before descendants with an explicit stack: a signature covers every ancestor's, and
+  // a chain of any length must fit.
+  const sourcesOf = (id: string) =>
+    Object.values(prompt[id].inputs)
+      .filter(isLinkValue)
+      .map((v) => String(v[0]));
+  for (const root of needed) {
+    if (signatures.has(root)) continue;
+    const onPath = new Set([root]);
+    const path = [{ id: root, sources: sourcesOf(root), next: 0 }];
+    while (path.length > 0) {
+      const frame = path[path.length - 1];
+      if (frame.next === frame.sources.length) {
+        path.pop();
+        onPath.delete(frame.id);
+        signatures.set(frame.id, signatureOf(frame.id));
+        continue;
+      }
+      const source = frame.sources[frame.next++];
+      if (onPath.has(source)) throw new Error(`dependency cycle through node ${source}`);
+      if (signatures.has(source)) continue;
+      onPath.add(source);
+      path.push({ id: source, sources: sourcesOf(source), next: 0 });
+    }
+  }
   return signatures;
 }

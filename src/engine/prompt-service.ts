@@ -9,6 +9,7 @@ import { PromptHistory } from './history.js';
 import { type Job, queueItemOf } from './job.js';
 import { OutputCache } from './output-cache.js';
 import { PromptQueue } from './prompt-queue.js';
+import { loggedError, publicError } from './public-error.js';
 import type {
   EngineEvent,
   HistoryEntry,
@@ -127,16 +128,13 @@ export function createPromptService(options: PromptServiceOptions): EnginePrompt
       entry = { prompt: queueItemOf(job), ...outcome };
     } catch (error) {
       // Failures outside any node (e.g. a fingerprint walk) still end the job cleanly.
-      const e = error instanceof Error ? error : new Error(String(error));
-      log(`prompt ${job.promptId} failed outside a node: ${e.stack ?? e.message}`);
+      log(`prompt ${job.promptId} failed outside a node: ${loggedError(error)}`);
       const data = {
         prompt_id: job.promptId,
         node_id: null,
         node_type: null,
         executed: [],
-        exception_message: e.message,
-        exception_type: e.name,
-        traceback: (e.stack ?? '').split('\n').slice(1),
+        ...publicError(error),
         current_inputs: {},
         current_outputs: [],
         timestamp: Date.now(),
@@ -216,7 +214,7 @@ export function createPromptService(options: PromptServiceOptions): EnginePrompt
       const targets = Array.isArray(request.partial_execution_targets)
         ? request.partial_execution_targets.map(String)
         : null;
-      const verdict = await validatePrompt(request.prompt, registry, env, targets);
+      const verdict = await validatePrompt(request.prompt, registry, env, targets, log);
       if (!verdict.ok) return { ok: false, error: verdict.error, node_errors: verdict.nodeErrors };
       const explicit = Number(request.number);
       const number =

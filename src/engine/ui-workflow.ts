@@ -1,5 +1,6 @@
 import type { NodeRegistry } from '../nodes/registry.js';
 import type { InputSpec, NodeDefinition } from '../nodes/types.js';
+import { keyedRecord } from './keyed-record.js';
 import type { ApiPrompt } from './service-types.js';
 
 /**
@@ -107,40 +108,46 @@ export function uiWorkflowToApiPrompt(workflow: UiWorkflow, registry: NodeRegist
   const nodes = new Map(workflow.nodes.map((n) => [String(n.id), n]));
   const links = parseLinks(workflow);
 
-  /** Follows a link back through reroutes and bypassed nodes to a real output, or a primitive's value. */
-  const resolve = (
-    linkId: number,
-    seen = new Set<number>(),
-  ): { link: [string, number] } | { value: unknown } | null => {
-    const link = links.get(linkId);
-    if (!link || seen.has(linkId)) return null;
-    seen.add(linkId);
-    const origin = nodes.get(link.originId);
-    if (!origin || origin.mode === MODE_MUTED) return null;
-    if (origin.type === 'Reroute') {
-      const up = origin.inputs?.[0]?.link;
-      return up === null || up === undefined ? null : resolve(up, seen);
+  /**
+   * Follows a link back through reroutes and bypassed nodes to a real output, or a primitive's value.
+   * A loop rather than recursion: a chain of thousands of reroutes must not exhaust the stack.
+   */
+  const resolve = (start: number): { link: [string, number] } | { value: unknown } | null => {
+    const seen = new Set<number>();
+    let linkId: number | null | undefined = start;
+    while (linkId !== null && linkId !== undefined) {
+      const link = links.get(linkId);
+      if (!link || seen.has(linkId)) return null;
+      seen.add(linkId);
+      const origin = nodes.get(link.originId);
+      if (!origin || origin.mode === MODE_MUTED) return null;
+      if (origin.type === 'Reroute') {
+        linkId = origin.inputs?.[0]?.link;
+        continue;
+      }
+      if (origin.type === 'PrimitiveNode') {
+        const values = origin.widgets_values;
+        return { value: Array.isArray(values) ? values[0] : undefined };
+      }
+      if (origin.mode === MODE_BYPASS) {
+        const outType = origin.outputs?.[link.originSlot]?.type ?? link.type;
+        const pass =
+          origin.inputs?.find((i) => i.link !== null && i.link !== undefined && i.type === outType) ??
+          origin.inputs?.[link.originSlot];
+        linkId = pass?.link;
+        continue;
+      }
+      return { link: [link.originId, link.originSlot] };
     }
-    if (origin.type === 'PrimitiveNode') {
-      const values = origin.widgets_values;
-      return { value: Array.isArray(values) ? values[0] : undefined };
-    }
-    if (origin.mode === MODE_BYPASS) {
-      const outType = origin.outputs?.[link.originSlot]?.type ?? link.type;
-      const pass =
-        origin.inputs?.find((i) => i.link !== null && i.link !== undefined && i.type === outType) ??
-        origin.inputs?.[link.originSlot];
-      return pass?.link === null || pass?.link === undefined ? null : resolve(pass.link, seen);
-    }
-    return { link: [link.originId, link.originSlot] };
+    return null;
   };
 
-  const prompt: ApiPrompt = {};
+  const prompt: ApiPrompt = keyedRecord();
   for (const node of workflow.nodes) {
     if (node.mode === MODE_MUTED || node.mode === MODE_BYPASS || VIRTUAL_TYPES.has(node.type)) continue;
     const id = String(node.id);
     const def = registry.get(node.type);
-    const inputs: Record<string, unknown> = {};
+    const inputs = keyedRecord<unknown>();
     if (def) {
       const values = node.widgets_values;
       if (Array.isArray(values)) {
@@ -150,7 +157,8 @@ export function uiWorkflowToApiPrompt(workflow: UiWorkflow, registry: NodeRegist
           i += 1 + slot.extraSlots;
         }
       } else if (values && typeof values === 'object') {
-        for (const slot of widgetSlots(def)) if (slot.name in values) inputs[slot.name] = values[slot.name];
+        for (const slot of widgetSlots(def))
+          if (Object.hasOwn(values, slot.name)) inputs[slot.name] = values[slot.name];
       }
     }
     for (const input of node.inputs ?? []) {

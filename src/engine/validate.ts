@@ -1,5 +1,7 @@
 import { comboOptions, type NodeRegistry } from '../nodes/registry.js';
 import type { ComboInput, InputSpec, NodeDefinition, NodeEnvironment } from '../nodes/types.js';
+import { keyedRecord, ownValue } from './keyed-record.js';
+import { loggedError, publicError } from './public-error.js';
 import type { ApiPrompt, ComfyError, NodeErrors } from './service-types.js';
 
 /**
@@ -120,39 +122,103 @@ interface NodeVerdict {
   errors: ComfyError[];
 }
 
+type Sections = Array<['required' | 'optional', Record<string, InputSpec>]>;
+
+function sectionsOf(def: NodeDefinition): Sections {
+  return [
+    ['required', def.inputs.required],
+    ['optional', def.inputs.optional ?? {}],
+  ];
+}
+
+/** Why a link value cannot be followed, or null when it names an existing, type-compatible output. */
+type LinkProblem = { kind: 'bad'; why: string } | { kind: 'mismatch'; received: string } | null;
+
 class PromptValidator {
   readonly validated = new Map<string, NodeVerdict>();
-  private readonly inProgress: string[] = [];
+  /** Links that close a cycle, per node and input name: the cycle's nodes in walk order. */
+  private readonly cycles = new Map<string, Map<string, string[]>>();
 
   constructor(
     readonly prompt: ApiPrompt,
     private readonly registry: NodeRegistry,
     private readonly env: NodeEnvironment,
+    private readonly log: (message: string) => void,
   ) {}
 
-  async validateNode(id: string): Promise<NodeVerdict> {
-    const known = this.validated.get(id);
-    if (known) return known;
-    this.inProgress.push(id);
-    let verdict: NodeVerdict;
+  /**
+   * Validates `output` and everything it links to, upstream first. The walk is an explicit
+   * depth-first search (a chain of thousands of nodes must not exhaust the call stack); it visits
+   * inputs in declaration order and records a cycle where a link leads back onto the current path.
+   */
+  async validateOutput(output: string): Promise<NodeVerdict> {
+    for (const id of this.upstreamFirst(output)) this.validated.set(id, await this.validateNode(id));
+    return this.validated.get(output) as NodeVerdict;
+  }
+
+  private upstreamFirst(root: string): string[] {
+    const order: string[] = [];
+    if (this.validated.has(root)) return order;
+    const onPath = new Set<string>([root]);
+    const path: Array<{ id: string; links: Array<[string, string]>; next: number }> = [
+      { id: root, links: this.followedLinks(root), next: 0 },
+    ];
+    const visited = new Set<string>([root]);
+    while (path.length > 0) {
+      const frame = path[path.length - 1];
+      if (frame.next === frame.links.length) {
+        path.pop();
+        onPath.delete(frame.id);
+        order.push(frame.id);
+        continue;
+      }
+      const [name, source] = frame.links[frame.next++];
+      if (onPath.has(source)) {
+        const ids = path.map((f) => f.id);
+        const perInput = this.cycles.get(frame.id) ?? new Map<string, string[]>();
+        perInput.set(name, ids.slice(ids.indexOf(source)));
+        this.cycles.set(frame.id, perInput);
+        continue;
+      }
+      if (visited.has(source) || this.validated.has(source)) continue;
+      visited.add(source);
+      onPath.add(source);
+      path.push({ id: source, links: this.followedLinks(source), next: 0 });
+    }
+    return order;
+  }
+
+  /** [input name, source id] of the inputs of `id` that hold a followable link, in check order. */
+  private followedLinks(id: string): Array<[string, string]> {
+    const node = this.prompt[id];
+    const def = this.registry.get(node.class_type) as NodeDefinition;
+    const links: Array<[string, string]> = [];
+    for (const [, specs] of sectionsOf(def)) {
+      for (const [name, spec] of Object.entries(specs)) {
+        const value = ownValue(node.inputs, name);
+        if (isLinkValue(value) && this.linkProblem(value, spec) === null)
+          links.push([name, String(value[0])]);
+      }
+    }
+    return links;
+  }
+
+  private async validateNode(id: string): Promise<NodeVerdict> {
     try {
-      verdict = await this.checkInputs(id);
+      return await this.checkInputs(id);
     } catch (error) {
-      const e = error instanceof Error ? error : new Error(String(error));
-      verdict = {
+      const e = publicError(error);
+      this.log(`exception while validating node ${id}: ${loggedError(error)}`);
+      return {
         valid: false,
         errors: [
-          err('exception_during_validation', 'Exception when validating node', e.message, {
-            exception_type: e.name,
-            traceback: (e.stack ?? '').split('\n').slice(1),
+          err('exception_during_validation', 'Exception when validating node', e.exception_message, {
+            exception_type: e.exception_type,
+            traceback: e.traceback,
           }),
         ],
       };
-    } finally {
-      this.inProgress.pop();
     }
-    this.validated.set(id, verdict);
-    return verdict;
   }
 
   private async checkInputs(id: string): Promise<NodeVerdict> {
@@ -161,13 +227,9 @@ class PromptValidator {
     const inputs = node.inputs;
     const errors: ComfyError[] = [];
     let valid = true;
-    const sections: Array<['required' | 'optional', Record<string, InputSpec>]> = [
-      ['required', def.inputs.required],
-      ['optional', def.inputs.optional ?? {}],
-    ];
-    for (const [category, specs] of sections) {
+    for (const [category, specs] of sectionsOf(def)) {
       for (const [name, spec] of Object.entries(specs)) {
-        if (!(name in inputs) || inputs[name] === undefined) {
+        if (ownValue(inputs, name) === undefined) {
           if (category === 'required')
             errors.push(
               err('required_input_missing', 'Required input is missing', name, { input_name: name }),
@@ -182,9 +244,9 @@ class PromptValidator {
             errors.push(linkError);
             continue;
           }
-          const source = String(value[0]);
-          if (this.inProgress.includes(source)) {
-            const cycle = this.inProgress.slice(this.inProgress.indexOf(source));
+          const cycle = this.cycles.get(id)?.get(name);
+          if (cycle) {
+            const source = String(value[0]);
             errors.push(
               err(
                 'dependency_cycle',
@@ -200,8 +262,7 @@ class PromptValidator {
             );
             continue;
           }
-          const upstream = await this.validateNode(source);
-          if (!upstream.valid) valid = false;
+          if (!this.validated.get(String(value[0]))?.valid) valid = false;
           continue;
         }
         try {
@@ -277,7 +338,7 @@ class PromptValidator {
               err(
                 'value_not_in_list',
                 'Value not in list',
-                `${name}: '${String(value)}' not in ${listInfo}`,
+                `${name}: '${typeof value === 'string' ? value : pyRepr(value)}' not in ${listInfo}`,
                 {
                   input_name: name,
                   input_config: big ? null : info(),
@@ -290,8 +351,7 @@ class PromptValidator {
       }
     }
     if (def.validate && errors.length === 0 && valid) {
-      const literals: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(inputs)) if (!isLinkValue(v)) literals[k] = v;
+      const literals = keyedRecord(Object.entries(inputs).filter(([, v]) => !isLinkValue(v)));
       const message = await def.validate(literals, this.env);
       if (message !== null && message !== undefined) {
         errors.push(
@@ -310,42 +370,47 @@ class PromptValidator {
     return { valid: valid && errors.length === 0, errors };
   }
 
+  private linkProblem(value: unknown[], spec: InputSpec): LinkProblem {
+    if (value.length !== 2) return { kind: 'bad', why: '' };
+    const [sourceId, slot] = value;
+    if (typeof sourceId !== 'string' && typeof sourceId !== 'number') return { kind: 'bad', why: '' };
+    const source = ownValue(this.prompt, String(sourceId));
+    if (!source) return { kind: 'bad', why: `: node '${sourceId}' does not exist in the prompt` };
+    if (typeof slot !== 'number' || !Number.isInteger(slot)) return { kind: 'bad', why: '' };
+    const sourceDef = this.registry.get(source.class_type) as NodeDefinition;
+    const output = sourceDef.outputs[slot];
+    if (!output)
+      return { kind: 'bad', why: `: node '${sourceId}' (${source.class_type}) has no output ${slot}` };
+    if (!typesCompatible(output.type, spec.type)) return { kind: 'mismatch', received: output.type };
+    return null;
+  }
+
   private checkLink(
     name: string,
     value: unknown[],
     spec: InputSpec,
     info: () => unknown[],
   ): ComfyError | null {
-    const bad = (why: string) =>
-      err(
-        'bad_linked_input',
-        'Bad linked input, must be a length-2 list of [node_id, slot_index]',
-        `${name}${why}`,
-        {
-          input_name: name,
-          input_config: info(),
-          received_value: value,
-        },
-      );
-    if (value.length !== 2) return bad('');
-    const [sourceId, slot] = value;
-    if (typeof sourceId !== 'string' && typeof sourceId !== 'number') return bad('');
-    const source = this.prompt[String(sourceId)];
-    if (!source) return bad(`: node '${sourceId}' does not exist in the prompt`);
-    if (typeof slot !== 'number' || !Number.isInteger(slot)) return bad('');
-    const sourceDef = this.registry.get(source.class_type) as NodeDefinition;
-    const output = sourceDef.outputs[slot];
-    if (!output) return bad(`: node '${sourceId}' (${source.class_type}) has no output ${slot}`);
-    const wanted = spec.type;
-    if (!typesCompatible(output.type, wanted)) {
+    const problem = this.linkProblem(value, spec);
+    if (problem === null) return null;
+    if (problem.kind === 'mismatch') {
       return err(
         'return_type_mismatch',
         'Return type mismatch between linked nodes',
-        `${name}, received_type(${output.type}) mismatch input_type(${wanted})`,
-        { input_name: name, input_config: info(), received_type: output.type, linked_node: value },
+        `${name}, received_type(${problem.received}) mismatch input_type(${spec.type})`,
+        { input_name: name, input_config: info(), received_type: problem.received, linked_node: value },
       );
     }
-    return null;
+    return err(
+      'bad_linked_input',
+      'Bad linked input, must be a length-2 list of [node_id, slot_index]',
+      `${name}${problem.why}`,
+      {
+        input_name: name,
+        input_config: info(),
+        received_value: value,
+      },
+    );
   }
 }
 
@@ -355,9 +420,10 @@ export function ancestorsOf(prompt: ApiPrompt, outputs: Iterable<string>): Set<s
   const stack = [...outputs];
   while (stack.length > 0) {
     const id = stack.pop() as string;
-    if (seen.has(id) || !prompt[id]) continue;
+    const node = ownValue(prompt, id);
+    if (seen.has(id) || !node) continue;
     seen.add(id);
-    for (const v of Object.values(prompt[id].inputs ?? {})) {
+    for (const v of Object.values(node.inputs ?? {})) {
       if (isLinkValue(v) && v.length === 2) stack.push(String(v[0]));
     }
   }
@@ -365,16 +431,17 @@ export function ancestorsOf(prompt: ApiPrompt, outputs: Iterable<string>): Set<s
 }
 
 function cloneForValidation(raw: Record<string, unknown>): ApiPrompt {
-  const out: ApiPrompt = {};
-  for (const [id, node] of Object.entries(raw)) {
-    const n = (node ?? {}) as Record<string, unknown>;
-    out[id] = {
-      ...(n as object),
-      class_type: n.class_type as string,
-      inputs: structuredClone((n.inputs ?? {}) as Record<string, unknown>),
-    } as ApiPrompt[string];
-  }
-  return out;
+  return keyedRecord(
+    Object.entries(raw).map(([id, node]) => {
+      const n = (node ?? {}) as Record<string, unknown>;
+      const copy = {
+        ...(n as object),
+        class_type: n.class_type as string,
+        inputs: structuredClone((n.inputs ?? {}) as Record<string, unknown>),
+      } as ApiPrompt[string];
+      return [id, copy] as const;
+    }),
+  );
 }
 
 export async function validatePrompt(
@@ -382,11 +449,29 @@ export async function validatePrompt(
   registry: NodeRegistry,
   env: NodeEnvironment,
   partialExecutionTargets?: string[] | null,
+  /** Where exceptions raised while validating are reported in full (clients get the message only). */
+  log: (message: string) => void = (message) => console.error(message),
 ): Promise<ValidationResult> {
   if (!rawPrompt || typeof rawPrompt !== 'object' || Array.isArray(rawPrompt)) {
     return { ok: false, error: err('no_prompt', 'No prompt provided', 'No prompt provided'), nodeErrors: {} };
   }
-  const prompt = cloneForValidation(rawPrompt as Record<string, unknown>);
+  let prompt: ApiPrompt;
+  try {
+    prompt = cloneForValidation(rawPrompt as Record<string, unknown>);
+  } catch (error) {
+    // e.g. values nested deeper than the structured clone can follow
+    log(`prompt could not be copied for validation: ${loggedError(error)}`);
+    const why = publicError(error).exception_message;
+    return {
+      ok: false,
+      error: err(
+        'invalid_prompt',
+        'Prompt could not be read',
+        `The prompt's input values cannot be copied: ${why}`,
+      ),
+      nodeErrors: {},
+    };
+  }
   const outputs: string[] = [];
   for (const [id, node] of Object.entries(prompt)) {
     const title = (node._meta as { title?: string } | undefined)?.title;
@@ -422,12 +507,12 @@ export async function validatePrompt(
   if (outputs.length === 0) {
     return { ok: false, error: err('prompt_no_outputs', 'Prompt has no outputs', ''), nodeErrors: {} };
   }
-  const validator = new PromptValidator(prompt, registry, env);
+  const validator = new PromptValidator(prompt, registry, env, log);
   const good: string[] = [];
   const failed: Array<[string, ComfyError[]]> = [];
-  const nodeErrors: NodeErrors = {};
+  const nodeErrors: NodeErrors = keyedRecord();
   for (const o of outputs) {
-    const verdict = await validator.validateNode(o);
+    const verdict = await validator.validateOutput(o);
     if (verdict.valid) {
       good.push(o);
       continue;

@@ -56,6 +56,40 @@ describe('Executor', () => {
     expect(ran).toEqual(['1', '2', '3']);
   });
 
+  it('lists every started node in progress_state for small prompts, only unfinished ones past 200', async () => {
+    const chainOf = async (n: number) => {
+      const prompt: Record<string, unknown> = { '0': { class_type: 'TestConstant', inputs: { value: 0 } } };
+      for (let i = 1; i <= n; i++)
+        prompt[String(i)] = { class_type: 'TestAdd', inputs: { a: [String(i - 1), 0], b: 1 } };
+      prompt.out = { class_type: 'TestOutput', inputs: { value: [String(n), 0] } };
+      const events: EngineEvent[] = [];
+      const executor = new Executor({
+        registry,
+        env,
+        runtime,
+        cache: new OutputCache(),
+        emit: (e) => events.push(e),
+      });
+      const outcome = await executor.execute(await jobOf(prompt), new AbortController().signal);
+      const states = events.flatMap((e) =>
+        e.kind === 'json' && e.type === 'progress_state'
+          ? [e.data.nodes as Record<string, { state: string }>]
+          : [],
+      );
+      return { outcome, states };
+    };
+    const small = await chainOf(10);
+    expect(Object.keys(small.states.at(-1) ?? {})).toHaveLength(12);
+    // ComfyUI resends every started node on each change: quadratic in the node count
+    const large = await chainOf(1000);
+    expect(large.outcome.outputs).toEqual({ out: { text: ['1000'] } });
+    const last = large.states.at(-1) ?? {};
+    expect(Object.keys(last)).toEqual([]);
+    const running = large.states.at(-2) ?? {};
+    expect(Object.entries(running).map(([id, p]) => [id, p.state])).toEqual([['out', 'running']]);
+    expect(Math.max(...large.states.map((s) => Object.keys(s).length))).toBeLessThanOrEqual(200);
+  });
+
   it('orders dependencies first and follows output ids numerically', async () => {
     const job = await jobOf({
       '10': { class_type: 'TestOutput', inputs: { value: ['4', 0] } },

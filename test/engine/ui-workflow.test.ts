@@ -139,6 +139,42 @@ describe('uiWorkflowToApiPrompt', () => {
     expect(prompt['3'].inputs.images).toEqual(['1', 0]);
   });
 
+  it('follows a chain of 20,000 reroutes (no recursion per hop)', () => {
+    const hops = 20_000;
+    const nodes: UiWorkflow['nodes'] = [node(1, 'LoadImage', { widgets_values: ['a.png', 'image'] })];
+    const links: unknown[][] = [[1, 1, 0, 100, 0, 'IMAGE']];
+    for (let i = 0; i < hops; i++) {
+      const id = 100 + i;
+      nodes.push(node(id, 'Reroute', { inputs: [{ name: '', type: '*', link: i + 1 }] }));
+      links.push([i + 2, id, 0, id + 1, 0, 'IMAGE']);
+    }
+    nodes.push(
+      node(100 + hops, 'SaveImage', {
+        inputs: [{ name: 'images', type: 'IMAGE', link: hops + 1 }],
+        widgets_values: ['x'],
+      }),
+    );
+    const prompt = uiWorkflowToApiPrompt({ nodes, links }, registry);
+    expect(Object.keys(prompt)).toEqual(['1', String(100 + hops)]);
+    expect(prompt[String(100 + hops)].inputs.images).toEqual(['1', 0]);
+  });
+
+  it('keeps nodes whose ids are __proto__ or constructor', () => {
+    const wf = JSON.parse(`{
+      "nodes": [
+        {"id": "__proto__", "type": "LoadImage", "mode": 0, "widgets_values": ["a.png", "image"]},
+        {"id": "constructor", "type": "SaveImage", "mode": 0, "widgets_values": ["x"],
+         "inputs": [{"name": "images", "type": "IMAGE", "link": 1}]}
+      ],
+      "links": [[1, "__proto__", 0, "constructor", 0, "IMAGE"]]
+    }`) as UiWorkflow;
+    const prompt = uiWorkflowToApiPrompt(wf, registry);
+    expect(Object.keys(prompt)).toEqual(['__proto__', 'constructor']);
+    expect(Object.hasOwn(prompt, '__proto__')).toBe(true);
+    const saved = new Map(Object.entries(prompt)).get('constructor');
+    expect(saved?.inputs).toEqual({ images: ['__proto__', 0], filename_prefix: 'x' });
+  });
+
   it('refuses subgraphs with a clear message', () => {
     expect(() => uiWorkflowToApiPrompt({ nodes: [], definitions: { subgraphs: [{}] } }, registry)).toThrow(
       /subgraphs are not supported/,
