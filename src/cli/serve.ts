@@ -1,6 +1,8 @@
 /**
  * `cones-nodes serve [options]`: the HTTP + WebSocket service (ComfyUI protocol and the native protocol).
  */
+import type { RunningServer } from '../server/options.js';
+import { authTokenProblem, MIN_AUTH_TOKEN_LENGTH } from '../server/security.js';
 import { startServer } from '../server/start-server.js';
 import { parseCommandArgs } from './args.js';
 
@@ -16,7 +18,8 @@ Options:
   --comfyui-dir DIR    use an existing ComfyUI install's folders and models
   --front-end DIR      serve a built ComfyUI front end (its dist/ folder) at /
   --auth-token TOKEN   require this token (Authorization: Bearer, ?token=, or the cookie /?token= sets);
-                       also read from CONES_AUTH_TOKEN
+                       at least ${MIN_AUTH_TOKEN_LENGTH} printable ASCII characters. Or set CONES_AUTH_TOKEN
+                       (better: other local users can read a command line)
   --insecure           allow a non-loopback --host without --auth-token
   --enable-cors-header ORIGIN
                        allow cross-origin browser requests from ORIGIN ('*' for any), as ComfyUI's flag
@@ -41,22 +44,26 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`cones-nodes serve: --max-upload-mb must be positive, got '${v['max-upload-mb']}'`);
     return 2;
   }
+  const authToken = v['auth-token'] ?? process.env.CONES_AUTH_TOKEN;
+  const tokenProblem = authToken === undefined ? null : authTokenProblem(authToken);
+  if (tokenProblem) {
+    const source = v['auth-token'] === undefined ? 'CONES_AUTH_TOKEN' : '--auth-token';
+    console.error(`cones-nodes serve: ${source}: ${tokenProblem}`);
+    return 2;
+  }
   const server = await startServer({
     host: v.host ?? '127.0.0.1',
     port,
     dataDir: v['data-dir'] ?? './data',
     comfyuiDir: v['comfyui-dir'],
     frontEnd: v['front-end'],
-    authToken: v['auth-token'] ?? process.env.CONES_AUTH_TOKEN ?? undefined,
+    authToken,
     insecure: v.insecure,
     corsOrigin: v['enable-cors-header'],
     logger: v.log,
     limits: { maxUploadBytes: Math.round(maxUploadMb * 1024 * 1024) },
   });
-  console.log(`cones-nodes listening on ${server.url} (data: ${server.dirs.root})`);
-  console.log(
-    `  ComfyUI clients: ${server.url}  WebSocket: ${server.url.replace('http', 'ws')}/ws  native: /native`,
-  );
+  for (const line of banner(server, authToken !== undefined)) console.log(line);
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
@@ -72,6 +79,24 @@ export async function run(argv: string[]): Promise<number> {
   });
   await server.close();
   return 0;
+}
+
+/** What the service tells the user at start; never the token itself. */
+function banner(server: RunningServer, tokenRequired: boolean): string[] {
+  const { listen, url } = server;
+  const lines = listen.allInterfaces
+    ? [
+        `cones-nodes listening on all interfaces (${listen.address} port ${listen.port}) (data: ${server.dirs.root})`,
+        `  this machine: ${url}${listen.networkUrls.length > 0 ? `  other machines: ${listen.networkUrls.join(', ')}` : ''}`,
+      ]
+    : [`cones-nodes listening on ${url} (data: ${server.dirs.root})`];
+  lines.push(`  ComfyUI clients: ${url}  WebSocket: ${url.replace('http', 'ws')}/ws  native: /native`);
+  if (tokenRequired) {
+    lines.push(
+      `  auth token required: send 'Authorization: Bearer <token>', or open ${url}/?token=<token> once in a browser`,
+    );
+  }
+  return lines;
 }
 
 function parse(argv: string[]) {

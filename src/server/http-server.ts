@@ -4,6 +4,7 @@ import type { PromptService } from '../engine/service-types.js';
 import type { DataDirs } from '../nodes/types.js';
 import { errorBody, HttpError } from './http-error.js';
 import type { ServerLimits } from './options.js';
+import type { Redactor } from './redact.js';
 import { registerFileRoutes } from './routes/files.js';
 import { registerHome } from './routes/home.js';
 import { registerInfoRoutes } from './routes/info.js';
@@ -20,6 +21,8 @@ export interface HttpAppOptions {
   authToken?: string;
   /** Admission rule shared with the WebSocket handshakes (origin, Host, token). */
   guard: RequestGuard;
+  /** Takes the token out of logged URLs and errors, and of error bodies. */
+  redactor: Redactor;
   /** `--enable-cors-header` value. */
   corsOrigin?: string;
   frontEnd?: string;
@@ -51,15 +54,21 @@ function describeFastifyError(error: FastifyError): { status: number; type: stri
 
 /** The fastify app: security hooks, raw-body JSON parsing, every ComfyUI route, `/`. */
 export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInstance> {
-  const { service, dirs, limits } = options;
+  const { service, dirs, limits, redactor } = options;
   const app = Fastify({
-    // Request logs never show a `?token=` value.
+    // Logged requests carry method and URL only (never headers: Authorization, Cookie), the URL and
+    // any logged error redacted.
     logger: options.logger
       ? {
           serializers: {
             req: (req: { method: string; url: string }) => ({
               method: req.method,
-              url: req.url.replace(/([?&]token=)[^&]*/g, '$1***'),
+              url: redactor.url(req.url),
+            }),
+            err: (error: Error) => ({
+              type: error.name,
+              message: redactor.text(error.message),
+              stack: redactor.text(error.stack ?? ''),
             }),
           },
         }
@@ -96,10 +105,11 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof HttpError)
-      return reply.code(error.status).send(errorBody(error.type, error.message));
+      return reply.code(error.status).send(errorBody(error.type, redactor.text(error.message)));
     const { status, type } = describeFastifyError(error);
     if (status >= 500) request.log.error(error);
-    return reply.code(status).send(errorBody(type, status >= 500 ? 'Internal server error' : error.message));
+    const message = status >= 500 ? 'Internal server error' : redactor.text(error.message);
+    return reply.code(status).send(errorBody(type, message));
   });
   app.setNotFoundHandler((request, reply) =>
     reply
@@ -108,7 +118,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   );
 
   registerPromptRoutes(app, service, options.holdEvents);
-  registerInfoRoutes(app, { service, dirs, limits, logSubscribers: options.logSubscribers });
+  registerInfoRoutes(app, { service, dirs, limits, redactor, logSubscribers: options.logSubscribers });
   registerFileRoutes(app, dirs, limits);
   registerUserRoutes(app, new UserStore(dirs.user));
   registerJobRoutes(app, service);

@@ -1,5 +1,6 @@
 import type { PromptService } from '../engine/service-types.js';
 import type { DataDirs } from '../nodes/types.js';
+import type { ListenAddress } from './listen-address.js';
 
 /** Size limits on everything a client can send. */
 export interface ServerLimits {
@@ -24,7 +25,10 @@ export interface StartServerOptions {
   comfyuiDir?: string;
   /** A built ComfyUI front end (its dist/ folder) served at `/`. */
   frontEnd?: string;
-  /** Requests must carry `Authorization: Bearer <token>`, `?token=<token>` or the cookie set by `/?token=`. */
+  /**
+   * Requests must carry `Authorization: Bearer <token>`, `?token=<token>` or the cookie set by `/?token=`.
+   * At least `MIN_AUTH_TOKEN_LENGTH` (16) printable ASCII characters; a blank or shorter one is refused.
+   */
   authToken?: string;
   /** Allow binding a non-loopback address without a token. */
   insecure?: boolean;
@@ -50,9 +54,11 @@ export interface StartServerOptions {
 }
 
 export interface RunningServer {
-  /** e.g. http://127.0.0.1:8189 */
+  /** A URL that reaches it from this machine, e.g. http://127.0.0.1:8189 (also for a 0.0.0.0 bind). */
   url: string;
   port: number;
+  /** The address it is bound to and where it can be reached from (the banner's source). */
+  listen: ListenAddress;
   service: PromptService;
   dirs: DataDirs;
   close(): Promise<void>;

@@ -102,6 +102,24 @@ export function checkToken(
   return null;
 }
 
+/** Shortest auth token accepted: 16 random characters are beyond guessing over HTTP; shorter ones invite passwords. */
+export const MIN_AUTH_TOKEN_LENGTH = 16;
+
+/**
+ * Why `token` cannot protect the service, or null. Printable ASCII only: an Authorization header
+ * cannot carry anything else, and spaces at either end would be lost from a `Bearer` header.
+ */
+export function authTokenProblem(token: string): string | null {
+  const rule = `an auth token needs at least ${MIN_AUTH_TOKEN_LENGTH} printable ASCII characters (e.g. \`openssl rand -hex 16\`)`;
+  if (token.trim() === '') return `the auth token is blank; ${rule}`;
+  if (!/^[\x20-\x7e]*$/.test(token))
+    return `the auth token contains characters an HTTP header cannot carry (control or non-ASCII); ${rule}`;
+  if (token !== token.trim()) return `the auth token starts or ends with spaces; ${rule}`;
+  if (token.length < MIN_AUTH_TOKEN_LENGTH)
+    return `the auth token is ${token.length} characters long; ${rule}`;
+  return null;
+}
+
 /** Refuses to expose the service beyond loopback without a token unless the user insists. */
 export function assertSafeBind(
   host: string,

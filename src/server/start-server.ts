@@ -6,9 +6,11 @@ import { ensureDemoInFolders } from '../nodes/sd.js';
 import type { DataDirs } from '../nodes/types.js';
 import { serverFeatureFlags } from './feature-flags.js';
 import { buildHttpApp } from './http-server.js';
+import { listenAddress } from './listen-address.js';
 import { NativeValidator } from './native/validator.js';
 import { type RunningServer, resolveLimits, type StartServerOptions } from './options.js';
-import { assertSafeBind, createRequestGuard, isLoopbackHost } from './security.js';
+import { Redactor } from './redact.js';
+import { assertSafeBind, authTokenProblem, createRequestGuard, isLoopbackHost } from './security.js';
 import { EventHub } from './ws/hub.js';
 import { attachWebSockets } from './ws/upgrade.js';
 
@@ -19,12 +21,16 @@ export interface StartServerFullOptions extends StartServerOptions {
 
 /**
  * Starts the HTTP + WebSocket service. Creates the engine unless `options.service` is given.
- * Refuses a non-loopback bind without `authToken` unless `insecure`. On first start it writes the demo
- * checkpoint (about 0.3 s, overlapping the server's own start; later starts find it there).
+ * Refuses a blank or short `authToken`, and a non-loopback bind without one unless `insecure`. On
+ * first start it writes the demo checkpoint (about 0.3 s, overlapping the server's own start; later
+ * starts find it there).
  */
 export async function startServer(options: StartServerFullOptions = {}): Promise<RunningServer> {
   const host = options.host ?? '127.0.0.1';
+  const tokenProblem = options.authToken === undefined ? null : authTokenProblem(options.authToken);
+  if (tokenProblem) throw new Error(`Refusing to start: ${tokenProblem}`);
   assertSafeBind(host, options.authToken, options.insecure);
+  const redactor = new Redactor([options.authToken]);
   const limits = resolveLimits(options.limits);
   // A passed engine knows its folders (EnginePromptService.env.dirs); otherwise they come from dataDir.
   const dirs =
@@ -55,6 +61,7 @@ export async function startServer(options: StartServerFullOptions = {}): Promise
       limits,
       authToken: options.authToken,
       guard,
+      redactor,
       corsOrigin: options.corsOrigin,
       frontEnd: options.frontEnd,
       logger: options.logger,
@@ -84,12 +91,13 @@ export async function startServer(options: StartServerFullOptions = {}): Promise
     throw error;
   }
 
-  const port = (app.server.address() as AddressInfo).port;
-  const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+  const bound = app.server.address() as AddressInfo;
+  const listen = listenAddress(bound.address, bound.port);
   let closing: Promise<void> | undefined;
   return {
-    url: `http://${urlHost}:${port}`,
-    port,
+    url: listen.url,
+    port: bound.port,
+    listen,
     service,
     dirs,
     close() {

@@ -211,7 +211,7 @@ describe('size limits', () => {
 
 describe('auth token', () => {
   let server: TestServer;
-  const token = 's3cret-token';
+  const token = 's3cret-token-for-tests';
   beforeAll(async () => {
     server = await startTestServer({ authToken: token });
   });

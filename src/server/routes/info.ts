@@ -11,12 +11,15 @@ import { comfyRoute, jsonObjectBody, ok, params, query, sendJson } from '../http
 import { HttpError } from '../http-error.js';
 import { listModelFiles, MODEL_EXTENSIONS } from '../model-files.js';
 import type { ServerLimits } from '../options.js';
+import type { Redactor } from '../redact.js';
 import { resolveInside } from '../safe-path.js';
 
 export interface InfoContext {
   service: PromptService;
   dirs: DataDirs;
   limits: ServerLimits;
+  /** `argv` in /system_stats shows the command line without the auth token. */
+  redactor: Redactor;
   /** Client ids that asked for `logs` events (PATCH /internal/logs/subscribe). */
   logSubscribers: Set<string>;
 }
@@ -53,7 +56,7 @@ export function registerInfoRoutes(app: FastifyInstance, ctx: InfoContext): void
       python_version: `Node.js ${process.version}`,
       pytorch_version: 'onnxruntime-node',
       embedded_python: false,
-      argv: process.argv.slice(1),
+      argv: ctx.redactor.argv(process.argv.slice(1)),
       server: 'cones-nodes',
     },
     devices: [
