@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
+import { errorOf, loggedError, withoutAbsolutePaths } from '../../engine/public-error.js';
 import type { ApiPrompt, EngineEvent, PromptService } from '../../engine/service-types.js';
 import type { DataDirs } from '../../nodes/types.js';
 import { version } from '../../version.js';
@@ -275,9 +276,10 @@ function toErrorData(error: unknown): ErrorData {
     const code = error.status === 404 ? 'not_found' : error.status === 403 ? 'forbidden' : 'request_failed';
     return { code, message: error.message, pointer: '/data', reason: error.type };
   }
+  console.error(`cones-nodes: native request failed: ${loggedError(error)}`);
   return {
     code: 'request_failed',
-    message: error instanceof Error ? error.message : String(error),
+    message: withoutAbsolutePaths(errorOf(error).message),
     pointer: '',
     reason: 'internal_error',
   };

@@ -1,5 +1,7 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { gradientPng, scalePrompt, sleepPrompt, startTestServer, type TestServer } from '../helpers.js';
 import { NativeClient } from './native-client.js';
 
@@ -145,6 +147,25 @@ describe.each(['json', 'msgpack'] as const)('native protocol over %s frames', (e
     expect(down.data).toMatchObject({ code: 'forbidden', reason: 'path_escape' });
     const dotted = await client.request('get_output', { filename: '../secret' });
     expect(dotted.data).toMatchObject({ code: 'request_failed', reason: 'invalid_filename' });
+  });
+
+  it('an unexpected failure names no server path (the full error goes to the log)', async () => {
+    // A subfolder that is a plain file: the OS error names the absolute path of input/.
+    await writeFile(join(server.dataDir, 'input', `plain-file-${encoding}`), 'x');
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      const reply = await client.request('upload', {
+        filename: 'a.png',
+        bytes: new Uint8Array([1]),
+        subfolder: `plain-file-${encoding}`,
+      });
+      expect(reply.type).toBe('error');
+      expect(reply.data.reason).toBe('internal_error');
+      expect(reply.data.message).not.toContain(server.dataDir);
+      expect(errors.mock.calls.flat().join(' ')).toContain(server.dataDir);
+    } finally {
+      errors.mockRestore();
+    }
   });
 });
 
