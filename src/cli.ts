@@ -12,7 +12,7 @@ async function main(argv: string[]): Promise<number> {
     return name ? 0 : 1;
   }
   if (name === '--version' || name === '-v') {
-    const { version } = await import('./version.js');
+    const { version } = await import('./shared/version.js');
     console.log(version);
     return 0;
   }

@@ -46,7 +46,6 @@ export {
   VAEEncode,
 } from './nodes/sd.js';
 export * from './nodes/types.js';
-export { onUnloadModels } from './runtime/model-unload.js';
 export { RuntimeTaskError, WorkerRuntime } from './runtime/worker-runtime.js';
 export {
   type OpenCheckpointOptions,
@@ -73,3 +72,6 @@ export {
 export { ksamplerSigmas, SCHEDULER_NAMES, type SchedulerName, sd1Schedule } from './sd/schedule.js';
 export { type TokenChunk, type TokenizedPrompt, tokenize } from './sd/tokenizer/index.js';
 export * from './server/index.js';
+export { InterruptedError } from './shared/interrupted.js';
+export { onUnloadModels } from './shared/model-unload.js';
+export type { DataDirs, Latent, Tensor } from './shared/types.js';

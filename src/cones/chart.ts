@@ -3,7 +3,7 @@
  * IMAGE tensor (float32 [1, H, W, 3], 0..1) for the front end.
  */
 import sharp from 'sharp';
-import type { Tensor } from '../nodes/types.js';
+import type { Tensor } from '../shared/types.js';
 import type { ConceptInfo } from './info.js';
 import { SD1_TRANSFORMER_BLOCKS, shortBlockName } from './layers.js';
 

@@ -3,8 +3,8 @@
  * concept neurons (row-major `[out, in]`), plus descriptive metadata. This is the runtime value of a
  * CONCEPT socket; the file format (file.ts) stores exactly this.
  */
-import type { Tensor } from '../nodes/types.js';
-import { version as toolVersion } from '../version.js';
+import type { Tensor } from '../shared/types.js';
+import { version as toolVersion } from '../shared/version.js';
 import { checkIndices, IndexStreamError } from './codec.js';
 import {
   type ConceptScope,

@@ -7,8 +7,8 @@
  *   __metadata__ `cones.checksum`  "sha256:<hex>" over canonical metadata + all tensors (checksum.ts)
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import type { Tensor } from '../nodes/types.js';
 import { displayPath } from '../sd/checkpoint/display-path.js';
+import type { Tensor } from '../shared/types.js';
 import { conceptChecksum, sha256Hex } from './checksum.js';
 import { decodeIndices, encodeIndices, IndexStreamError, peekIndexStream } from './codec.js';
 import { type Concept, type ConceptLayer, type ConceptTrainingData, numel } from './concept.js';

@@ -3,7 +3,7 @@
  * with the overlap statistics of the paper's Fig. 4 — shared neurons as a percentage of all concept
  * neurons of the group (100·|A∩B| / |A∪B|; the paper reports 2.42 % for a cat and a wooden pot).
  */
-import { version as toolVersion } from '../version.js';
+import { version as toolVersion } from '../shared/version.js';
 import { type Concept, ConceptError, type ConceptLayer, conceptLabel } from './concept.js';
 import { ensureChecksum } from './file.js';
 import { shortWeightName } from './layers.js';

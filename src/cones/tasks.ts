@@ -2,7 +2,7 @@
  * The Cones task table for runtime workers (spread into src/runtime/tasks.ts): `cones.extract`
  * (Algorithm A2) and `cones.refine` (merge refinement). The implementation loads on first use.
  */
-import type { TaskHandler, TaskTable } from '../runtime/types.js';
+import type { TaskHandler, TaskTable } from '../shared/tasks.js';
 import { CONES_TASKS } from './extract/protocol.js';
 
 type Worker = typeof import('./extract/worker.js');

@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { DataDirs } from '../nodes/types.js';
+import type { DataDirs } from '../shared/types.js';
 
 export interface DataDirOptions {
   /** The service's own data folder (default layout: models/, input/, output/, temp/, user/). */

@@ -1,11 +1,6 @@
 import type { NodeRegistry } from '../nodes/registry.js';
-import {
-  InterruptedError,
-  type NodeContext,
-  type NodeDefinition,
-  type NodeEnvironment,
-  type RuntimeClient,
-} from '../nodes/types.js';
+import type { NodeContext, NodeDefinition, NodeEnvironment, RuntimeClient } from '../nodes/types.js';
+import { InterruptedError } from '../shared/interrupted.js';
 import type { ExecutionOutcome, Job } from './job.js';
 import { keyedRecord } from './keyed-record.js';
 import { computeSignatures, type OutputCache } from './output-cache.js';

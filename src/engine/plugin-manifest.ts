@@ -1,9 +1,9 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { assetPath } from '../assets.js';
 import { createNodeRegistry } from '../nodes/index.js';
 import { DEFAULT_PYTHON_MODULE, type NodeRegistry, PACK_ID } from '../nodes/registry.js';
 import type { InputSpec, NodeDefinition } from '../nodes/types.js';
+import { assetPath } from '../shared/assets.js';
 
 /**
  * plugin-manifest.json: the pack's description for registries and other tools, derived from the node

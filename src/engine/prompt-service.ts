@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { createNodeRegistry } from '../nodes/index.js';
 import type { NodeRegistry } from '../nodes/registry.js';
-import type { DataDirs, NodeDefinition, NodeEnvironment, RuntimeClient } from '../nodes/types.js';
+import type { NodeDefinition, NodeEnvironment, RuntimeClient } from '../nodes/types.js';
 import { WorkerRuntime } from '../runtime/worker-runtime.js';
+import type { DataDirs } from '../shared/types.js';
 import { resolveDataDirs } from './data-dirs.js';
 import { Executor } from './executor.js';
 import { PromptHistory } from './history.js';
@@ -295,7 +296,7 @@ export function createPromptService(options: PromptServiceOptions): EnginePrompt
     async free(opts) {
       if (opts.free_memory || opts.unload_models) cache.clear();
       if (opts.unload_models) {
-        // Worker-side modules drop their models through `onUnloadModels` hooks (src/runtime/model-unload.ts).
+        // Worker-side modules drop their models through `onUnloadModels` hooks (src/shared/model-unload.ts).
         await runtime.call('runtime.unloadModels', {}).catch((error: unknown) => {
           log(`unloading models failed: ${error instanceof Error ? error.message : String(error)}`);
         });

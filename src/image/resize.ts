@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import type { Tensor } from '../nodes/types.js';
+import type { Tensor } from '../shared/types.js';
 import { imageDims, imageToUint8 } from './tensor-image.js';
 
 /**

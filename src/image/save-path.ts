@@ -1,6 +1,6 @@
 import { mkdirSync, readdirSync } from 'node:fs';
 import { basename, dirname, join, normalize, relative, resolve, sep } from 'node:path';
-import { staysInside } from '../contained-path.js';
+import { staysInside } from '../shared/contained-path.js';
 
 /**
  * ComfyUI's `get_save_image_path`: expands `%width%`, `%height%`, `%year%`… in the prefix, splits a

@@ -1,5 +1,5 @@
-import type { Tensor } from '../nodes/types.js';
-import type { TaskTable } from '../runtime/types.js';
+import type { TaskTable } from '../shared/tasks.js';
+import type { Tensor } from '../shared/types.js';
 import { type CropMethod, scaleImage, type UpscaleMethod } from './resize.js';
 
 /** Image work that runs on runtime workers (big batches would stall the main thread). */

@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import type { Tensor } from '../nodes/types.js';
+import type { Tensor } from '../shared/types.js';
 
 /**
  * Conversions between IMAGE tensors (float32 [B,H,W,C] in 0..1) and encoded files, with ComfyUI's

@@ -14,9 +14,9 @@ import { CONCEPT_EXTENSION, decodeConcept, encodeConcept, loadConceptFile } from
 import { conceptInfo, formatConceptInfo } from '../cones/info.js';
 import { formatMergeStats, mergeConcepts } from '../cones/merge.js';
 import { refineMergedConcept, refineProblem } from '../cones/refine.js';
-import { listRelativeFiles } from '../engine/list-files.js';
 import { saveImagePath } from '../image/save-path.js';
 import { isSdModel } from '../sd/pipeline/values.js';
+import { listRelativeFiles } from '../shared/list-files.js';
 import type { NodeDefinition, NodeEnvironment } from './types.js';
 
 const CATEGORY = 'cones';

@@ -6,7 +6,6 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve, sep } from 'node:path';
-import { assetPath } from '../assets.js';
 import { applyConceptMask } from '../cones/apply.js';
 import type { Concept } from '../cones/concept.js';
 import {
@@ -18,11 +17,13 @@ import {
   settingsProblem,
 } from '../cones/extract/protocol.js';
 import { CONCEPT_SCOPES, type ConceptScope } from '../cones/layers.js';
-import { staysInside } from '../contained-path.js';
 import { scaleImage } from '../image/resize.js';
 import { decodeImage } from '../image/tensor-image.js';
 import { isSdClip, isSdModel, isSdVae, type SdModel } from '../sd/pipeline/values.js';
-import type { NodeDefinition, NodeEnvironment, Tensor } from './types.js';
+import { assetPath } from '../shared/assets.js';
+import { staysInside } from '../shared/contained-path.js';
+import type { Tensor } from '../shared/types.js';
+import type { NodeDefinition, NodeEnvironment } from './types.js';
 
 const CATEGORY = 'cones';
 const SCOPE_OPTIONS = ['cross-attention K/V', 'all attention K/V'] as const;

@@ -2,14 +2,15 @@ import { createHash, randomInt } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { extname, resolve, sep } from 'node:path';
-import { staysInside } from '../contained-path.js';
-import { listRelativeFiles } from '../engine/list-files.js';
 import { addPngText } from '../image/png-text.js';
 import { pythonJsonDumps } from '../image/py-json.js';
 import { CROP_METHODS, UPSCALE_METHODS } from '../image/resize.js';
 import { counterFileName, joinSave, saveImagePath } from '../image/save-path.js';
 import { decodeImage, encodePng, imageDims } from '../image/tensor-image.js';
-import type { DataDirs, NodeContext, NodeDefinition, NodeEnvironment, NodeResult, Tensor } from './types.js';
+import { staysInside } from '../shared/contained-path.js';
+import { listRelativeFiles } from '../shared/list-files.js';
+import type { DataDirs, Tensor } from '../shared/types.js';
+import type { NodeContext, NodeDefinition, NodeEnvironment, NodeResult } from './types.js';
 
 /** ComfyUI's image nodes (same class names, inputs and outputs): LoadImage, SaveImage, PreviewImage, ImageScale. */
 

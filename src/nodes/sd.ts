@@ -25,7 +25,8 @@ import {
   type SdVae,
 } from '../sd/pipeline/values.js';
 import { DEMO_CHECKPOINT_NAME, ensureDemoCheckpoint } from '../sd/tiny-model.js';
-import type { Latent, NodeContext, NodeDefinition, NodeEnvironment, Tensor } from './types.js';
+import type { Latent, Tensor } from '../shared/types.js';
+import type { NodeContext, NodeDefinition, NodeEnvironment } from './types.js';
 
 /** ComfyUI's MAX_RESOLUTION. */
 export const MAX_RESOLUTION = 16384;

@@ -3,6 +3,7 @@
  * ComfyUI's `/object_info` entry and `plugin-manifest.json`. A node's `execute` runs on the main thread
  * and hands heavy work to runtime workers through `ctx.runtime`.
  */
+import type { DataDirs } from '../shared/types.js';
 
 /** Options every input kind accepts (ComfyUI "base options"). */
 export interface BaseInputOptions {
@@ -105,28 +106,6 @@ export interface NodeEnvironment {
   trackBackgroundWork?(work: Promise<unknown>): void;
 }
 
-export interface DataDirs {
-  root: string;
-  input: string;
-  output: string;
-  temp: string;
-  user: string;
-  /** Model folders by ComfyUI folder name: checkpoints, concepts, … (first entry is the write target). */
-  models: Record<string, string[]>;
-}
-
-/** Float32 tensor, row-major. IMAGE is [B,H,W,C] in 0..1; MASK is [B,H,W]; LATENT samples are [B,4,h,w]. */
-export interface Tensor {
-  data: Float32Array;
-  shape: number[];
-}
-
-export interface Latent {
-  samples: Tensor;
-  /** Optional per-latent noise mask (ComfyUI `noise_mask`). */
-  noiseMask?: Tensor;
-}
-
 /** What a running node can do besides computing: report progress, check interrupts, reach workers. */
 export interface NodeContext {
   env: NodeEnvironment;
@@ -178,13 +157,6 @@ export interface NodeDefinition {
   /** Extra validation after type/range checks (ComfyUI VALIDATE_INPUTS); return an error message or null. */
   validate?(inputs: Record<string, unknown>, env: NodeEnvironment): string | null | Promise<string | null>;
   execute(inputs: Record<string, unknown>, ctx: NodeContext): Promise<NodeResult>;
-}
-
-export class InterruptedError extends Error {
-  constructor() {
-    super('Processing interrupted');
-    this.name = 'InterruptedError';
-  }
 }
 
 /** Calls into runtime worker threads (see src/runtime). */

@@ -1,5 +1,5 @@
-import { onUnloadModels } from './model-unload.js';
-import type { TaskTable } from './types.js';
+import { onUnloadModels } from '../shared/model-unload.js';
+import type { TaskTable } from '../shared/tasks.js';
 
 let unloadProbeCalls = 0;
 let unloadProbeRegistered = false;

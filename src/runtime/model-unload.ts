@@ -1,23 +1,7 @@
-import type { TaskTable } from './types.js';
+import { runUnloadHooks } from '../shared/model-unload.js';
+import type { TaskTable } from '../shared/tasks.js';
 
-/**
- * Worker-side hooks run by ComfyUI's `POST /free {"unload_models": true}`: modules that keep models or
- * sessions in a worker register a hook that drops them (`onUnloadModels(() => sessions.clear())`).
- */
-const hooks = new Set<() => void | Promise<void>>();
-
-export function onUnloadModels(hook: () => void | Promise<void>): () => void {
-  hooks.add(hook);
-  return () => hooks.delete(hook);
-}
-
+/** `runtime.unloadModels`: what ComfyUI's `POST /free {"unload_models": true}` runs in every worker. */
 export const runtimeTasks: TaskTable = {
-  'runtime.unloadModels': async () => {
-    let count = 0;
-    for (const hook of hooks) {
-      await hook();
-      count++;
-    }
-    return { result: { hooks: count } };
-  },
+  'runtime.unloadModels': async () => ({ result: { hooks: await runUnloadHooks() } }),
 };

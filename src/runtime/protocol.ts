@@ -1,4 +1,4 @@
-import type { TaskPreview } from './types.js';
+import type { TaskPreview } from '../shared/tasks.js';
 
 /** Messages between the main thread (`WorkerRuntime`) and a runtime worker (`worker-main.ts`). */
 

@@ -1,9 +1,9 @@
 import { conesTasks } from '../cones/tasks.js';
 import { imageTasks } from '../image/tasks.js';
 import { sdTasks } from '../sd/tasks.js';
+import type { TaskTable } from '../shared/tasks.js';
 import { debugTasks } from './debug-tasks.js';
 import { runtimeTasks } from './model-unload.js';
-import type { TaskTable } from './types.js';
 
 /**
  * Every task a runtime worker can run, by name. Each family adds its own table here

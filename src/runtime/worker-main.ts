@@ -4,10 +4,10 @@
  * see it even between synchronous steps.
  */
 import { parentPort } from 'node:worker_threads';
-import { InterruptedError } from '../nodes/types.js';
+import { InterruptedError } from '../shared/interrupted.js';
+import type { TaskContext, TaskPreview } from '../shared/tasks.js';
 import type { CallMessage, WorkerMessage } from './protocol.js';
 import { tasks } from './tasks.js';
-import type { TaskContext, TaskPreview } from './types.js';
 
 if (!parentPort) throw new Error('worker-main.ts must run inside a worker thread');
 const port = parentPort;

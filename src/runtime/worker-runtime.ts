@@ -3,9 +3,10 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { InterruptedError, type RuntimeClient } from '../nodes/types.js';
+import type { RuntimeClient } from '../nodes/types.js';
+import { InterruptedError } from '../shared/interrupted.js';
+import type { TaskPreview } from '../shared/tasks.js';
 import type { CallMessage, WorkerMessage } from './protocol.js';
-import type { TaskPreview } from './types.js';
 
 /** Error thrown in a runtime task, re-raised on the main thread with the worker's stack. */
 export class RuntimeTaskError extends Error {

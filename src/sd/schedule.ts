@@ -7,7 +7,7 @@
  * the nearest log σ as an integral timestep.
  */
 import { readFileSync } from 'node:fs';
-import { assetPath } from '../assets.js';
+import { assetPath } from '../shared/assets.js';
 
 const fr = Math.fround;
 export const TRAIN_TIMESTEPS = 1000;

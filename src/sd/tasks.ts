@@ -2,7 +2,7 @@
  * The SD task table for runtime workers (spread into src/runtime/tasks.ts). Handlers load the
  * pipeline on first use, so a worker that never touches SD never loads ONNX graphs or weights.
  */
-import type { TaskHandler, TaskTable } from '../runtime/types.js';
+import type { TaskHandler, TaskTable } from '../shared/tasks.js';
 import { SD_TASKS } from './pipeline/protocol.js';
 
 type WorkerTasks = typeof import('./pipeline/worker-tasks.js');

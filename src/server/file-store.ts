@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { extname } from 'node:path';
-import type { DataDirs } from '../nodes/types.js';
+import type { DataDirs } from '../shared/types.js';
 import { HttpError } from './http-error.js';
 import { checkSubfolder, resolveContained, resolveInside, sanitizeFileName } from './safe-path.js';
 

@@ -1,7 +1,7 @@
 import fastifyMultipart from '@fastify/multipart';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { PromptService } from '../engine/service-types.js';
-import type { DataDirs } from '../nodes/types.js';
+import type { DataDirs } from '../shared/types.js';
 import { errorBody, HttpError } from './http-error.js';
 import type { ServerLimits } from './options.js';
 import type { Redactor } from './redact.js';

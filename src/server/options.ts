@@ -1,5 +1,5 @@
 import type { PromptService } from '../engine/service-types.js';
-import type { DataDirs } from '../nodes/types.js';
+import type { DataDirs } from '../shared/types.js';
 import type { ListenAddress } from './listen-address.js';
 
 /** Size limits on everything a client can send. */

@@ -1,5 +1,5 @@
 import { basename, extname, resolve } from 'node:path';
-import { isInside, staysInside } from '../contained-path.js';
+import { isInside, staysInside } from '../shared/contained-path.js';
 import { HttpError } from './http-error.js';
 
 /**

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { resolveDataDirs } from '../engine/data-dirs.js';
 import { createPromptService, type PromptServiceOptions } from '../engine/prompt-service.js';
 import { ensureDemoInFolders } from '../nodes/sd.js';
-import type { DataDirs } from '../nodes/types.js';
+import type { DataDirs } from '../shared/types.js';
 import { serverFeatureFlags } from './feature-flags.js';
 import { buildHttpApp } from './http-server.js';
 import { listenAddress } from './listen-address.js';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { assetPath } from '../../src/assets.js';
 import { commands } from '../../src/cli/commands.js';
+import { assetPath } from '../../src/shared/assets.js';
 
 const readme = readFileSync(assetPath('..', 'README.md'), 'utf8');
 

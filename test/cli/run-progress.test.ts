@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { assetPath } from '../../src/assets.js';
 import { run } from '../../src/cli/run.js';
+import { assetPath } from '../../src/shared/assets.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'cones-run-tty-'));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { assetPath } from '../../src/assets.js';
 import { run } from '../../src/cli/run.js';
 import { readPngText } from '../../src/image/png-text.js';
+import { assetPath } from '../../src/shared/assets.js';
 
 const exec = promisify(execFile);
 const root = assetPath('..');

@@ -7,12 +7,12 @@ import {
   type ExtractPayload,
   type ExtractSettings,
 } from '../../src/cones/extract/protocol.js';
-import type { Tensor } from '../../src/nodes/types.js';
-import type { TaskContext } from '../../src/runtime/types.js';
 import { openCheckpoint } from '../../src/sd/checkpoint/checkpoint.js';
 import { handleOf } from '../../src/sd/pipeline/loaded-model.js';
 import type { CheckpointHandle } from '../../src/sd/pipeline/values.js';
 import { writeTinyModel } from '../../src/sd/tiny-model.js';
+import type { TaskContext } from '../../src/shared/tasks.js';
+import type { Tensor } from '../../src/shared/types.js';
 
 export interface TinyModelFixture {
   dir: string;

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { releaseExtractionModel } from '../../src/cones/extract/model.js';
 import { type ExtractResult, extractionHash } from '../../src/cones/extract/protocol.js';
 import { runExtraction } from '../../src/cones/extract/worker.js';
-import { InterruptedError } from '../../src/nodes/types.js';
+import { InterruptedError } from '../../src/shared/interrupted.js';
 import {
   discPhotos,
   extractPayload,

@@ -2,7 +2,6 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { assetPath } from '../../src/assets.js';
 import {
   kvShapes,
   kvShapesFromCheckpoint,
@@ -12,6 +11,7 @@ import {
 } from '../../src/cones/layers.js';
 import { openCheckpoint } from '../../src/sd/checkpoint/checkpoint.js';
 import { writeTinyModel } from '../../src/sd/tiny-model.js';
+import { assetPath } from '../../src/shared/assets.js';
 
 const ldmShapes = JSON.parse(readFileSync(assetPath('sd1', 'ldm_keys.json'), 'utf8')) as Record<
   string,

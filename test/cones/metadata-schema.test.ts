@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { assetPath } from '../../src/assets.js';
 import { encodeConcept } from '../../src/cones/file.js';
 import { conceptMetadataProblems } from '../../src/cones/metadata.js';
 import { conceptMetadataSchema } from '../../src/cones/metadata-schema.js';
+import { assetPath } from '../../src/shared/assets.js';
 import { randomConcept } from './helpers.js';
 
 describe('concept metadata schema', () => {

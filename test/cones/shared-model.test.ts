@@ -8,12 +8,12 @@ import { mkdtempSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONES_TASKS, type ExtractResult } from '../../src/cones/extract/protocol.js';
-import type { Tensor } from '../../src/nodes/types.js';
 import { WorkerRuntime } from '../../src/runtime/worker-runtime.js';
 import { type EncodeTextResult, type SampleResult, SD_TASKS } from '../../src/sd/pipeline/protocol.js';
 import { type CheckpointHandle, modelFromCheckpoint } from '../../src/sd/pipeline/values.js';
 import type { ModelCacheStats } from '../../src/sd/pipeline/worker-tasks.js';
 import { SD_DEBUG_MODELS_TASK } from '../../src/sd/tasks.js';
+import type { Tensor } from '../../src/shared/types.js';
 import { extractPayload, type TinyModelFixture, tinyModel, tinySettings } from './extract-fixtures.js';
 
 let m: TinyModelFixture;

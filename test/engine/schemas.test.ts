@@ -3,13 +3,13 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
-import { assetPath } from '../../src/assets.js';
 import { conceptMetadataSchema } from '../../src/cones/metadata-schema.js';
 import { resolveDataDirs } from '../../src/engine/data-dirs.js';
 import { buildPluginManifest } from '../../src/engine/plugin-manifest.js';
 import { isUiWorkflow, uiWorkflowToApiPrompt } from '../../src/engine/ui-workflow.js';
 import { createNodeRegistry } from '../../src/nodes/index.js';
 import { nativeProtocolSchema } from '../../src/server/native/schema.js';
+import { assetPath } from '../../src/shared/assets.js';
 
 const ajv = new Ajv({ strict: false });
 const load = (...p: string[]) => JSON.parse(readFileSync(assetPath('..', ...p), 'utf8'));

@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
-import { assetPath } from '../../src/assets.js';
 import { loadWorkflowFile } from '../../src/engine/workflow-file.js';
 import { addPngText } from '../../src/image/png-text.js';
 import { createNodeRegistry } from '../../src/nodes/index.js';
+import { assetPath } from '../../src/shared/assets.js';
 
 const registry = createNodeRegistry();
 const dir = mkdtempSync(join(tmpdir(), 'cones-workflow-file-'));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { cropCenter, pyRound, scaleImage } from '../../src/image/resize.js';
-import type { Tensor } from '../../src/nodes/types.js';
+import type { Tensor } from '../../src/shared/types.js';
 
 /** A 1-channel-looking image: C=1, H rows of the given values. */
 const row = (values: number[], height = 1): Tensor => ({

@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
-import { assetPath } from '../../src/assets.js';
 import { createPromptService, type EnginePromptService } from '../../src/engine/prompt-service.js';
 import type { ApiPrompt } from '../../src/engine/service-types.js';
 import { readPngText } from '../../src/image/png-text.js';
 import { startServer } from '../../src/server/index.js';
+import { assetPath } from '../../src/shared/assets.js';
 
 process.env.CONES_EXECUTION_PROVIDER = 'cpu';
 const examples = assetPath('..', 'examples');

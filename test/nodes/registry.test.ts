@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
-import { assetPath } from '../../src/assets.js';
 import { resolveDataDirs } from '../../src/engine/data-dirs.js';
 import {
   buildPluginManifest,
@@ -13,6 +12,7 @@ import {
 import { createTestNodes } from '../../src/engine/testing-nodes.js';
 import { createNodeRegistry } from '../../src/nodes/index.js';
 import { NodeRegistry } from '../../src/nodes/registry.js';
+import { assetPath } from '../../src/shared/assets.js';
 
 const env = { dirs: resolveDataDirs({ dataDir: mkdtempSync(join(tmpdir(), 'cones-registry-')) }) };
 const schema = (name: string) => JSON.parse(readFileSync(assetPath('..', 'schemas', name), 'utf8'));

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
-import { assetPath } from '../../src/assets.js';
+import { assetPath } from '../../src/shared/assets.js';
 
 const root = assetPath('..');
 const dataDir = mkdtempSync(join(tmpdir(), 'sd-cli-'));

@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assetPath } from '../../src/assets.js';
 import { readPngText } from '../../src/image/png-text.js';
+import { assetPath } from '../../src/shared/assets.js';
 import { json, RecordingSocket, startTestServer, type TestServer } from '../server/helpers.js';
 
 const examples = assetPath('..', 'examples', 'workflows');

@@ -2,9 +2,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assetPath } from '../../src/assets.js';
 import type { ApiPrompt } from '../../src/engine/service-types.js';
 import { readPngText } from '../../src/image/png-text.js';
+import { assetPath } from '../../src/shared/assets.js';
 import { createHarness, type Harness } from '../engine/helpers.js';
 
 const examples = assetPath('..', 'examples', 'workflows');

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { InterruptedError } from '../../src/nodes/types.js';
 import { RuntimeTaskError, WorkerRuntime } from '../../src/runtime/worker-runtime.js';
+import { InterruptedError } from '../../src/shared/interrupted.js';
 
 describe('WorkerRuntime', () => {
   const runtime = new WorkerRuntime();

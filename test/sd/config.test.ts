@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { assetPath } from '../../src/assets.js';
 import {
   countParameters,
   sd1TensorShapes,
@@ -9,6 +8,7 @@ import {
   vaeShapes,
 } from '../../src/sd/checkpoint/sd1-tensors.js';
 import { cloneConfig, SD1_CONFIG, unetLevelChannels, vaeLevelChannels } from '../../src/sd/config.js';
+import { assetPath } from '../../src/shared/assets.js';
 
 function sd1ShapeTable(): Record<string, number[]> {
   const ldm = JSON.parse(readFileSync(assetPath('sd1', 'ldm_keys.json'), 'utf8'));

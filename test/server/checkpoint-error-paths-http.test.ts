@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assetPath } from '../../src/assets.js';
+import { assetPath } from '../../src/shared/assets.js';
 import { RecordingSocket, startTestServer, type TestServer } from './helpers.js';
 
 /** The example txt2img prompt with another checkpoint. */

@@ -7,7 +7,7 @@
  * float32 resolves only ~6e-8 around 1: a float32 ξ would silently drop most updates and M_p would be 0
  * for most neurons. The graph is fed a float32 copy of ξ each step (rounding the forward point only).
  */
-import { InterruptedError } from '../../nodes/types.js';
+import { InterruptedError } from '../../shared/interrupted.js';
 
 export interface A2State {
   /** Steps done (the next step to run). */

@@ -5,12 +5,12 @@
  */
 
 import { scaleImage } from '../../image/resize.js';
-import type { Tensor } from '../../nodes/types.js';
 import type { Sd1Sessions } from '../../sd/graphs/sessions.js';
 import { SD1_VAE_SCALING_FACTOR } from '../../sd/graphs/vae.js';
 import { imageToVaePixels } from '../../sd/pipeline/image-tensors.js';
 import { sd1Schedule, TRAIN_TIMESTEPS } from '../../sd/schedule.js';
 import { tokenize } from '../../sd/tokenizer/index.js';
+import type { Tensor } from '../../shared/types.js';
 import type { StepRandom } from './rng.js';
 
 /** Latent-space samples of one set: posterior means/logvars (logvar absent = deterministic latents). */

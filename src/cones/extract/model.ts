@@ -5,12 +5,13 @@
  * cache's memory budget, and `/free` releases them with the rest. The training sessions keep their own
  * ORT settings (no CPU arena / memory pattern: see src/sd/pipeline/loaded-model.ts).
  */
-import type { TaskContext } from '../../runtime/types.js';
+
 import type { SD1Checkpoint } from '../../sd/checkpoint/checkpoint.js';
 import type { Sd1Sessions } from '../../sd/graphs/sessions.js';
 import type { LoadedModel } from '../../sd/pipeline/loaded-model.js';
 import type { CheckpointHandle } from '../../sd/pipeline/values.js';
 import { releaseModels, withTaskModel } from '../../sd/pipeline/worker-tasks.js';
+import type { TaskContext } from '../../shared/tasks.js';
 
 export interface ExtractionModel {
   checkpoint: SD1Checkpoint;

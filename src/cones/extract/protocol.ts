@@ -3,8 +3,8 @@
  * defaults and checks. Safe to import on the main thread (no ONNX).
  */
 import { createHash } from 'node:crypto';
-import type { Tensor } from '../../nodes/types.js';
 import type { CheckpointHandle } from '../../sd/pipeline/values.js';
+import type { Tensor } from '../../shared/types.js';
 import type { Concept } from '../concept.js';
 import type { ConceptScope } from '../layers.js';
 

@@ -4,9 +4,10 @@
  * interrupted or crashed run resumes from its last saved ξ with the same outcome as an uninterrupted
  * run (each step's randomness depends on (seed, step) only).
  */
-import type { TaskContext } from '../../runtime/types.js';
+
 import type { SD1Checkpoint } from '../../sd/checkpoint/checkpoint.js';
 import type { Sd1Sessions, TrainingRunner } from '../../sd/graphs/sessions.js';
+import type { TaskContext } from '../../shared/tasks.js';
 import { type Concept, ConceptError, type ConceptTrainingData, createConcept } from '../concept.js';
 import { type ConceptScope, kvShapesFromCheckpoint, scopeWeightKeys, type WeightShape } from '../layers.js';
 import { conceptScores, runA2 } from './a2.js';

@@ -4,7 +4,7 @@
  */
 import { statSync } from 'node:fs';
 import { isAbsolute, join, normalize, relative, sep } from 'node:path';
-import { listRelativeFiles } from '../../engine/list-files.js';
+import { listRelativeFiles } from '../../shared/list-files.js';
 import { displayPath } from '../checkpoint/display-path.js';
 
 /** File endings ComfyUI lists under models/checkpoints. `.ckpt` is listed so loading can explain why it is refused. */

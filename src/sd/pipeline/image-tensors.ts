@@ -2,7 +2,7 @@
  * Conversions between ComfyUI's IMAGE layout ([B, H, W, C] in 0..1) and the VAE's pixel layout
  * ([B, 3, H, W] in −1..1).
  */
-import type { Tensor } from '../../nodes/types.js';
+import type { Tensor } from '../../shared/types.js';
 
 /** IMAGE → VAE input. Extra channels (alpha) are dropped; H and W are cropped to multiples of 8, centred like ComfyUI. */
 export function imageToVaePixels(image: Tensor): Tensor {

@@ -2,7 +2,7 @@
  * Payloads and results of the SD worker tasks (src/sd/tasks.ts). Node code on the main thread builds
  * the payloads; the worker owns weights and sessions. Everything here survives structured cloning.
  */
-import type { Tensor } from '../../nodes/types.js';
+import type { Tensor } from '../../shared/types.js';
 import type { CheckpointHandle, Conditioning, SdClip, SdModel, SdVae } from './values.js';
 
 export const SD_TASKS = {

@@ -4,7 +4,7 @@
  * checkpoint handle. Like ComfyUI's ModelPatcher, a MODEL is non-destructive: "patching" returns a new
  * value with a longer `patches` list and never touches the base checkpoint.
  */
-import type { Tensor } from '../../nodes/types.js';
+import type { Tensor } from '../../shared/types.js';
 
 /** What `sd.loadCheckpoint` returns: enough for any worker to (re)load the same weights. */
 export interface CheckpointHandle {

@@ -8,10 +8,10 @@
 import { statSync } from 'node:fs';
 import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import type { Tensor } from '../../nodes/types.js';
 import type { ExecutionProvider } from '../../onnx/session.js';
-import { onUnloadModels } from '../../runtime/model-unload.js';
-import type { TaskContext, TaskHandler, TaskOutput } from '../../runtime/types.js';
+import { onUnloadModels } from '../../shared/model-unload.js';
+import type { TaskContext, TaskHandler, TaskOutput } from '../../shared/tasks.js';
+import type { Tensor } from '../../shared/types.js';
 import type { GraphDType } from '../graphs/weights.js';
 import { latentPreviewJpeg } from '../latent-preview.js';
 import { emptyChunk, tokenize } from '../tokenizer/index.js';

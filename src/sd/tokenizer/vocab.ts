@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
-import { assetPath } from '../../assets.js';
+import { assetPath } from '../../shared/assets.js';
 import { BYTE_SYMBOLS_TABLE_ORDER } from './bytes.js';
 
 /** `<|startoftext|>` */

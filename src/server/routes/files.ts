@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import type { MultipartFile } from '@fastify/multipart';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { DataDirs } from '../../nodes/types.js';
+import type { DataDirs } from '../../shared/types.js';
 import {
   type FolderType,
   isActiveContent,

@@ -2,7 +2,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { PromptService } from '../../engine/service-types.js';
-import type { DataDirs } from '../../nodes/types.js';
+import type { DataDirs } from '../../shared/types.js';
 import { SUBPROTOCOLS } from '../native/codec.js';
 import { NativeSession } from '../native/session.js';
 import type { NativeValidator } from '../native/validator.js';

@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { releaseExtractionModel } from '../../../src/cones/extract/model.js';
 import type { ExtractPayload, ExtractResult } from '../../../src/cones/extract/protocol.js';
 import { runExtraction } from '../../../src/cones/extract/worker.js';
-import { InterruptedError } from '../../../src/nodes/types.js';
+import { InterruptedError } from '../../../src/shared/interrupted.js';
 import {
   extractPayload,
   type TinyModelFixture,

@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { assetPath } from '../../../src/assets.js';
 import {
   textDiffusersToLdm,
   textLdmToDiffusers,
@@ -16,6 +15,7 @@ import {
 import { sd1TensorShapes, UNET_PREFIX, VAE_PREFIX } from '../../../src/sd/checkpoint/sd1-tensors.js';
 import { cloneConfig } from '../../../src/sd/config.js';
 import { TINY_SD1_CONFIG } from '../../../src/sd/tiny-model.js';
+import { assetPath } from '../../../src/shared/assets.js';
 
 type MapEntry = { diffusers: string; shape_ldm: number[]; shape_diffusers: number[] };
 const table: Record<string, MapEntry> = JSON.parse(

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { assetPath } from '../../../src/assets.js';
 import { checkTensorShapes, inferSD1Config } from '../../../src/sd/checkpoint/infer-config.js';
 import { sd1TensorShapes } from '../../../src/sd/checkpoint/sd1-tensors.js';
 import { cloneConfig, SD1_CONFIG } from '../../../src/sd/config.js';
 import { checkpointMetadataFor, TINY_SD1_CONFIG } from '../../../src/sd/tiny-model.js';
+import { assetPath } from '../../../src/shared/assets.js';
 
 function sd1ShapeTable(): Map<string, number[]> {
   const ldm = JSON.parse(readFileSync(assetPath('sd1', 'ldm_keys.json'), 'utf8'));

@@ -8,9 +8,9 @@ import { mkdtempSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { TaskContext } from '../../../src/runtime/types.js';
 import type { CheckpointHandle } from '../../../src/sd/pipeline/values.js';
 import { writeTinyModel } from '../../../src/sd/tiny-model.js';
+import type { TaskContext } from '../../../src/shared/tasks.js';
 
 const root = mkdtempSync(join(tmpdir(), 'sd-model-memory-'));
 const pathA = join(root, 'a.safetensors');

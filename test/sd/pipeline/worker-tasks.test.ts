@@ -2,8 +2,6 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { InterruptedError, type Tensor } from '../../../src/nodes/types.js';
-import type { TaskContext, TaskPreview } from '../../../src/runtime/types.js';
 import { kvWeights } from '../../../src/sd/graphs/kv.js';
 import type { SamplePayload } from '../../../src/sd/pipeline/protocol.js';
 import {
@@ -18,6 +16,9 @@ import { handlers } from '../../../src/sd/pipeline/worker-tasks.js';
 import { SAMPLER_NAMES } from '../../../src/sd/samplers/index.js';
 import { SCHEDULER_NAMES } from '../../../src/sd/schedule.js';
 import { TINY_SD1_CONFIG, writeTinyModel } from '../../../src/sd/tiny-model.js';
+import { InterruptedError } from '../../../src/shared/interrupted.js';
+import type { TaskContext, TaskPreview } from '../../../src/shared/tasks.js';
+import type { Tensor } from '../../../src/shared/types.js';
 
 interface Recorded {
   ctx: TaskContext;

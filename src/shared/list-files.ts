@@ -5,7 +5,7 @@
  */
 import { type Dirent, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { staysInside } from '../contained-path.js';
+import { staysInside } from './contained-path.js';
 
 export interface ListOptions {
   maxDepth?: number;

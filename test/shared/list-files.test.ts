@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { listRelativeFiles } from '../../src/engine/list-files.js';
+import { listRelativeFiles } from '../../src/shared/list-files.js';
 
 function tree(): string {
   const root = mkdtempSync(join(tmpdir(), 'cones-list-'));

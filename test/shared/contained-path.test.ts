@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, realpathSync, symlinkSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { realPathOf, staysInside } from '../src/contained-path.js';
+import { realPathOf, staysInside } from '../../src/shared/contained-path.js';
 
 /** A data folder `root/data` next to `root/elsewhere`, both under a real (link-free) temp path. */
 function layout(): { data: string; elsewhere: string } {
