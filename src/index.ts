@@ -46,6 +46,7 @@ export {
   VAEEncode,
 } from './nodes/sd.js';
 export * from './nodes/types.js';
+export type { RuntimeClient, TaskMap, TaskName } from './runtime/task-map.js';
 export { RuntimeTaskError, WorkerRuntime } from './runtime/worker-runtime.js';
 export {
   type OpenCheckpointOptions,

@@ -2,11 +2,12 @@
  * Merge refinement (paper §3.3) from the main thread: checks the sources carry training data, then runs
  * the `cones.refine` worker task (A2 on the summed loss, ξ free only inside the union).
  */
-import type { NodeContext } from '../nodes/types.js';
 import type { SdModel } from '../sd/pipeline/values.js';
+import type { TaskClient } from '../shared/tasks.js';
 import { type Concept, ConceptError, conceptLabel } from './concept.js';
 import {
   CONES_TASKS,
+  type ConesTasks,
   DEFAULT_REFINE_SETTINGS,
   type RefineResult,
   type RefineSettings,
@@ -20,7 +21,7 @@ export function refineProblem(sources: readonly Concept[]): string | null {
 }
 
 export async function refineMergedConcept(
-  ctx: Pick<NodeContext, 'runtime' | 'signal' | 'progress'>,
+  ctx: { runtime: TaskClient<ConesTasks>; signal: AbortSignal; progress(value: number, max: number): void },
   model: SdModel,
   merged: Concept,
   sources: readonly Concept[],
@@ -28,7 +29,7 @@ export async function refineMergedConcept(
 ): Promise<RefineResult> {
   const problem = refineProblem(sources);
   if (problem) throw new ConceptError(problem);
-  return ctx.runtime.call<RefineResult>(
+  return ctx.runtime.call(
     CONES_TASKS.refine,
     {
       checkpoint: model.checkpoint,

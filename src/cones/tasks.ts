@@ -2,8 +2,8 @@
  * The Cones task table for runtime workers (spread into src/runtime/tasks.ts): `cones.extract`
  * (Algorithm A2) and `cones.refine` (merge refinement). The implementation loads on first use.
  */
-import type { TaskHandler, TaskTable } from '../shared/tasks.js';
-import { CONES_TASKS } from './extract/protocol.js';
+import type { TaskHandlers } from '../shared/tasks.js';
+import type { ConesTasks } from './extract/protocol.js';
 
 type Worker = typeof import('./extract/worker.js');
 
@@ -13,17 +13,7 @@ const load = (): Promise<Worker> => {
   return worker;
 };
 
-const extract: TaskHandler = async (payload, ctx) => {
-  const result = await (await load()).runExtraction(payload, ctx);
-  return { result };
-};
-
-const refine: TaskHandler = async (payload, ctx) => {
-  const result = await (await load()).runRefinement(payload, ctx);
-  return { result };
-};
-
-export const conesTasks: TaskTable = {
-  [CONES_TASKS.extract]: extract,
-  [CONES_TASKS.refine]: refine,
+export const conesTasks: TaskHandlers<ConesTasks> = {
+  'cones.extract': async (payload, ctx) => ({ result: await (await load()).runExtraction(payload, ctx) }),
+  'cones.refine': async (payload, ctx) => ({ result: await (await load()).runRefinement(payload, ctx) }),
 };

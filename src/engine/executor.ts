@@ -1,5 +1,6 @@
 import type { NodeRegistry } from '../nodes/registry.js';
-import type { NodeContext, NodeDefinition, NodeEnvironment, RuntimeClient } from '../nodes/types.js';
+import type { NodeContext, NodeDefinition, NodeEnvironment } from '../nodes/types.js';
+import type { RuntimeClient } from '../runtime/task-map.js';
 import { InterruptedError } from '../shared/interrupted.js';
 import type { ExecutionOutcome, Job } from './job.js';
 import { keyedRecord } from './keyed-record.js';

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { createNodeRegistry } from '../nodes/index.js';
 import type { NodeRegistry } from '../nodes/registry.js';
-import type { NodeDefinition, NodeEnvironment, RuntimeClient } from '../nodes/types.js';
+import type { NodeDefinition, NodeEnvironment } from '../nodes/types.js';
+import type { RuntimeClient } from '../runtime/task-map.js';
 import { WorkerRuntime } from '../runtime/worker-runtime.js';
 import type { DataDirs } from '../shared/types.js';
 import { resolveDataDirs } from './data-dirs.js';

@@ -124,7 +124,7 @@ export function createTestNodes(): TestNodes {
       outputNode: true,
       async execute(inputs, ctx) {
         count('TestWorkerSpin');
-        const r = await ctx.runtime.call<{ steps: number }>(
+        const r = await ctx.runtime.call(
           'debug.spin',
           { ms: Number(inputs.ms), steps: 20 },
           { signal: ctx.signal, onProgress: (p) => ctx.progress(p.value, p.max) },

@@ -12,7 +12,6 @@ import {
   CONES_TASKS,
   DEFAULT_EXTRACT_SETTINGS as D,
   type ExtractPayload,
-  type ExtractResult,
   type ExtractSettings,
   settingsProblem,
 } from '../cones/extract/protocol.js';
@@ -259,7 +258,7 @@ export const ConesExtractConcept: NodeDefinition = {
       keepTrainingData: Boolean(inputs.keep_training_data),
       cacheDir: conesCacheDir(ctx.env),
     };
-    const result = await ctx.runtime.call<ExtractResult>(CONES_TASKS.extract, payload, {
+    const result = await ctx.runtime.call(CONES_TASKS.extract, payload, {
       signal: ctx.signal,
       onProgress: (p) => ctx.progress(p.value, p.max),
     });

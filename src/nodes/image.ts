@@ -4,7 +4,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { extname, resolve, sep } from 'node:path';
 import { addPngText } from '../image/png-text.js';
 import { pythonJsonDumps } from '../image/py-json.js';
-import { CROP_METHODS, UPSCALE_METHODS } from '../image/resize.js';
+import { CROP_METHODS, type CropMethod, UPSCALE_METHODS, type UpscaleMethod } from '../image/resize.js';
 import { counterFileName, joinSave, saveImagePath } from '../image/save-path.js';
 import { decodeImage, encodePng, imageDims } from '../image/tensor-image.js';
 import { staysInside } from '../shared/contained-path.js';
@@ -183,9 +183,11 @@ export const ImageScale: NodeDefinition = {
     const width = Number(inputs.width);
     const height = Number(inputs.height);
     if (width === 0 && height === 0) return { outputs: [image] };
-    const out = await ctx.runtime.call<Tensor>(
+    const method = inputs.upscale_method as UpscaleMethod;
+    const crop = inputs.crop as CropMethod;
+    const out = await ctx.runtime.call(
       'image.scale',
-      { image, method: inputs.upscale_method, width, height, crop: inputs.crop },
+      { image, method, width, height, crop },
       { signal: ctx.signal },
     );
     return { outputs: [out] };

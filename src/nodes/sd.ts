@@ -7,14 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { listCheckpointNames, resolveCheckpointPath } from '../sd/pipeline/checkpoint-files.js';
 import { SAMPLER_NAMES, SCHEDULER_NAMES } from '../sd/pipeline/names.js';
-import {
-  type EncodeTextResult,
-  type LoadCheckpointResult,
-  type SampleResult,
-  SD_TASKS,
-  type VaeDecodeResult,
-  type VaeEncodeResult,
-} from '../sd/pipeline/protocol.js';
+import { SD_TASKS } from '../sd/pipeline/protocol.js';
 import {
   type Conditioning,
   isSdClip,
@@ -163,7 +156,7 @@ export const CheckpointLoaderSimple: NodeDefinition = {
   },
   async execute(inputs, ctx) {
     const path = await checkpointPath(ctx.env, String(inputs.ckpt_name));
-    const handle = await ctx.runtime.call<LoadCheckpointResult>(
+    const handle = await ctx.runtime.call(
       SD_TASKS.loadCheckpoint,
       { path, graphCacheDir: graphCacheDir(ctx.env) },
       { signal: ctx.signal },
@@ -201,11 +194,7 @@ export const CLIPTextEncode: NodeDefinition = {
       );
     }
     const text = String(inputs.text ?? '');
-    const result = await ctx.runtime.call<EncodeTextResult>(
-      SD_TASKS.encodeText,
-      { clip, text },
-      { signal: ctx.signal },
-    );
+    const result = await ctx.runtime.call(SD_TASKS.encodeText, { clip, text }, { signal: ctx.signal });
     const conditioning: Conditioning = [{ embedding: result.embedding, text }];
     return { outputs: [conditioning] };
   },
@@ -328,7 +317,7 @@ export const KSampler: NodeDefinition = {
     const latent = requireLatent(inputs.latent_image, 'latent_image');
     const positive = requireConditioning(inputs.positive, 'positive');
     const negative = requireConditioning(inputs.negative, 'negative');
-    const result = await ctx.runtime.call<SampleResult>(
+    const result = await ctx.runtime.call(
       SD_TASKS.sample,
       {
         model,
@@ -370,7 +359,7 @@ export const VAEDecode: NodeDefinition = {
       );
     }
     const latent = requireLatent(inputs.samples, 'samples');
-    const result = await ctx.runtime.call<VaeDecodeResult>(
+    const result = await ctx.runtime.call(
       SD_TASKS.vaeDecode,
       { vae, samples: latent.samples },
       { signal: ctx.signal, onProgress: progressForwarder(ctx) },
@@ -396,7 +385,7 @@ export const VAEEncode: NodeDefinition = {
     const vae = inputs.vae;
     if (!isSdVae(vae)) throw new Error('vae input is not an SD1 VAE');
     const image = requireImage(inputs.pixels, 'pixels');
-    const result = await ctx.runtime.call<VaeEncodeResult>(
+    const result = await ctx.runtime.call(
       SD_TASKS.vaeEncode,
       { vae, image },
       { signal: ctx.signal, onProgress: progressForwarder(ctx) },

@@ -3,6 +3,7 @@
  * ComfyUI's `/object_info` entry and `plugin-manifest.json`. A node's `execute` runs on the main thread
  * and hands heavy work to runtime workers through `ctx.runtime`.
  */
+import type { RuntimeClient } from '../runtime/task-map.js';
 import type { DataDirs } from '../shared/types.js';
 
 /** Options every input kind accepts (ComfyUI "base options"). */
@@ -157,21 +158,4 @@ export interface NodeDefinition {
   /** Extra validation after type/range checks (ComfyUI VALIDATE_INPUTS); return an error message or null. */
   validate?(inputs: Record<string, unknown>, env: NodeEnvironment): string | null | Promise<string | null>;
   execute(inputs: Record<string, unknown>, ctx: NodeContext): Promise<NodeResult>;
-}
-
-/** Calls into runtime worker threads (see src/runtime). */
-export interface RuntimeClient {
-  call<T = unknown>(
-    task: string,
-    payload: unknown,
-    options?: {
-      signal?: AbortSignal;
-      onProgress?: (p: {
-        value: number;
-        max: number;
-        preview?: { format: 'JPEG' | 'PNG'; bytes: Uint8Array };
-      }) => void;
-      transfer?: ArrayBuffer[];
-    },
-  ): Promise<T>;
 }

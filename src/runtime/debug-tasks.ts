@@ -1,16 +1,24 @@
 import { onUnloadModels } from '../shared/model-unload.js';
-import type { TaskTable } from '../shared/tasks.js';
+import type { TaskHandlers, TaskSpec } from '../shared/tasks.js';
 
 let unloadProbeCalls = 0;
 let unloadProbeRegistered = false;
+
+export interface DebugTasks {
+  'debug.spin': TaskSpec<{ ms: number; steps?: number }, { steps: number; checksum: number }>;
+  'debug.double': TaskSpec<{ data: Float32Array }, { sum: number; data: Float32Array }>;
+  'debug.unloadProbe': TaskSpec<Record<string, never>, { calls: number }>;
+  'debug.fail': TaskSpec<{ message: string }, never>;
+  'debug.crash': TaskSpec<Record<string, never>, never>;
+}
 
 /**
  * Diagnostic tasks: exercise the worker machinery (responsiveness while busy, abort, transfer, errors,
  * crash recovery) in tests and benchmarks. Harmless in production: they only burn CPU they are asked to.
  */
-export const debugTasks: TaskTable = {
+export const debugTasks: TaskHandlers<DebugTasks> = {
   /** Busy-loops for `ms` milliseconds of CPU, reporting `steps` progress updates and honouring aborts. */
-  'debug.spin': async (payload: { ms: number; steps?: number }, ctx) => {
+  'debug.spin': async (payload, ctx) => {
     const steps = Math.max(1, payload.steps ?? 10);
     const slice = payload.ms / steps;
     let x = 0;
@@ -26,7 +34,7 @@ export const debugTasks: TaskTable = {
     return { result: { steps, checksum: x } };
   },
   /** Returns the sum of a Float32Array and hands the (doubled) array back by transfer. */
-  'debug.double': async (payload: { data: Float32Array }) => {
+  'debug.double': async (payload) => {
     const out = new Float32Array(payload.data.length);
     let sum = 0;
     for (let i = 0; i < out.length; i++) {
@@ -45,7 +53,7 @@ export const debugTasks: TaskTable = {
     }
     return { result: { calls: unloadProbeCalls } };
   },
-  'debug.fail': async (payload: { message: string }) => {
+  'debug.fail': async (payload) => {
     throw new TypeError(payload.message);
   },
   /** Kills the worker thread from inside (an uncaught error outside the task's promise). */

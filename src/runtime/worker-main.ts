@@ -5,8 +5,9 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { InterruptedError } from '../shared/interrupted.js';
-import type { TaskContext, TaskPreview } from '../shared/tasks.js';
+import type { TaskContext, TaskHandler, TaskPreview } from '../shared/tasks.js';
 import type { CallMessage, WorkerMessage } from './protocol.js';
+import type { TaskMap, TaskName } from './task-map.js';
 import { tasks } from './tasks.js';
 
 if (!parentPort) throw new Error('worker-main.ts must run inside a worker thread');
@@ -34,9 +35,10 @@ async function runCall(msg: CallMessage): Promise<void> {
     },
   };
   try {
-    const handler = tasks[msg.task];
-    if (!handler) throw new Error(`unknown runtime task '${msg.task}'`);
-    const output = await handler(msg.payload, ctx);
+    if (!Object.hasOwn(tasks, msg.task)) throw new Error(`unknown runtime task '${msg.task}'`);
+    // The payload was typed against `TaskMap` by the caller (`RuntimeClient.call`).
+    const handler = tasks[msg.task as TaskName] as TaskHandler<TaskMap[TaskName]>;
+    const output = await handler(msg.payload as never, ctx);
     post({ type: 'result', id: msg.id, result: output.result }, output.transfer ?? []);
   } catch (error) {
     const e = error instanceof Error ? error : new Error(String(error));

@@ -3,10 +3,10 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { RuntimeClient } from '../nodes/types.js';
 import { InterruptedError } from '../shared/interrupted.js';
-import type { TaskPreview } from '../shared/tasks.js';
+import type { TaskCallOptions, TaskProgress } from '../shared/tasks.js';
 import type { CallMessage, WorkerMessage } from './protocol.js';
+import type { RuntimeClient, TaskMap, TaskName } from './task-map.js';
 
 /** Error thrown in a runtime task, re-raised on the main thread with the worker's stack. */
 export class RuntimeTaskError extends Error {
@@ -33,7 +33,7 @@ interface PendingCall {
   task: string;
   resolve(value: unknown): void;
   reject(error: unknown): void;
-  onProgress?: (p: { value: number; max: number; preview?: TaskPreview }) => void;
+  onProgress?: (p: TaskProgress) => void;
   abortFlag: Int32Array;
   cleanup(): void;
 }
@@ -131,15 +131,12 @@ export class WorkerRuntime implements RuntimeClient {
     else call.reject(new RuntimeTaskError(msg.error.message, call.task, msg.error.stack, msg.error.name));
   }
 
-  call<T = unknown>(
-    task: string,
-    payload: unknown,
-    options: {
-      signal?: AbortSignal;
-      onProgress?: (p: { value: number; max: number; preview?: TaskPreview }) => void;
-      transfer?: ArrayBuffer[];
-    } = {},
-  ): Promise<T> {
+  call<K extends TaskName>(
+    task: K,
+    payload: TaskMap[K]['payload'],
+    options: TaskCallOptions<TaskMap[K]['progress']> = {},
+  ): Promise<TaskMap[K]['result']> {
+    type T = TaskMap[K]['result'];
     if (this.closed) return Promise.reject(new Error('runtime is closed'));
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(new InterruptedError());
@@ -162,7 +159,8 @@ export class WorkerRuntime implements RuntimeClient {
         task,
         resolve: resolve as (v: unknown) => void,
         reject,
-        onProgress: options.onProgress,
+        // Workers report `TaskProgress` (TaskContext.progress), the progress type of every task today.
+        onProgress: options.onProgress as ((p: TaskProgress) => void) | undefined,
         abortFlag,
         cleanup: () => signal?.removeEventListener('abort', onAbort),
       });

@@ -7,12 +7,10 @@
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONES_TASKS, type ExtractResult } from '../../src/cones/extract/protocol.js';
+import { CONES_TASKS } from '../../src/cones/extract/protocol.js';
 import { WorkerRuntime } from '../../src/runtime/worker-runtime.js';
-import { type EncodeTextResult, type SampleResult, SD_TASKS } from '../../src/sd/pipeline/protocol.js';
+import { type ModelCacheStats, SD_TASKS } from '../../src/sd/pipeline/protocol.js';
 import { type CheckpointHandle, modelFromCheckpoint } from '../../src/sd/pipeline/values.js';
-import type { ModelCacheStats } from '../../src/sd/pipeline/worker-tasks.js';
-import { SD_DEBUG_MODELS_TASK } from '../../src/sd/tasks.js';
 import type { Tensor } from '../../src/shared/types.js';
 import { extractPayload, type TinyModelFixture, tinyModel, tinySettings } from './extract-fixtures.js';
 
@@ -20,7 +18,7 @@ let m: TinyModelFixture;
 let runtime: WorkerRuntime;
 let handle: CheckpointHandle;
 
-const stats = () => runtime.call<ModelCacheStats>(SD_DEBUG_MODELS_TASK, {});
+const stats = () => runtime.call(SD_TASKS.debugModels, {});
 
 /** Files the process (worker threads included) holds open or mapped into memory. */
 function heldFiles(): Set<string> {
@@ -43,7 +41,7 @@ beforeAll(async () => {
   process.env.CONES_EXECUTION_PROVIDER = 'cpu';
   m = await tinyModel(5);
   runtime = new WorkerRuntime();
-  handle = await runtime.call<CheckpointHandle>(SD_TASKS.loadCheckpoint, {
+  handle = await runtime.call(SD_TASKS.loadCheckpoint, {
     path: m.path,
     graphCacheDir: m.handle.graphCacheDir,
   });
@@ -51,7 +49,7 @@ beforeAll(async () => {
 afterAll(() => runtime?.close());
 
 async function encode(text: string): Promise<Tensor> {
-  const r = await runtime.call<EncodeTextResult>(SD_TASKS.encodeText, {
+  const r = await runtime.call(SD_TASKS.encodeText, {
     clip: { kind: 'sd1.clip', checkpoint: handle },
     text,
   });
@@ -62,7 +60,7 @@ describe('extraction and sampling share the worker model cache', () => {
   let afterBoth: ModelCacheStats;
 
   beforeAll(async () => {
-    const extracted = await runtime.call<ExtractResult>(
+    const extracted = await runtime.call(
       CONES_TASKS.extract,
       extractPayload(m, mkdtempSync(join(m.dir, 'cones-')), {
         checkpoint: handle,
@@ -70,7 +68,7 @@ describe('extraction and sampling share the worker model cache', () => {
       }),
     );
     expect(extracted.losses).toHaveLength(2);
-    const sampled = await runtime.call<SampleResult>(SD_TASKS.sample, {
+    const sampled = await runtime.call(SD_TASKS.sample, {
       model: modelFromCheckpoint(handle),
       positive: [{ embedding: await encode('a photo of a ball') }],
       negative: [{ embedding: await encode('') }],

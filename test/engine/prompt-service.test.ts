@@ -316,7 +316,7 @@ describe('PromptService execution', () => {
   });
 
   it('free({unload_models}) runs the workers’ unload hooks', async () => {
-    const probe = () => h.service.runtime.call<{ calls: number }>('debug.unloadProbe', {});
+    const probe = () => h.service.runtime.call('debug.unloadProbe', {});
     expect((await probe()).calls).toBe(0);
     await h.service.free({ unload_models: true });
     await h.service.free({ unload_models: true });

@@ -17,7 +17,7 @@ describe('WorkerRuntime', () => {
     }, 10);
     const progress: number[] = [];
     const t0 = performance.now();
-    const result = await runtime.call<{ steps: number }>(
+    const result = await runtime.call(
       'debug.spin',
       { ms: 2000, steps: 8 },
       { onProgress: (p) => progress.push(p.value) },
@@ -58,11 +58,7 @@ describe('WorkerRuntime', () => {
 
   it('transfers buffers both ways', async () => {
     const input = new Float32Array([1, 2, 3, 4]);
-    const out = await runtime.call<{ sum: number; data: Float32Array }>(
-      'debug.double',
-      { data: input },
-      { transfer: [input.buffer] },
-    );
+    const out = await runtime.call('debug.double', { data: input }, { transfer: [input.buffer] });
     expect(input.byteLength).toBe(0); // moved, not copied
     expect(out.sum).toBe(10);
     expect(Array.from(out.data)).toEqual([2, 4, 6, 8]);
@@ -75,7 +71,16 @@ describe('WorkerRuntime', () => {
     expect((error as RuntimeTaskError).message).toBe('bad payload');
     expect((error as RuntimeTaskError).task).toBe('debug.fail');
     expect((error as RuntimeTaskError).stack).toContain('debug-tasks');
+    // @ts-expect-error not a task of TaskMap: the worker still refuses it when a caller gets past the types
     await expect(runtime.call('no.such.task', {})).rejects.toThrow("unknown runtime task 'no.such.task'");
+  });
+
+  it('refuses names inherited from Object.prototype as unknown tasks', async () => {
+    for (const name of ['toString', 'constructor', '__proto__']) {
+      await expect(runtime.call(name as never, {} as never)).rejects.toThrow(
+        `unknown runtime task '${name}'`,
+      );
+    }
   });
 
   it('restarts the worker after a crash', async () => {
@@ -84,7 +89,7 @@ describe('WorkerRuntime', () => {
     expect(error).toBeInstanceOf(RuntimeTaskError);
     expect((error as Error).name).toBe('RuntimeWorkerCrash');
     expect((error as Error).message).toContain('deliberate worker crash');
-    const out = await runtime.call<{ sum: number }>('debug.double', { data: new Float32Array([5]) });
+    const out = await runtime.call('debug.double', { data: new Float32Array([5]) });
     expect(out.sum).toBe(5);
     expect(runtime.startCount).toBe(before + 1);
   });

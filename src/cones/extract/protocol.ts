@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { CheckpointHandle } from '../../sd/pipeline/values.js';
+import type { TaskSpec } from '../../shared/tasks.js';
 import type { Tensor } from '../../shared/types.js';
 import type { Concept } from '../concept.js';
 import type { ConceptScope } from '../layers.js';
@@ -106,7 +107,7 @@ export interface RefinePayload {
   /** The plain union (mergeConcepts). */
   merged: Concept;
   /** The sources, each with its kept training data. */
-  sources: Concept[];
+  sources: readonly Concept[];
   settings: RefineSettings;
   returnXi?: boolean;
 }
@@ -115,6 +116,12 @@ export interface RefineResult {
   concept: Concept;
   losses: number[];
   xi?: Record<string, Float64Array>;
+}
+
+/** The Cones family's part of the runtime task map (src/runtime/task-map.ts). */
+export interface ConesTasks {
+  'cones.extract': TaskSpec<ExtractPayload, ExtractResult>;
+  'cones.refine': TaskSpec<RefinePayload, RefineResult>;
 }
 
 export function instancePrompt(identifier: string, classNoun: string): string {

@@ -2,7 +2,9 @@
  * Payloads and results of the SD worker tasks (src/sd/tasks.ts). Node code on the main thread builds
  * the payloads; the worker owns weights and sessions. Everything here survives structured cloning.
  */
+import type { TaskSpec } from '../../shared/tasks.js';
 import type { Tensor } from '../../shared/types.js';
+import type { OpenGraph } from './loaded-model.js';
 import type { CheckpointHandle, Conditioning, SdClip, SdModel, SdVae } from './values.js';
 
 export const SD_TASKS = {
@@ -12,6 +14,8 @@ export const SD_TASKS = {
   vaeDecode: 'sd.vaeDecode',
   vaeEncode: 'sd.vaeEncode',
   free: 'sd.free',
+  /** Introspection: the worker's loaded models, their open graphs and bytes (not a ComfyUI operation). */
+  debugModels: 'sd.debugModels',
 } as const;
 
 export interface LoadCheckpointPayload {
@@ -71,4 +75,21 @@ export interface VaeEncodeResult {
 export interface FreeResult {
   /** Checkpoint ids whose weights and sessions were released. */
   released: string[];
+}
+
+export interface ModelCacheStats {
+  budgetBytes: number;
+  usedBytes: number;
+  models: { key: string; path: string; pins: number; bytes: number; graphs: OpenGraph[] }[];
+}
+
+/** The SD family's part of the runtime task map (src/runtime/task-map.ts). */
+export interface SdTasks {
+  'sd.loadCheckpoint': TaskSpec<LoadCheckpointPayload, LoadCheckpointResult>;
+  'sd.encodeText': TaskSpec<EncodeTextPayload, EncodeTextResult>;
+  'sd.sample': TaskSpec<SamplePayload, SampleResult>;
+  'sd.vaeDecode': TaskSpec<VaeDecodePayload, VaeDecodeResult>;
+  'sd.vaeEncode': TaskSpec<VaeEncodePayload, VaeEncodeResult>;
+  'sd.free': TaskSpec<Record<string, never>, FreeResult>;
+  'sd.debugModels': TaskSpec<Record<string, never>, ModelCacheStats>;
 }

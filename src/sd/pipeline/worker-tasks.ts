@@ -19,21 +19,9 @@ import type { ContextEntry } from './cfg.js';
 import { imageToVaePixels, vaePixelsToImage } from './image-tensors.js';
 import { ksample } from './ksampler.js';
 import { checkPatchFingerprints, kvMasks, scopeForPatches } from './kv-patches.js';
-import { checkpointFileId, LoadedModel, type OpenGraph, type RuntimeSettings } from './loaded-model.js';
+import { checkpointFileId, LoadedModel, type RuntimeSettings } from './loaded-model.js';
 import { ModelCache } from './model-cache.js';
-import type {
-  EncodeTextPayload,
-  EncodeTextResult,
-  FreeResult,
-  LoadCheckpointPayload,
-  LoadCheckpointResult,
-  SamplePayload,
-  SampleResult,
-  VaeDecodePayload,
-  VaeDecodeResult,
-  VaeEncodePayload,
-  VaeEncodeResult,
-} from './protocol.js';
+import type { LoadCheckpointPayload, ModelCacheStats, SdTasks } from './protocol.js';
 import { hasNonUnitWeights, weightAndConcatChunks } from './token-weights.js';
 import type { CheckpointHandle, Conditioning } from './values.js';
 
@@ -122,12 +110,6 @@ export function releaseModels(): Promise<string[]> {
   return cache.releaseAll();
 }
 
-export interface ModelCacheStats {
-  budgetBytes: number;
-  usedBytes: number;
-  models: { key: string; path: string; pins: number; bytes: number; graphs: OpenGraph[] }[];
-}
-
 /** What the worker's model cache holds now (introspection: tests, diagnostics). */
 export function modelCacheStats(): ModelCacheStats {
   return {
@@ -153,13 +135,13 @@ function setLog(ctx: TaskContext): void {
   logSink = (m) => ctx.log(m);
 }
 
-const loadCheckpoint: TaskHandler<LoadCheckpointPayload, LoadCheckpointResult> = async (payload, ctx) => {
+const loadCheckpoint: TaskHandler<SdTasks['sd.loadCheckpoint']> = async (payload, ctx) => {
   setLog(ctx);
   const handle = await withModel(payload, async (model) => model.handle);
   return out({ ...handle, ...(payload.graphCacheDir ? { graphCacheDir: payload.graphCacheDir } : {}) });
 };
 
-const encodeText: TaskHandler<EncodeTextPayload, EncodeTextResult> = async ({ clip, text }, ctx) => {
+const encodeText: TaskHandler<SdTasks['sd.encodeText']> = async ({ clip, text }, ctx) => {
   setLog(ctx);
   if (typeof text !== 'string') throw new Error('text must be a string');
   return withModel(clip.checkpoint, async (model) => {
@@ -196,7 +178,7 @@ function seedOf(seed: number): number | bigint {
   return Number.isSafeInteger(seed) ? seed : BigInt(seed);
 }
 
-const sample: TaskHandler<SamplePayload, SampleResult> = async (payload, ctx) => {
+const sample: TaskHandler<SdTasks['sd.sample']> = async (payload, ctx) => {
   setLog(ctx);
   const { model: value, latent } = payload;
   return withModel(value.checkpoint, async (model) => {
@@ -251,7 +233,7 @@ const sample: TaskHandler<SamplePayload, SampleResult> = async (payload, ctx) =>
   });
 };
 
-const vaeDecode: TaskHandler<VaeDecodePayload, VaeDecodeResult> = async ({ vae, samples }, ctx) => {
+const vaeDecode: TaskHandler<SdTasks['sd.vaeDecode']> = async ({ vae, samples }, ctx) => {
   setLog(ctx);
   return withModel(vae.checkpoint, async (model) => {
     const [batch, channels, height, width] = samples.shape;
@@ -274,7 +256,7 @@ const vaeDecode: TaskHandler<VaeDecodePayload, VaeDecodeResult> = async ({ vae, 
   });
 };
 
-const vaeEncode: TaskHandler<VaeEncodePayload, VaeEncodeResult> = async ({ vae, image }, ctx) => {
+const vaeEncode: TaskHandler<SdTasks['sd.vaeEncode']> = async ({ vae, image }, ctx) => {
   setLog(ctx);
   return withModel(vae.checkpoint, async (model) => {
     const pixels = imageToVaePixels(image);
@@ -292,12 +274,13 @@ const vaeEncode: TaskHandler<VaeEncodePayload, VaeEncodeResult> = async ({ vae, 
   });
 };
 
-const free: TaskHandler<Record<string, never>, FreeResult> = async (_payload, ctx) => {
+const free: TaskHandler<SdTasks['sd.free']> = async (_payload, ctx) => {
   setLog(ctx);
   const released = await cache.releaseAll();
   return out({ released });
 };
 
-const stats: TaskHandler<Record<string, never>, ModelCacheStats> = async () => out(modelCacheStats());
+const stats: TaskHandler<SdTasks['sd.debugModels']> = async () => out(modelCacheStats());
 
+/** The SD handlers by short name (src/sd/tasks.ts registers them under their task names). */
 export const handlers = { loadCheckpoint, encodeText, sample, vaeDecode, vaeEncode, free, stats };
