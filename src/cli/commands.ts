@@ -27,6 +27,12 @@ export const commands: Record<string, CliCommand> = {
     summary: 'write an SD1-architecture checkpoint with random weights (tests, demo, benchmarks)',
     load: () => import('./make-tiny-model.js'),
   },
+  'train-toy-model': {
+    usage:
+      'train-toy-model <out.safetensors> [--resume] [--stage vae|unet|all] [--steps N] [--batch N] [--seed N] [--world W] [--fp16]',
+    summary: 'train the small SD1-architecture demo model on the procedural toy world (CPU, own engine)',
+    load: () => import('./train-toy-model.js'),
+  },
   concept: {
     usage:
       'concept info <file> [--json] [--chart PNG] | embed <workflow> <files…> [-o OUT] [--name N] | extract <workflow|png> [-o DIR]',

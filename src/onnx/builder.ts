@@ -66,6 +66,9 @@ export class Builder extends GraphBuilder {
   sin(x: Value): Value {
     return ew.sin(this, x);
   }
+  abs(x: Value): Value {
+    return ew.abs(this, x);
+  }
   identity(x: Value, hint?: string): Value {
     return ew.identity(this, x, hint);
   }

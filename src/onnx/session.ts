@@ -28,6 +28,12 @@ export interface SessionOptions {
    * process 55 ms off vs 122 ms on.
    */
   spinning?: boolean;
+  /**
+   * Flush denormal floats to zero (ORT's session.set_denormal_as_zero). Training on flat-colour
+   * images drives activations and gradients denormal, and x86 handles those in microcode: see
+   * src/train/README.md for the measured cost. Off by default (inference matches PyTorch exactly).
+   */
+  denormalAsZero?: boolean;
   /** Run the model once on zeros after loading (first runs grow the arena and record the memory pattern). */
   warmup?: boolean;
   /** Where to say which provider was chosen and why (default: console.info). */
@@ -88,8 +94,14 @@ function ortOptions(opts: SessionOptions, provider: 'cuda' | 'cpu'): ort.Inferen
     enableCpuMemArena: opts.cpuArena ?? true,
     ...(opts.threads ? { intraOpNumThreads: opts.threads, interOpNumThreads: 1 } : {}),
     logSeverityLevel: 3,
-    // Session config entries (flattened with '.' by the binding): session.intra_op.allow_spinning.
-    extra: { session: { 'intra_op.allow_spinning': opts.spinning ? '1' : '0' } },
+    // Session config entries (flattened with '.' by the binding): session.intra_op.allow_spinning,
+    // session.set_denormal_as_zero.
+    extra: {
+      session: {
+        'intra_op.allow_spinning': opts.spinning ? '1' : '0',
+        ...(opts.denormalAsZero ? { set_denormal_as_zero: '1' } : {}),
+      },
+    },
   };
 }
 

@@ -58,6 +58,7 @@ function castData(data: Float64Array, dtype: DType): TensorValue['data'] {
   if (dtype === 'float64') return data;
   if (dtype === 'float32') return Float32Array.from(data);
   if (dtype === 'int64') return BigInt64Array.from(data, (v) => BigInt(Math.round(v)));
+  if (dtype === 'int32') return Int32Array.from(data, (v) => Math.round(v));
   if (dtype === 'bool') return Uint8Array.from(data, (v) => (v ? 1 : 0));
   throw new Error(`harness: ${dtype}`);
 }

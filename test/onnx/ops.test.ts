@@ -170,6 +170,25 @@ const cases: Record<string, GradCase> = {
     wrt: ['table'],
     build: (b, x) => b.gather(x.table, x.ids, 0),
   },
+  'Gather with int32 ids (CLIP token embedding table, weight gradient)': {
+    inputs: {
+      table: { shape: [6, 4] },
+      ids: { shape: [2, 3], dtype: 'int32', data: Float64Array.from([5, 0, 5, 2, 2, 1]) },
+    },
+    wrt: ['table'],
+    build: (b, x) =>
+      b.layerNorm(
+        b.gather(x.table, x.ids, 0),
+        b.constant(x.table.dtype, [4], [1, 2, 3, 4]),
+        b.constant(x.table.dtype, [4], [0, 0, 0, 0]),
+        1e-5,
+      ),
+  },
+  'Abs (L1 reconstruction loss), inputs away from 0': {
+    inputs: { x: { shape: [3, 5], data: Float64Array.from(randn(12, 15), (v) => v + Math.sign(v) * 0.1) } },
+    wrt: ['x'],
+    build: (b, x) => b.abs(x.x),
+  },
   'ReduceMean and ReduceSum': {
     inputs: { x: { shape: [2, 3, 4] } },
     wrt: ['x'],

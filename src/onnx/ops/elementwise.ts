@@ -38,6 +38,8 @@ export const tanh = (b: GraphBuilder, x: Value) => unary(b, 'Tanh', x);
 export const sigmoid = (b: GraphBuilder, x: Value) => unary(b, 'Sigmoid', x);
 export const cos = (b: GraphBuilder, x: Value) => unary(b, 'Cos', x);
 export const sin = (b: GraphBuilder, x: Value) => unary(b, 'Sin', x);
+/** |x|; its gradient is sign(x)·g (0 at x = 0, as torch). */
+export const abs = (b: GraphBuilder, x: Value) => unary(b, 'Abs', x);
 export const identity = (b: GraphBuilder, x: Value, hint = 'identity') => unary(b, 'Identity', x, hint);
 
 export function cast(b: GraphBuilder, x: Value, to: DType): Value {
@@ -125,6 +127,7 @@ defineGrad('Sigmoid', (c, [g]) => {
 });
 defineGrad('Cos', (c, [g]) => [g && neg(c.b, mul(c.b, g, sin(c.b, c.x(0))))]);
 defineGrad('Sin', (c, [g]) => [g && mul(c.b, g, cos(c.b, c.x(0)))]);
+defineGrad('Abs', (c, [g]) => [g && mul(c.b, g, unary(c.b, 'Sign', c.x(0)))]);
 defineGrad('Cast', (c, [g]) => [g && cast(c.b, g, c.x(0).dtype)]);
 defineGrad('Where', (c, [g]) => {
   if (!g) return [];

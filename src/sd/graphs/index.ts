@@ -35,6 +35,7 @@ export {
   TEXT_KEY_PREFIX,
   TEXT_OUTPUT,
   type TextEncoderGraphOptions,
+  textEncoderForward,
 } from './text-encoder.js';
 export {
   buildTrainingGraph,
@@ -54,6 +55,14 @@ export {
   type UnetShape,
 } from './unet.js';
 export {
+  buildUnetTrainingGraph,
+  MODEL_TRAINING_LOSS,
+  type TrainingGraph,
+  UNET_TRAINING_INPUTS,
+  type UnetTrainingGraphOptions,
+  weightGradName,
+} from './unet-training.js';
+export {
   buildVaeDecoderGraph,
   buildVaeEncoderGraph,
   SD1_VAE_SCALING_FACTOR,
@@ -63,7 +72,16 @@ export {
   VAE_ENCODER_OUTPUTS,
   VAE_KEY_PREFIX,
   type VaeGraphOptions,
+  vaeDecoderForward,
+  vaeEncoderForward,
 } from './vae.js';
+export {
+  buildVaeTrainingGraph,
+  LDM_KL_WEIGHT,
+  VAE_TRAINING_INPUTS,
+  VAE_TRAINING_OUTPUTS,
+  type VaeTrainingGraphOptions,
+} from './vae-training.js';
 export {
   type GraphDType,
   loadWeights,

@@ -9,23 +9,44 @@ import type { GraphDType, Weights } from './weights.js';
 /** Per-weight multiplier applied inside the graph (a mask / ξ graph input), by canonical key. */
 export type WeightScale = (key: string) => Value | undefined;
 
+/** Which weights are graph inputs named by their canonical key (fed each run: training) rather than initializers. */
+export type WeightIsInput = (key: string) => boolean;
+
 export class Net {
+  /** The weights declared as graph inputs so far, by canonical key, in declaration order. */
+  readonly weightInputs = new Map<string, Value>();
+
   constructor(
     readonly b: Builder,
     readonly weights: Weights,
     readonly dtype: GraphDType,
     readonly scaleOf: WeightScale = () => undefined,
+    readonly isInput: WeightIsInput = () => false,
   ) {}
 
-  /** The weight `<scope>.<leaf>`, multiplied by its mask input when it has one. */
+  /**
+   * The weight `<scope>.<leaf>`, multiplied by its mask input when it has one. A weight selected by
+   * `isInput` becomes a graph input named by its key (only its shape is read from `weights`).
+   */
   param(leaf: string): Value {
     const key = this.b.scoped(leaf);
     const w = this.weights.get(key);
     if (!w) throw new Error(`graph needs weight '${key}', which the checkpoint does not provide`);
     if (w.dtype !== this.dtype) throw new Error(`weight '${key}' is ${w.dtype}; this graph is ${this.dtype}`);
-    const v = this.b.param(leaf, w.data, w.shape, w.dtype);
+    const v = this.isInput(key)
+      ? this.weightInput(key, w.shape)
+      : this.b.param(leaf, w.data, w.shape, w.dtype);
     const scale = this.scaleOf(key);
     return scale ? this.b.mul(v, scale, `${leaf}.masked`) : v;
+  }
+
+  private weightInput(key: string, shape: readonly number[]): Value {
+    let v = this.weightInputs.get(key);
+    if (!v) {
+      v = this.b.input(key, this.dtype, shape);
+      this.weightInputs.set(key, v);
+    }
+    return v;
   }
 
   has(leaf: string): boolean {

@@ -4,7 +4,7 @@
  * QuickGELU MLPs, final LayerNorm. SD1 conditions on `last_hidden_state` (all 77 positions).
  */
 import { Builder, type Value } from '../../onnx/index.js';
-import type { SD1Config } from '../config.js';
+import type { SD1Config, TextEncoderConfig } from '../config.js';
 import { ioDtype, Net } from './layers.js';
 import type { GraphDType, Weights } from './weights.js';
 
@@ -50,14 +50,27 @@ export function buildTextEncoderGraph(
   const b = new Builder('sd1_text_encoder');
   const ids = b.input(TEXT_INPUT, 'int32', [opts.batch, length]);
   const net = new Net(b, weights, dtype);
-  const hidden = b.scope(TEXT_KEY_PREFIX.slice(0, -1), () => {
+  const hidden = textEncoderForward(net, t, ids, skip);
+  b.output(b.cast(hidden, ioDtype(dtype)), TEXT_OUTPUT);
+  return b;
+}
+
+/**
+ * The text encoder body on a value already in the graph: input_ids int32 [B, L] → hidden states
+ * [B, L, D] in the compute dtype, dropping `skipLastLayers` final layers before the final LayerNorm.
+ */
+export function textEncoderForward(net: Net, t: TextEncoderConfig, ids: Value, skipLastLayers = 0): Value {
+  const { b } = net;
+  const skip = skipLastLayers;
+  const length = ids.shape[1];
+  return b.scope(TEXT_KEY_PREFIX.slice(0, -1), () => {
     let x = net.in('embeddings', () => {
       const tok = net.in('token_embedding', () => b.gather(net.param('weight'), ids, 0));
       let pos = net.in('position_embedding', () => net.param('weight'));
       if (length < t.maxPositions) pos = b.slice(pos, [0], [length], [0]);
       return b.add(tok, pos, 'sum');
     });
-    const mask = causalMask(b, length, dtype);
+    const mask = causalMask(b, length, net.dtype);
     for (let l = 0; l < t.layers - skip; l++) {
       x = net.in(`encoder.layers.${l}`, () => {
         const u = net.layerNorm(x, 'layer_norm1', LN_EPS);
@@ -76,8 +89,6 @@ export function buildTextEncoderGraph(
     }
     return net.layerNorm(x, 'final_layer_norm', LN_EPS);
   });
-  b.output(b.cast(hidden, ioDtype(dtype)), TEXT_OUTPUT);
-  return b;
 }
 
 /** [L, L] additive mask: 0 where key j ≤ query i, the most negative float above the diagonal. */

@@ -68,22 +68,14 @@ function checkImageSize(v: VAEConfig, height: number, width: number, what: 'imag
 }
 
 /**
- * sample [B, 3, H, W] in −1..1 → mean, logvar [B, 4, H/8, W/8]: the diagonal Gaussian posterior
- * (logvar clamped to [−30, 20] as LDM does). Sampling (mean + exp(logvar/2)·ε) happens outside so the
- * noise can come from the pipeline's torch-compatible generator.
+ * The encoder body on a value already in the graph: image [B, 3, H, W] in the compute dtype →
+ * the posterior moments [B, 2·latent, H/f, W/f] (mean channels first, then the unclamped logvar).
  */
-export function buildVaeEncoderGraph(config: SD1Config, weights: Weights, opts: VaeGraphOptions): Builder {
-  const v = config.vae;
-  const dtype = opts.dtype ?? 'float32';
-  checkImageSize(v, opts.height, opts.width, 'image');
-  const io = ioDtype(dtype);
-  const b = new Builder('sd1_vae_encoder');
-  const image = b.input(VAE_ENCODER_INPUT, io, [opts.batch, v.inChannels, opts.height, opts.width]);
-  const net = new Net(b, weights, dtype);
-  const moments = b.scope(VAE_KEY_PREFIX.slice(0, -1), () => {
+export function vaeEncoderForward(net: Net, v: VAEConfig, image: Value): Value {
+  return net.b.scope(VAE_KEY_PREFIX.slice(0, -1), () => {
     const { resBlock, mid } = vaeBlocks(net, v);
-    let h = net.in('encoder', () => {
-      let x = net.conv(toCompute(net, image), 'conv_in');
+    const h = net.in('encoder', () => {
+      let x = net.conv(image, 'conv_in');
       const levels = v.channelMult.length;
       for (let level = 0; level < levels; level++) {
         const width = v.baseChannels * v.channelMult[level];
@@ -96,9 +88,48 @@ export function buildVaeEncoderGraph(config: SD1Config, weights: Weights, opts: 
       x = mid('mid', x);
       return net.conv(net.silu(net.groupNorm(x, 'norm_out', v.normGroups, EPS)), 'conv_out');
     });
-    h = net.conv(h, 'quant_conv');
-    return h;
+    return net.conv(h, 'quant_conv');
   });
+}
+
+/** The decoder body: z [B, latent, h, w] (already divided by the scaling factor) → image [B, 3, f·h, f·w]. */
+export function vaeDecoderForward(net: Net, v: VAEConfig, z: Value): Value {
+  const { b } = net;
+  return b.scope(VAE_KEY_PREFIX.slice(0, -1), () => {
+    const { resBlock, mid } = vaeBlocks(net, v);
+    const post = net.conv(z, 'post_quant_conv');
+    return net.in('decoder', () => {
+      let x = mid('mid', net.conv(post, 'conv_in'));
+      for (let level = v.channelMult.length - 1; level >= 0; level--) {
+        const width = v.baseChannels * v.channelMult[level];
+        for (let r = 0; r <= v.numResBlocks; r++) x = resBlock(`up.${level}.block.${r}`, x, width);
+        if (level !== 0) {
+          const module = `up.${level}.upsample`;
+          x = net.conv(
+            b.scope(module, () => b.upsampleNearest2x(x)),
+            `${module}.conv`,
+          );
+        }
+      }
+      return net.conv(net.silu(net.groupNorm(x, 'norm_out', v.normGroups, EPS)), 'conv_out');
+    });
+  });
+}
+
+/**
+ * sample [B, 3, H, W] in −1..1 → mean, logvar [B, 4, H/8, W/8]: the diagonal Gaussian posterior
+ * (logvar clamped to [−30, 20] as LDM does). Sampling (mean + exp(logvar/2)·ε) happens outside so the
+ * noise can come from the pipeline's torch-compatible generator.
+ */
+export function buildVaeEncoderGraph(config: SD1Config, weights: Weights, opts: VaeGraphOptions): Builder {
+  const v = config.vae;
+  const dtype = opts.dtype ?? 'float32';
+  checkImageSize(v, opts.height, opts.width, 'image');
+  const io = ioDtype(dtype);
+  const b = new Builder('sd1_vae_encoder');
+  const image = b.input(VAE_ENCODER_INPUT, io, [opts.batch, v.inChannels, opts.height, opts.width]);
+  const net = new Net(b, weights, dtype);
+  const moments = vaeEncoderForward(net, v, toCompute(net, image));
   const lc = v.latentChannels;
   const [mean, rawLogvar] = b.split(b.cast(moments, io), [lc, lc], 1, 'moments');
   const lo = b.scalar(-30, io);
@@ -124,25 +155,7 @@ export function buildVaeDecoderGraph(config: SD1Config, weights: Weights, opts: 
   const b = new Builder('sd1_vae_decoder');
   const z = b.input(VAE_DECODER_INPUT, io, [opts.batch, v.latentChannels, opts.height, opts.width]);
   const net = new Net(b, weights, dtype);
-  const image = b.scope(VAE_KEY_PREFIX.slice(0, -1), () => {
-    const { resBlock, mid } = vaeBlocks(net, v);
-    const post = net.conv(toCompute(net, z), 'post_quant_conv');
-    return net.in('decoder', () => {
-      let x = mid('mid', net.conv(post, 'conv_in'));
-      for (let level = v.channelMult.length - 1; level >= 0; level--) {
-        const width = v.baseChannels * v.channelMult[level];
-        for (let r = 0; r <= v.numResBlocks; r++) x = resBlock(`up.${level}.block.${r}`, x, width);
-        if (level !== 0) {
-          const module = `up.${level}.upsample`;
-          x = net.conv(
-            b.scope(module, () => b.upsampleNearest2x(x)),
-            `${module}.conv`,
-          );
-        }
-      }
-      return net.conv(net.silu(net.groupNorm(x, 'norm_out', v.normGroups, EPS)), 'conv_out');
-    });
-  });
+  const image = vaeDecoderForward(net, v, toCompute(net, z));
   b.output(b.cast(image, io), VAE_DECODER_OUTPUT);
   return b;
 }

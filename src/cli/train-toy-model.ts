@@ -1,0 +1,177 @@
+/**
+ * `cones-nodes train-toy-model <out.safetensors> [--resume] [--stage vae|unet|all] [--steps N] …`
+ * Trains the SD1-architecture demo model on the procedural toy world with the project's own ONNX
+ * engine (src/train). A CLI job: it runs in its own process, never in the server.
+ */
+import { existsSync } from 'node:fs';
+import { cloneConfig } from '../sd/config.js';
+import { TOY_WORLDS, type ToyWorld } from '../train/data.js';
+import { defaultRecipe, type StageName, type TrainRecipe } from '../train/recipe.js';
+import { loadTrainState } from '../train/state.js';
+import { type StepEvent, TrainError, train, trainPaths } from '../train/trainer.js';
+import { parseCommandArgs, usageError } from './args.js';
+
+export const usage = `Usage: cones-nodes train-toy-model <out.safetensors> [options]
+
+Trains a small Stable Diffusion 1.x-architecture model (VAE, then UNet; CLIP frozen at its random
+initialisation unless --train-text-encoder) on the procedural toy world, on the CPU, and writes a
+single-file LDM checkpoint that CheckpointLoaderSimple loads. Next to it: <name>.train-state (for
+--resume; written every --checkpoint-every steps) and <name>.loss.jsonl (one line per step).
+
+Options:
+  --stage S             vae | unet | all (default all)
+  --steps N             steps of the stage (--stage vae|unet); with all, the UNet's
+  --vae-steps N         VAE steps (default 1500)
+  --unet-steps N        UNet steps (default 5000)
+  --batch N             batch of the stage (with all: the UNet's)
+  --seed N              initial weights and data (default 0)
+  --world W             toy world curriculum: ${TOY_WORLDS.join(' | ')} (default full)
+  --lr X                peak learning rate of the stage (with all: the UNet's)
+  --checkpoint-every N  steps between training states (default 500)
+  --threads N           ORT threads (default 2)
+  --train-text-encoder  train CLIP with the UNet (default: frozen)
+  --fp16                store the model as F16 (default F32)
+  --resume              continue the run whose training state sits next to <out>
+  -h, --help            this text
+
+Ctrl-C stops after the current step and saves the state and the model; --resume continues exactly.`;
+
+function positiveInt(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw new TrainError(`--${name} must be a positive integer, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '?';
+  const s = Math.round(seconds);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : `${m}m${String(s % 60).padStart(2, '0')}s`;
+}
+
+export function progressLine(e: StepEvent): string {
+  const extra = Object.entries(e.metrics)
+    .map(([k, v]) => ` ${k} ${v.toPrecision(4)}`)
+    .join('');
+  return (
+    `${e.stage} step ${e.step}/${e.steps} loss ${e.loss.toPrecision(4)}${extra} lr ${e.lr.toExponential(2)} ` +
+    `${e.samplesPerSecond.toFixed(1)} samples/s ETA ${formatDuration(e.etaSeconds)}`
+  );
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const parsed = parseCommandArgs('train-toy-model', usage, {
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      stage: { type: 'string', default: 'all' },
+      steps: { type: 'string' },
+      'vae-steps': { type: 'string' },
+      'unet-steps': { type: 'string' },
+      batch: { type: 'string' },
+      seed: { type: 'string' },
+      world: { type: 'string' },
+      lr: { type: 'string' },
+      'checkpoint-every': { type: 'string' },
+      threads: { type: 'string' },
+      'train-text-encoder': { type: 'boolean', default: false },
+      fp16: { type: 'boolean', default: false },
+      resume: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (typeof parsed === 'number') return parsed;
+  const { values, positionals } = parsed;
+  if (positionals.length !== 1) return usageError('train-toy-model', 'expected one output path', usage);
+  const out = positionals[0];
+  if (!/\.safetensors$/i.test(out))
+    return usageError('train-toy-model', 'the output must end in .safetensors', usage);
+  const stageArg = values.stage as string;
+  if (!['vae', 'unet', 'all'].includes(stageArg))
+    return usageError('train-toy-model', `--stage must be vae, unet or all, got ${stageArg}`, usage);
+  const stages: StageName[] = stageArg === 'all' ? ['vae', 'unet'] : [stageArg as StageName];
+  try {
+    let recipe: TrainRecipe;
+    const statePath = trainPaths(out).state;
+    if (values.resume) {
+      if (!existsSync(statePath)) throw new TrainError(`no training state to resume at ${statePath}`);
+      recipe = (await loadTrainState(statePath)).recipe;
+      recipe.config = cloneConfig(recipe.config);
+    } else {
+      const seed = values.seed === undefined ? 0 : Number(values.seed);
+      if (!Number.isSafeInteger(seed) || seed < 0 || seed > 0xffffffff)
+        throw new TrainError(`--seed must be an integer in [0, 2^32), got ${JSON.stringify(values.seed)}`);
+      recipe = defaultRecipe({ seed });
+      if (values.world !== undefined) {
+        if (!TOY_WORLDS.includes(values.world as ToyWorld))
+          throw new TrainError(`--world must be one of ${TOY_WORLDS.join(', ')}`);
+        recipe.world = values.world as ToyWorld;
+      }
+      recipe.unet.trainTextEncoder = values['train-text-encoder'] as boolean;
+      const batch = positiveInt('batch', values.batch);
+      const target = stageArg === 'vae' ? recipe.vae : recipe.unet;
+      if (batch) target.batch = batch;
+      if (values.lr !== undefined) {
+        const lr = Number(values.lr);
+        if (!(lr > 0)) throw new TrainError(`--lr must be positive, got ${values.lr}`);
+        target.lr = lr;
+        target.minLr = Math.min(target.minLr, lr / 10);
+      }
+    }
+    // Step counts and bookkeeping may change on resume (to extend a run); nothing else may.
+    const steps = positiveInt('steps', values.steps);
+    const vaeSteps =
+      positiveInt('vae-steps', values['vae-steps']) ?? (stageArg === 'vae' ? steps : undefined);
+    const unetSteps =
+      positiveInt('unet-steps', values['unet-steps']) ?? (stageArg !== 'vae' ? steps : undefined);
+    if (vaeSteps) recipe.vae.steps = vaeSteps;
+    if (unetSteps) recipe.unet.steps = unetSteps;
+    recipe.checkpointEvery =
+      positiveInt('checkpoint-every', values['checkpoint-every']) ?? recipe.checkpointEvery;
+    recipe.threads = positiveInt('threads', values.threads) ?? recipe.threads;
+
+    const controller = new AbortController();
+    const onSigint = () => {
+      if (controller.signal.aborted) process.exit(130);
+      console.error('train-toy-model: stopping after this step (Ctrl-C again to quit without saving)');
+      controller.abort();
+    };
+    process.on('SIGINT', onSigint);
+    let lastPrint = 0;
+    try {
+      const result = await train({
+        out,
+        recipe,
+        stages,
+        resume: values.resume as boolean,
+        fp16: values.fp16 as boolean,
+        signal: controller.signal,
+        log: (line) => console.log(line),
+        onStep: (e) => {
+          const now = performance.now();
+          if (e.step === 1 || e.step === e.steps || now - lastPrint > 10_000) {
+            lastPrint = now;
+            console.log(progressLine(e));
+          }
+        },
+      });
+      console.log(
+        `${result.interrupted ? 'stopped' : 'done'}: ${result.state.stage} step ${result.state.step}, ` +
+          `${result.state.wallSeconds.toFixed(0)} s of training; loss log ${result.paths.log}`,
+      );
+    } finally {
+      process.off('SIGINT', onSigint);
+    }
+    return 0;
+  } catch (error) {
+    if (error instanceof TrainError) {
+      console.error(`train-toy-model: ${error.message}`);
+      return 2;
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * Training batches from the procedural toy world (src/toy): scene, caption and pixels for each
+ * sample are a pure function of (seed, step, index), so any step's batch can be rebuilt on resume.
+ */
+import { randomCaption } from '../toy/caption.js';
+import { createRng } from '../toy/random.js';
+import { renderScene } from '../toy/render.js';
+import { type SamplerOptions, sampleScene, TRAINING_STAGES } from '../toy/scene.js';
+import { streamSeed } from './random.js';
+
+export type ToyWorld = keyof typeof TRAINING_STAGES;
+export const TOY_WORLDS = Object.keys(TRAINING_STAGES) as ToyWorld[];
+
+/** Stream ids: separate streams for the data and each kind of noise, so they never correlate. */
+export const STREAM = { data: 1, vaeNoise: 2, latentNoise: 3, diffusionNoise: 4, timesteps: 5 } as const;
+
+export interface ImageBatch {
+  /** [B, 3, S, S] in −1..1 (channel-first, as the VAE takes it). */
+  images: Float32Array;
+  captions: string[];
+}
+
+export function toyBatch(
+  seed: number,
+  step: number,
+  batch: number,
+  size: number,
+  world: ToyWorld,
+): ImageBatch {
+  const options: SamplerOptions = TRAINING_STAGES[world];
+  const plane = size * size;
+  const images = new Float32Array(batch * 3 * plane);
+  const captions: string[] = [];
+  for (let i = 0; i < batch; i++) {
+    const rng = createRng(streamSeed(seed, STREAM.data, step, i));
+    const scene = sampleScene(rng, options);
+    captions.push(randomCaption(scene, rng));
+    const rgb = renderScene(scene, size);
+    const base = i * 3 * plane;
+    for (let p = 0; p < plane; p++)
+      for (let c = 0; c < 3; c++) images[base + c * plane + p] = rgb[p * 3 + c] / 127.5 - 1;
+  }
+  return { images, captions };
+}

@@ -1,0 +1,111 @@
+/**
+ * A training recipe: the architecture, the data, and each stage's optimiser settings. It is saved in
+ * every training state and in the output's `__metadata__`, and a resumed run must use the same one.
+ */
+import { cloneConfig, type SD1Config } from '../sd/config.js';
+import { TINY_SD1_CONFIG } from '../sd/tiny-model.js';
+import type { ToyWorld } from './data.js';
+import type { AdamWSettings, LrSchedule } from './optimizer.js';
+
+export type StageName = 'vae' | 'unet';
+export const STAGE_NAMES: readonly StageName[] = ['vae', 'unet'];
+
+export interface StageRecipe {
+  steps: number;
+  batch: number;
+  lr: number;
+  warmupSteps: number;
+  decay: LrSchedule['decay'];
+  minLr: number;
+  /** Clip the global gradient norm to this (0 = off). */
+  clipNorm: number;
+  adamw: AdamWSettings;
+}
+
+export interface VaeRecipe extends StageRecipe {
+  klWeight: number;
+}
+
+export interface UnetRecipe extends StageRecipe {
+  /** EMA decay of the UNet weights (the exported UNet is the EMA). */
+  emaDecay: number;
+  /** Fraction of captions replaced by the empty prompt (classifier-free guidance). */
+  captionDropout: number;
+  trainTextEncoder: boolean;
+}
+
+export interface TrainRecipe {
+  config: SD1Config;
+  /** Seeds the initial weights and every batch. */
+  seed: number;
+  /** Training image size in pixels (square). */
+  imageSize: number;
+  world: ToyWorld;
+  vae: VaeRecipe;
+  unet: UnetRecipe;
+  /** Write a training state every this many steps (and at the end of each stage). */
+  checkpointEvery: number;
+  /** ORT intra-op threads. */
+  threads: number;
+}
+
+/** The proposed demo architecture (see README.md here for the measurements behind it). */
+export function demoConfig(): SD1Config {
+  const c = cloneConfig(TINY_SD1_CONFIG);
+  // UNet 4.0 M parameters: levels 48/96/96 at 8×8/4×4/2×2 latents, transformers below the top level.
+  c.unet.modelChannels = 48;
+  c.unet.channelMult = [1, 2, 2];
+  c.unet.numResBlocks = 1;
+  c.unet.attentionLevels = [false, true, true];
+  c.unet.numHeads = 4;
+  c.unet.normGroups = 8;
+  c.unet.timeEmbedDim = 4 * 48;
+  c.unet.contextDim = 256;
+  // VAE 0.98 M parameters: SD1's four levels (64×64 px → 8×8 latents) at widths 16/32/64/64.
+  c.vae.baseChannels = 16;
+  c.vae.channelMult = [1, 2, 4, 4];
+  c.vae.numResBlocks = 1;
+  c.vae.normGroups = 8;
+  c.text.width = 256;
+  c.text.layers = 2;
+  c.text.numHeads = 4;
+  c.text.mlpDim = 1024;
+  return c;
+}
+
+const adamw = (weightDecay: number): AdamWSettings => ({ beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay });
+
+export function defaultRecipe(overrides: { config?: SD1Config; seed?: number } = {}): TrainRecipe {
+  return {
+    config: overrides.config ?? demoConfig(),
+    seed: overrides.seed ?? 0,
+    imageSize: 64,
+    world: 'full',
+    vae: {
+      steps: 1500,
+      batch: 16,
+      lr: 4e-4,
+      warmupSteps: 100,
+      decay: 'cosine',
+      minLr: 4e-5,
+      clipNorm: 1,
+      adamw: adamw(0),
+      klWeight: 1e-6,
+    },
+    unet: {
+      steps: 5000,
+      batch: 64,
+      lr: 5e-4,
+      warmupSteps: 250,
+      decay: 'cosine',
+      minLr: 5e-5,
+      clipNorm: 1,
+      adamw: adamw(0.01),
+      emaDecay: 0.999,
+      captionDropout: 0.1,
+      trainTextEncoder: false,
+    },
+    checkpointEvery: 500,
+    threads: 2,
+  };
+}
