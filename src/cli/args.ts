@@ -1,4 +1,12 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import {
+  RUNTIME_SETTING_NAMES,
+  RUNTIME_SETTING_OPTIONS,
+  type RuntimeSettingName,
+  type RuntimeSettings,
+  RuntimeSettingsError,
+  resolveRuntimeSettings,
+} from '../shared/runtime-settings.js';
 
 /**
  * `parseArgs` with the CLI's conventions: a malformed or unknown option prints `<prefix>: <message>`
@@ -27,4 +35,34 @@ export function parseCommandArgs<T extends ParseArgsConfig>(
 export function usageError(prefix: string, message: string, usage: string): number {
   console.error(`${prefix}: ${message}\n\n${usage}`);
   return 2;
+}
+
+/** `parseArgs` options of the worker settings flags (`--provider` …, src/shared/runtime-settings.ts). */
+export const runtimeSettingFlags = Object.fromEntries(
+  RUNTIME_SETTING_NAMES.map((name) => [name, { type: 'string' as const }]),
+) as Record<RuntimeSettingName, { type: 'string' }>;
+
+/** The `--help` section of the worker settings flags. */
+export function runtimeSettingsUsage(): string {
+  const lines = ['Worker settings (each falls back to its environment variable):'];
+  for (const name of RUNTIME_SETTING_NAMES) {
+    const { arg, help, env } = RUNTIME_SETTING_OPTIONS[name];
+    lines.push(`  ${`--${name} ${arg}`.padEnd(23)}${help}`, `${' '.repeat(25)}[${env}]`);
+  }
+  return lines.join('\n');
+}
+
+/**
+ * The worker settings from parsed flags, with the environment as fallback; an unusable value prints
+ * `<prefix>: <message>` to stderr and gives exit code 2.
+ */
+export function runtimeSettingsFromFlags(prefix: string, values: object): RuntimeSettings | number {
+  const flags = values as Partial<Record<RuntimeSettingName, string>>;
+  try {
+    return resolveRuntimeSettings(flags);
+  } catch (error) {
+    if (!(error instanceof RuntimeSettingsError)) throw error;
+    console.error(`${prefix}: ${error.message}`);
+    return 2;
+  }
 }

@@ -9,7 +9,13 @@ import { createPromptService, type EnginePromptService } from '../engine/prompt-
 import type { EngineEvent, HistoryEntry, NodeErrors } from '../engine/service-types.js';
 import { loadWorkflowFile } from '../engine/workflow-file.js';
 import { resolveAnnotatedImage } from '../nodes/image.js';
-import { parseCommandArgs, usageError } from './args.js';
+import {
+  parseCommandArgs,
+  runtimeSettingFlags,
+  runtimeSettingsFromFlags,
+  runtimeSettingsUsage,
+  usageError,
+} from './args.js';
 
 export const usage = `Usage: cones-nodes run <workflow.json | image.png> [options]
 
@@ -24,7 +30,9 @@ Options:
   --comfyui-dir DIR   use an existing ComfyUI install's folders
   --input FILE        copy FILE into the input folder first (repeatable)
   --quiet             no progress output
-  -h, --help          this text`;
+  -h, --help          this text
+
+${runtimeSettingsUsage()}`;
 
 function parse(argv: string[]) {
   return parseCommandArgs('run', usage, {
@@ -35,6 +43,7 @@ function parse(argv: string[]) {
       'comfyui-dir': { type: 'string' },
       input: { type: 'string', multiple: true },
       quiet: { type: 'boolean' },
+      ...runtimeSettingFlags,
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -145,6 +154,8 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`run: no such file: ${file}`);
     return 1;
   }
+  const runtimeSettings = runtimeSettingsFromFlags('run', values);
+  if (typeof runtimeSettings === 'number') return runtimeSettings;
   const quiet = values.quiet === true;
   const info = (m: string) => {
     if (!quiet) process.stderr.write(`${m}\n`);
@@ -157,6 +168,7 @@ export async function run(argv: string[]): Promise<number> {
       dataDir: values['data-dir'] ?? './data',
       comfyuiDir: values['comfyui-dir'],
       log: (m) => logs.push(m),
+      runtimeSettings,
     });
     for (const input of values.input ?? []) {
       const target = join(service.env.dirs.input, basename(input));

@@ -4,7 +4,12 @@
 import type { RunningServer } from '../server/options.js';
 import { authTokenProblem, MIN_AUTH_TOKEN_LENGTH } from '../server/security.js';
 import { startServer } from '../server/start-server.js';
-import { parseCommandArgs } from './args.js';
+import {
+  parseCommandArgs,
+  runtimeSettingFlags,
+  runtimeSettingsFromFlags,
+  runtimeSettingsUsage,
+} from './args.js';
 
 export const usage = `Usage: cones-nodes serve [options]
 
@@ -26,6 +31,8 @@ Options:
   --max-upload-mb N    largest accepted upload; default 100
   --log                log every request
   -h, --help           this text
+
+${runtimeSettingsUsage()}
 
 Binding anything but loopback without --auth-token is refused: anyone who can reach the port could
 run prompts and read your outputs.`;
@@ -51,6 +58,8 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`cones-nodes serve: ${source}: ${tokenProblem}`);
     return 2;
   }
+  const runtimeSettings = runtimeSettingsFromFlags('cones-nodes serve', v);
+  if (typeof runtimeSettings === 'number') return runtimeSettings;
   const server = await startServer({
     host: v.host ?? '127.0.0.1',
     port,
@@ -62,6 +71,7 @@ export async function run(argv: string[]): Promise<number> {
     corsOrigin: v['enable-cors-header'],
     logger: v.log,
     limits: { maxUploadBytes: Math.round(maxUploadMb * 1024 * 1024) },
+    serviceOptions: { runtimeSettings },
   });
   for (const line of banner(server, authToken !== undefined)) console.log(line);
 
@@ -114,6 +124,7 @@ function parse(argv: string[]) {
       'enable-cors-header': { type: 'string' },
       'max-upload-mb': { type: 'string' },
       log: { type: 'boolean' },
+      ...runtimeSettingFlags,
       help: { type: 'boolean', short: 'h' },
     },
   });

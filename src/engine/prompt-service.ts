@@ -4,6 +4,7 @@ import type { NodeRegistry } from '../nodes/registry.js';
 import type { NodeDefinition, NodeEnvironment } from '../nodes/types.js';
 import type { RuntimeClient } from '../runtime/task-map.js';
 import { WorkerRuntime } from '../runtime/worker-runtime.js';
+import type { RuntimeSettings } from '../shared/runtime-settings.js';
 import type { DataDirs } from '../shared/types.js';
 import { resolveDataDirs } from './data-dirs.js';
 import { Executor } from './executor.js';
@@ -33,6 +34,8 @@ export interface PromptServiceOptions {
   extraNodes?: NodeDefinition[];
   /** Worker client; defaults to a `WorkerRuntime` (closed with the service). */
   runtime?: RuntimeClient & { close?(): Promise<void> };
+  /** Settings of the default runtime's workers (default: from the `CONES_*` environment variables). */
+  runtimeSettings?: RuntimeSettings;
   maxHistory?: number;
   /** Engine log lines (node logs, exceptions). Default: stderr. */
   log?: (message: string) => void;
@@ -75,7 +78,7 @@ export function createPromptService(options: PromptServiceOptions): EnginePrompt
   if (options.extraNodes?.length) registry.register(...options.extraNodes);
   const log = options.log ?? ((m: string) => process.stderr.write(`${m}\n`));
   const ownRuntime = !options.runtime;
-  const runtime = options.runtime ?? new WorkerRuntime({ log });
+  const runtime = options.runtime ?? new WorkerRuntime({ log, settings: options.runtimeSettings });
   const cache = new OutputCache();
   const queue = new PromptQueue();
   const history = new PromptHistory(options.maxHistory);

@@ -1,4 +1,5 @@
 import { onUnloadModels } from '../shared/model-unload.js';
+import type { RuntimeSettings } from '../shared/runtime-settings.js';
 import type { TaskHandlers, TaskSpec } from '../shared/tasks.js';
 
 let unloadProbeCalls = 0;
@@ -10,6 +11,7 @@ export interface DebugTasks {
   'debug.unloadProbe': TaskSpec<Record<string, never>, { calls: number }>;
   'debug.fail': TaskSpec<{ message: string }, never>;
   'debug.crash': TaskSpec<Record<string, never>, never>;
+  'debug.settings': TaskSpec<Record<string, never>, RuntimeSettings>;
 }
 
 /**
@@ -56,6 +58,8 @@ export const debugTasks: TaskHandlers<DebugTasks> = {
   'debug.fail': async (payload) => {
     throw new TypeError(payload.message);
   },
+  /** The settings the worker was started with. */
+  'debug.settings': async (_payload, ctx) => ({ result: ctx.settings }),
   /** Kills the worker thread from inside (an uncaught error outside the task's promise). */
   'debug.crash': async () => {
     setTimeout(() => {

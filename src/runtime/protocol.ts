@@ -1,4 +1,10 @@
+import type { RuntimeSettings } from '../shared/runtime-settings.js';
 import type { TaskPreview } from '../shared/tasks.js';
+
+/** What a runtime worker gets at start (`workerData`). */
+export interface WorkerData {
+  settings: RuntimeSettings;
+}
 
 /** Messages between the main thread (`WorkerRuntime`) and a runtime worker (`worker-main.ts`). */
 

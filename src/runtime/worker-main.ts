@@ -3,8 +3,9 @@
  * call, several calls may be in flight. Progress and logs stream back; abort is a shared flag so tasks
  * see it even between synchronous steps.
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { InterruptedError } from '../shared/interrupted.js';
+import type { RuntimeSettings } from '../shared/runtime-settings.js';
 import type { TaskContext, TaskHandler, TaskPreview } from '../shared/tasks.js';
 import type { CallMessage, WorkerMessage } from './protocol.js';
 import type { TaskMap, TaskName } from './task-map.js';
@@ -12,6 +13,8 @@ import { tasks } from './tasks.js';
 
 if (!parentPort) throw new Error('worker-main.ts must run inside a worker thread');
 const port = parentPort;
+/** Resolved by the main thread (`WorkerRuntime`): the worker reads no environment of its own. */
+const { settings } = workerData as { settings: RuntimeSettings };
 
 function post(message: WorkerMessage, transfer: ArrayBuffer[] = []): void {
   port.postMessage(message, transfer);
@@ -20,6 +23,7 @@ function post(message: WorkerMessage, transfer: ArrayBuffer[] = []): void {
 async function runCall(msg: CallMessage): Promise<void> {
   const abort = new Int32Array(msg.abort);
   const ctx: TaskContext = {
+    settings,
     get aborted() {
       return Atomics.load(abort, 0) === 1;
     },

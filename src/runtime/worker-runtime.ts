@@ -4,8 +4,9 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { InterruptedError } from '../shared/interrupted.js';
+import { type RuntimeSettings, resolveRuntimeSettings } from '../shared/runtime-settings.js';
 import type { TaskCallOptions, TaskProgress } from '../shared/tasks.js';
-import type { CallMessage, WorkerMessage } from './protocol.js';
+import type { CallMessage, WorkerData, WorkerMessage } from './protocol.js';
 import type { RuntimeClient, TaskMap, TaskName } from './task-map.js';
 
 /** Error thrown in a runtime task, re-raised on the main thread with the worker's stack. */
@@ -27,6 +28,11 @@ export interface WorkerRuntimeOptions {
   entry?: URL;
   /** Receives `ctx.log` lines of tasks. */
   log?: (message: string) => void;
+  /**
+   * The workers' settings. Default: resolved from the `CONES_*` environment variables each time a
+   * worker starts (src/shared/runtime-settings.ts).
+   */
+  settings?: RuntimeSettings;
 }
 
 interface PendingCall {
@@ -48,7 +54,7 @@ function defaultEntry(): URL {
  * A worker running a .ts entry (tests, tsx). Node 20 does not apply `--import tsx` hooks inside worker
  * threads, so the worker registers tsx's ESM hooks itself before importing the entry.
  */
-function tsWorker(entry: URL): Worker {
+function tsWorker(entry: URL, workerData: WorkerData): Worker {
   // The ESM build of tsx's API, located through its package.json (its CJS build cannot register ESM hooks here).
   const pkgPath = createRequire(import.meta.url).resolve('tsx/package.json');
   const pkg = JSON.parse(readFileSync(pkgPath, 'utf8')) as {
@@ -56,7 +62,7 @@ function tsWorker(entry: URL): Worker {
   };
   const api = pathToFileURL(join(dirname(pkgPath), pkg.exports['./esm/api'].import.default)).href;
   const code = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(entry.href)}); })`;
-  return new Worker(code, { eval: true });
+  return new Worker(code, { eval: true, workerData });
 }
 
 /**
@@ -79,7 +85,10 @@ export class WorkerRuntime implements RuntimeClient {
 
   private ensureWorker(): Worker {
     if (this.worker) return this.worker;
-    const worker = this.entry.pathname.endsWith('.ts') ? tsWorker(this.entry) : new Worker(this.entry);
+    const workerData: WorkerData = { settings: this.options.settings ?? resolveRuntimeSettings() };
+    const worker = this.entry.pathname.endsWith('.ts')
+      ? tsWorker(this.entry, workerData)
+      : new Worker(this.entry, { workerData });
     this.startCount++;
     let crash: Error | null = null;
     worker.on('message', (msg: WorkerMessage) => this.onMessage(msg));
@@ -140,7 +149,12 @@ export class WorkerRuntime implements RuntimeClient {
     if (this.closed) return Promise.reject(new Error('runtime is closed'));
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(new InterruptedError());
-    const worker = this.ensureWorker();
+    let worker: Worker;
+    try {
+      worker = this.ensureWorker();
+    } catch (error) {
+      return Promise.reject(error); // settings the environment gives that cannot be used
+    }
     const id = this.nextId++;
     const abort = new SharedArrayBuffer(4);
     const abortFlag = new Int32Array(abort);

@@ -7,6 +7,7 @@
  * keeps module-level state (loaded models, sessions) between calls, so tasks that share a model must
  * run on the same worker.
  */
+import type { RuntimeSettings } from './runtime-settings.js';
 
 export interface TaskPreview {
   format: 'JPEG' | 'PNG';
@@ -31,6 +32,8 @@ export interface TaskSpec<Payload = unknown, Result = unknown, Progress = TaskPr
 export type TaskSpecs<M> = { [K in keyof M]: TaskSpec<unknown, unknown, unknown> };
 
 export interface TaskContext {
+  /** The worker's settings (the same on every call a worker runs). */
+  readonly settings: RuntimeSettings;
   progress(value: number, max: number, preview?: TaskPreview): void;
   /** True once the caller aborted (interrupt). Long tasks check it between steps. */
   readonly aborted: boolean;

@@ -48,6 +48,36 @@ describe('cones-nodes serve', () => {
     expect(run.output()).toContain('--front-end');
   });
 
+  it('lists the worker settings flags with their environment fallbacks in --help', async () => {
+    const run = start(['--help']);
+    expect(await run.exit).toBe(0);
+    for (const [flag, env] of [
+      ['--provider NAME', 'CONES_EXECUTION_PROVIDER'],
+      ['--dtype TYPE', 'CONES_SD_DTYPE'],
+      ['--model-memory-mb N', 'CONES_MODEL_MEMORY_MB'],
+      ['--threads N', 'CONES_ORT_THREADS'],
+      ['--max-shapes N', 'CONES_SD_MAX_SHAPES'],
+      ['--graph-cache-dir DIR', 'CONES_GRAPH_CACHE_DIR'],
+    ]) {
+      expect(run.output()).toContain(flag);
+      expect(run.output()).toContain(`[${env}]`);
+    }
+  });
+
+  it('refuses an unusable worker setting with exit code 2, naming the flag or variable', async () => {
+    const never = join(tmpdir(), 'cones-never');
+    const cases: [string[], Record<string, string>, string][] = [
+      [['--provider', 'gpu'], {}, "--provider must be auto, cpu, cuda; got 'gpu'"],
+      [['--threads', '1.5'], {}, "--threads must be a positive integer; got '1.5'"],
+      [[], { CONES_MODEL_MEMORY_MB: 'lots' }, "CONES_MODEL_MEMORY_MB must be a positive number; got 'lots'"],
+    ];
+    for (const [args, env, message] of cases) {
+      const run = start(['--port', '0', '--data-dir', never, ...args], env);
+      expect(await run.exit).toBe(2);
+      expect(run.output()).toContain(message);
+    }
+  });
+
   it('refuses a non-loopback host without a token', async () => {
     const run = start(['--host', '0.0.0.0', '--port', '0', '--data-dir', join(tmpdir(), 'cones-never')]);
     expect(await run.exit).toBe(1);

@@ -11,6 +11,7 @@ import { openCheckpoint } from '../../src/sd/checkpoint/checkpoint.js';
 import { handleOf } from '../../src/sd/pipeline/loaded-model.js';
 import type { CheckpointHandle } from '../../src/sd/pipeline/values.js';
 import { writeTinyModel } from '../../src/sd/tiny-model.js';
+import { resolveRuntimeSettings } from '../../src/shared/runtime-settings.js';
 import type { TaskContext } from '../../src/shared/tasks.js';
 import type { Tensor } from '../../src/shared/types.js';
 
@@ -92,6 +93,7 @@ export function taskContext(
       return opts.abortAfterSteps !== undefined && ctx.steps >= opts.abortAfterSteps;
     },
     checkInterrupt() {},
+    settings: resolveRuntimeSettings({ provider: 'cpu' }),
     log(m: string) {
       opts.logs?.push(m);
     },

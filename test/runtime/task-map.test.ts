@@ -51,6 +51,7 @@ describe('runtime task map', () => {
         'debug.crash',
         'debug.double',
         'debug.fail',
+        'debug.settings',
         'debug.spin',
         'debug.unloadProbe',
         'image.scale',

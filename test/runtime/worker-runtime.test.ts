@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { RuntimeTaskError, WorkerRuntime } from '../../src/runtime/worker-runtime.js';
 import { InterruptedError } from '../../src/shared/interrupted.js';
+import { type RuntimeSettings, resolveRuntimeSettings } from '../../src/shared/runtime-settings.js';
 
 describe('WorkerRuntime', () => {
   const runtime = new WorkerRuntime();
@@ -92,5 +93,50 @@ describe('WorkerRuntime', () => {
     const out = await runtime.call('debug.double', { data: new Float32Array([5]) });
     expect(out.sum).toBe(5);
     expect(runtime.startCount).toBe(before + 1);
+  });
+});
+
+describe('WorkerRuntime settings', () => {
+  it('hands its settings object to the worker, which does not read the environment', async () => {
+    const settings: RuntimeSettings = {
+      executionProvider: 'cpu',
+      dtype: 'float16',
+      modelMemoryBytes: 123 * 2 ** 20,
+      threads: 2,
+      maxShapes: 3,
+      graphCacheDir: '/somewhere/graphs',
+    };
+    const previous = process.env.CONES_SD_MAX_SHAPES;
+    process.env.CONES_SD_MAX_SHAPES = '9';
+    const runtime = new WorkerRuntime({ settings });
+    try {
+      expect(await runtime.call('debug.settings', {})).toEqual(settings);
+    } finally {
+      if (previous === undefined) delete process.env.CONES_SD_MAX_SHAPES;
+      else process.env.CONES_SD_MAX_SHAPES = previous;
+      await runtime.close();
+    }
+  });
+
+  it('without settings resolves them from the CONES_* variables when a worker starts', async () => {
+    const previous = process.env.CONES_ORT_THREADS;
+    const runtime = new WorkerRuntime();
+    try {
+      process.env.CONES_ORT_THREADS = '3';
+      const settings = await runtime.call('debug.settings', {});
+      expect(settings).toEqual(resolveRuntimeSettings());
+      expect(settings.threads).toBe(3);
+      await runtime.close();
+      process.env.CONES_ORT_THREADS = 'many';
+      const broken = new WorkerRuntime();
+      await expect(broken.call('debug.settings', {})).rejects.toThrow(
+        "CONES_ORT_THREADS must be a positive integer; got 'many'",
+      );
+      await broken.close();
+    } finally {
+      if (previous === undefined) delete process.env.CONES_ORT_THREADS;
+      else process.env.CONES_ORT_THREADS = previous;
+      await runtime.close();
+    }
   });
 });

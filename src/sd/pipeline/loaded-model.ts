@@ -23,7 +23,8 @@ import type { GraphDType } from '../graphs/weights.js';
 import type { CachedResource } from './model-cache.js';
 import type { CheckpointHandle } from './values.js';
 
-export interface RuntimeSettings {
+/** What `LoadedModel` needs from the worker's settings (src/shared/runtime-settings.ts). */
+export interface ModelSettings {
   /** Folder of built graphs (src/onnx/cache.ts). */
   graphCacheDir: string;
   /** Weight dtype of the inference graphs (inputs and outputs are float32 either way). */
@@ -86,13 +87,13 @@ export class LoadedModel implements CachedResource {
   private constructor(
     readonly checkpoint: SD1Checkpoint,
     readonly handle: CheckpointHandle,
-    private readonly settings: RuntimeSettings,
+    private readonly settings: ModelSettings,
   ) {
     this.sessions = this.newSessions();
     this.trainingSessions = this.newTrainingSessions();
   }
 
-  static async open(path: string, settings: RuntimeSettings): Promise<LoadedModel> {
+  static async open(path: string, settings: ModelSettings): Promise<LoadedModel> {
     const checkpoint = await openCheckpoint(path);
     return new LoadedModel(checkpoint, handleOf(checkpoint), settings);
   }

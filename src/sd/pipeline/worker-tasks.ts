@@ -6,64 +6,38 @@
  */
 
 import { statSync } from 'node:fs';
-import { tmpdir, totalmem } from 'node:os';
-import { join } from 'node:path';
-import type { ExecutionProvider } from '../../onnx/session.js';
 import { onUnloadModels } from '../../shared/model-unload.js';
+import type { RuntimeSettings } from '../../shared/runtime-settings.js';
 import type { TaskContext, TaskHandler, TaskOutput } from '../../shared/tasks.js';
 import type { Tensor } from '../../shared/types.js';
-import type { GraphDType } from '../graphs/weights.js';
 import { latentPreviewJpeg } from '../latent-preview.js';
 import { emptyChunk, tokenize } from '../tokenizer/index.js';
 import type { ContextEntry } from './cfg.js';
 import { imageToVaePixels, vaePixelsToImage } from './image-tensors.js';
 import { ksample } from './ksampler.js';
 import { checkPatchFingerprints, kvMasks, scopeForPatches } from './kv-patches.js';
-import { checkpointFileId, LoadedModel, type RuntimeSettings } from './loaded-model.js';
+import { checkpointFileId, LoadedModel, type ModelSettings } from './loaded-model.js';
 import { ModelCache } from './model-cache.js';
 import type { LoadCheckpointPayload, ModelCacheStats, SdTasks } from './protocol.js';
 import { hasNonUnitWeights, weightAndConcatChunks } from './token-weights.js';
 import type { CheckpointHandle, Conditioning } from './values.js';
 
-function envNumber(name: string): number | undefined {
-  const v = process.env[name];
-  if (v === undefined || v === '') return undefined;
-  const n = Number(v);
-  return Number.isFinite(n) && n > 0 ? n : undefined;
-}
-
-/** Worker-wide settings; environment variables override the defaults (see README "Stable Diffusion"). */
-export function runtimeSettings(log: (m: string) => void = () => {}): RuntimeSettings {
-  const dtype = (process.env.CONES_SD_DTYPE ?? 'float32') as GraphDType;
-  if (dtype !== 'float32' && dtype !== 'float16')
-    throw new Error(`CONES_SD_DTYPE must be float32 or float16, got ${dtype}`);
-  return {
-    graphCacheDir: process.env.CONES_GRAPH_CACHE_DIR ?? join(tmpdir(), 'cones-nodes-graphs'),
-    dtype,
-    executionProvider: (process.env.CONES_EXECUTION_PROVIDER ?? 'auto') as ExecutionProvider,
-    threads: envNumber('CONES_ORT_THREADS'),
-    maxShapes: envNumber('CONES_SD_MAX_SHAPES') ?? 4,
-    log,
-  };
-}
-
-/** Memory the model cache may fill before it releases the least recently used model. */
-function memoryBudgetBytes(): number {
-  const mb = envNumber('CONES_MODEL_MEMORY_MB');
-  return mb ? mb * 2 ** 20 : Math.floor(totalmem() * 0.6);
-}
-
 let logSink: (message: string) => void = () => {};
-const budgetBytes = memoryBudgetBytes();
-const cache = new ModelCache<LoadedModel>(budgetBytes);
+/** The worker's model cache, made on first use with the budget of the worker's settings. */
+let cache: ModelCache<LoadedModel> | undefined;
+function modelCache(settings: RuntimeSettings): ModelCache<LoadedModel> {
+  cache ??= new ModelCache<LoadedModel>(settings.modelMemoryBytes);
+  return cache;
+}
 // ComfyUI's POST /free {"unload_models": true} reaches every worker through this hook.
 onUnloadModels(async () => {
-  await cache.releaseAll();
+  await cache?.releaseAll();
 });
 
 /** Loads (or finds) the model of a handle and runs `work` with it. */
 async function withModel<R>(
   handle: CheckpointHandle | LoadCheckpointPayload,
+  ctx: TaskContext,
   work: (model: LoadedModel) => Promise<R>,
 ): Promise<R> {
   const path = handle.path;
@@ -75,11 +49,16 @@ async function withModel<R>(
   } catch (error) {
     throw new Error(`checkpoint ${path} is not readable: ${(error as Error).message}`);
   }
-  const settings = {
-    ...runtimeSettings(logSink),
-    ...(handle.graphCacheDir ? { graphCacheDir: handle.graphCacheDir } : {}),
+  const { executionProvider, dtype, threads, maxShapes, graphCacheDir } = ctx.settings;
+  const settings: ModelSettings = {
+    executionProvider,
+    dtype,
+    threads,
+    maxShapes,
+    graphCacheDir: handle.graphCacheDir || graphCacheDir,
+    log: logSink,
   };
-  return cache.with(
+  return modelCache(ctx.settings).with(
     id,
     () => LoadedModel.open(path, settings),
     async (model) => {
@@ -102,18 +81,19 @@ export function withTaskModel<R>(
   work: (model: LoadedModel) => Promise<R>,
 ): Promise<R> {
   setLog(ctx);
-  return withModel(handle, work);
+  return withModel(handle, ctx, work);
 }
 
 /** Releases every loaded model not in use (what `/free` with `unload_models` does). */
 export function releaseModels(): Promise<string[]> {
-  return cache.releaseAll();
+  return cache?.releaseAll() ?? Promise.resolve([]);
 }
 
 /** What the worker's model cache holds now (introspection: tests, diagnostics). */
-export function modelCacheStats(): ModelCacheStats {
+function modelCacheStats(settings: RuntimeSettings): ModelCacheStats {
+  const cache = modelCache(settings);
   return {
-    budgetBytes,
+    budgetBytes: settings.modelMemoryBytes,
     usedBytes: cache.usedBytes(),
     models: cache.loaded().map(({ key, value, pins }) => ({
       key,
@@ -137,14 +117,14 @@ function setLog(ctx: TaskContext): void {
 
 const loadCheckpoint: TaskHandler<SdTasks['sd.loadCheckpoint']> = async (payload, ctx) => {
   setLog(ctx);
-  const handle = await withModel(payload, async (model) => model.handle);
+  const handle = await withModel(payload, ctx, async (model) => model.handle);
   return out({ ...handle, ...(payload.graphCacheDir ? { graphCacheDir: payload.graphCacheDir } : {}) });
 };
 
 const encodeText: TaskHandler<SdTasks['sd.encodeText']> = async ({ clip, text }, ctx) => {
   setLog(ctx);
   if (typeof text !== 'string') throw new Error('text must be a string');
-  return withModel(clip.checkpoint, async (model) => {
+  return withModel(clip.checkpoint, ctx, async (model) => {
     const { chunks } = tokenize(text);
     const weights = chunks.map((c) => Array.from(c.weights));
     const hidden: Float32Array[] = [];
@@ -181,7 +161,7 @@ function seedOf(seed: number): number | bigint {
 const sample: TaskHandler<SdTasks['sd.sample']> = async (payload, ctx) => {
   setLog(ctx);
   const { model: value, latent } = payload;
-  return withModel(value.checkpoint, async (model) => {
+  return withModel(value.checkpoint, ctx, async (model) => {
     const config = model.config;
     const [, channels, height, width] = latent.shape;
     if (channels !== config.unet.inChannels) {
@@ -235,7 +215,7 @@ const sample: TaskHandler<SdTasks['sd.sample']> = async (payload, ctx) => {
 
 const vaeDecode: TaskHandler<SdTasks['sd.vaeDecode']> = async ({ vae, samples }, ctx) => {
   setLog(ctx);
-  return withModel(vae.checkpoint, async (model) => {
+  return withModel(vae.checkpoint, ctx, async (model) => {
     const [batch, channels, height, width] = samples.shape;
     const v = model.config.vae;
     if (samples.shape.length !== 4 || channels !== v.latentChannels) {
@@ -258,7 +238,7 @@ const vaeDecode: TaskHandler<SdTasks['sd.vaeDecode']> = async ({ vae, samples },
 
 const vaeEncode: TaskHandler<SdTasks['sd.vaeEncode']> = async ({ vae, image }, ctx) => {
   setLog(ctx);
-  return withModel(vae.checkpoint, async (model) => {
+  return withModel(vae.checkpoint, ctx, async (model) => {
     const pixels = imageToVaePixels(image);
     const [batch, , height, width] = pixels.shape;
     const c = model.config.vae.latentChannels;
@@ -276,11 +256,12 @@ const vaeEncode: TaskHandler<SdTasks['sd.vaeEncode']> = async ({ vae, image }, c
 
 const free: TaskHandler<SdTasks['sd.free']> = async (_payload, ctx) => {
   setLog(ctx);
-  const released = await cache.releaseAll();
+  const released = (await cache?.releaseAll()) ?? [];
   return out({ released });
 };
 
-const stats: TaskHandler<SdTasks['sd.debugModels']> = async () => out(modelCacheStats());
+const stats: TaskHandler<SdTasks['sd.debugModels']> = async (_payload, ctx) =>
+  out(modelCacheStats(ctx.settings));
 
 /** The SD handlers by short name (src/sd/tasks.ts registers them under their task names). */
 export const handlers = { loadCheckpoint, encodeText, sample, vaeDecode, vaeEncode, free, stats };

@@ -1,7 +1,7 @@
 /**
  * Issue #4 item 7: loaded models are shared between prompts and released when another checkpoint
  * needs the memory — checked on the real SD worker tasks with two real tiny checkpoints and a memory
- * budget (CONES_MODEL_MEMORY_MB) that holds only one. A loaded model keeps its checkpoint file open
+ * budget (`--model-memory-mb`) that holds only one. A loaded model keeps its checkpoint file open
  * (lazy reads); a released one has closed it, so /proc/self/fd tells which models are loaded.
  */
 import { mkdtempSync, readdirSync, readlinkSync, statSync } from 'node:fs';
@@ -10,18 +10,21 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { CheckpointHandle } from '../../../src/sd/pipeline/values.js';
 import { writeTinyModel } from '../../../src/sd/tiny-model.js';
+import { resolveRuntimeSettings } from '../../../src/shared/runtime-settings.js';
 import type { TaskContext } from '../../../src/shared/tasks.js';
 
 const root = mkdtempSync(join(tmpdir(), 'sd-model-memory-'));
 const pathA = join(root, 'a.safetensors');
 const pathB = join(root, 'b.safetensors');
 
-const ctx: TaskContext = {
+let ctx: TaskContext;
+const context = (modelMemoryMb: number): TaskContext => ({
+  settings: resolveRuntimeSettings({ 'model-memory-mb': String(modelMemoryMb) }),
   progress: () => {},
   aborted: false,
   checkInterrupt: () => {},
   log: () => {},
-};
+});
 
 /** Files this process holds open. */
 function openFiles(): string[] {
@@ -41,10 +44,9 @@ let handlers: typeof import('../../../src/sd/pipeline/worker-tasks.js').handlers
 beforeAll(async () => {
   await writeTinyModel(pathA, { seed: 1 });
   await writeTinyModel(pathB, { seed: 2 });
-  // the budget is read when the worker module loads: room for one tiny model, not for a second
-  // one's file beside the first one's open sessions
-  const mb = Math.ceil(statSync(pathA).size / 2 ** 20);
-  process.env.CONES_MODEL_MEMORY_MB = String(mb);
+  // the budget (fixed by the worker's first task): room for one tiny model, not for a second one's
+  // file beside the first one's open sessions
+  ctx = context(Math.ceil(statSync(pathA).size / 2 ** 20));
   ({ handlers } = await import('../../../src/sd/pipeline/worker-tasks.js'));
 });
 

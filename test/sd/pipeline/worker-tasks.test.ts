@@ -17,6 +17,7 @@ import { SAMPLER_NAMES } from '../../../src/sd/samplers/index.js';
 import { SCHEDULER_NAMES } from '../../../src/sd/schedule.js';
 import { TINY_SD1_CONFIG, writeTinyModel } from '../../../src/sd/tiny-model.js';
 import { InterruptedError } from '../../../src/shared/interrupted.js';
+import { resolveRuntimeSettings } from '../../../src/shared/runtime-settings.js';
 import type { TaskContext, TaskPreview } from '../../../src/shared/tasks.js';
 import type { Tensor } from '../../../src/shared/types.js';
 
@@ -35,6 +36,7 @@ function context(interruptAfter = Number.POSITIVE_INFINITY): Recorded {
     checkInterrupt() {
       if (progress.length >= interruptAfter) throw new InterruptedError();
     },
+    settings: resolveRuntimeSettings(),
     log: () => {},
   };
   return { ctx, progress };

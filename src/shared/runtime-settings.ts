@@ -1,0 +1,125 @@
+/**
+ * Worker-wide settings of the runtime workers (ONNX Runtime provider, weight dtype, memory budget,
+ * threads, …): one object, built where the service starts (`serve` / `run` flags, with the `CONES_*`
+ * environment variables as fallbacks) and handed to every worker, which reads nothing else.
+ */
+import { tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+
+export interface RuntimeSettings {
+  executionProvider: 'auto' | 'cpu' | 'cuda';
+  /** Weight dtype of the SD inference graphs (their inputs and outputs are float32 either way). */
+  dtype: 'float32' | 'float16';
+  /** Bytes the worker's model cache may fill before it releases the least recently used model. */
+  modelMemoryBytes: number;
+  /** ONNX Runtime intra-op threads (undefined: ORT's default). */
+  threads?: number;
+  /** Distinct UNet/VAE shapes kept open per model before all its sessions are recycled. */
+  maxShapes: number;
+  /** Folder for built graphs when a task names none (the service passes `<data dir>/cache/onnx`). */
+  graphCacheDir: string;
+}
+
+export type RuntimeSettingName =
+  | 'provider'
+  | 'dtype'
+  | 'model-memory-mb'
+  | 'threads'
+  | 'max-shapes'
+  | 'graph-cache-dir';
+
+interface SettingOption {
+  env: string;
+  /** Placeholder of the flag's value in `--help`. */
+  arg: string;
+  /** `--help` text, defaults included: the one place they are documented. */
+  help: string;
+}
+
+/** The settings as command-line flags (`--provider` …) and environment variables, with their defaults. */
+export const RUNTIME_SETTING_OPTIONS: Record<RuntimeSettingName, SettingOption> = {
+  provider: {
+    env: 'CONES_EXECUTION_PROVIDER',
+    arg: 'NAME',
+    help: 'ONNX Runtime execution provider: auto (CUDA when usable, else CPU), cpu or cuda; default auto',
+  },
+  dtype: {
+    env: 'CONES_SD_DTYPE',
+    arg: 'TYPE',
+    help: "SD weight dtype: float32 (default) or float16 (half the memory; ORT's CPU float16 kernels are slow, use it with CUDA)",
+  },
+  'model-memory-mb': {
+    env: 'CONES_MODEL_MEMORY_MB',
+    arg: 'N',
+    help: 'memory the loaded models may fill before the least recently used one is released; default 60 % of RAM',
+  },
+  threads: {
+    env: 'CONES_ORT_THREADS',
+    arg: 'N',
+    help: "ONNX Runtime intra-op threads; default ORT's choice",
+  },
+  'max-shapes': {
+    env: 'CONES_SD_MAX_SHAPES',
+    arg: 'N',
+    help: 'UNet/VAE image sizes kept open per model before its sessions are recycled; default 4',
+  },
+  'graph-cache-dir': {
+    env: 'CONES_GRAPH_CACHE_DIR',
+    arg: 'DIR',
+    help: 'folder for built ONNX graphs when no data folder names one; default <tmp>/cones-nodes-graphs',
+  },
+};
+
+export const RUNTIME_SETTING_NAMES = Object.keys(RUNTIME_SETTING_OPTIONS) as RuntimeSettingName[];
+
+/** A setting's flag or environment value that cannot be used; the message names where it came from. */
+export class RuntimeSettingsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RuntimeSettingsError';
+  }
+}
+
+/**
+ * The settings from `flags` (values of `--provider` …, by flag name), else from the `CONES_*`
+ * variables in `env`, else the defaults. Throws `RuntimeSettingsError` naming the flag or variable of
+ * a value it cannot use.
+ */
+export function resolveRuntimeSettings(
+  flags: Partial<Record<RuntimeSettingName, string | undefined>> = {},
+  env: NodeJS.ProcessEnv = process.env,
+): RuntimeSettings {
+  const raw = (name: RuntimeSettingName): { value: string; source: string } | undefined => {
+    const flag = flags[name];
+    if (flag !== undefined) return { value: flag, source: `--${name}` };
+    const variable = RUNTIME_SETTING_OPTIONS[name].env;
+    const fromEnv = env[variable];
+    return fromEnv === undefined || fromEnv === '' ? undefined : { value: fromEnv, source: variable };
+  };
+  const oneOf = <T extends string>(name: RuntimeSettingName, allowed: readonly T[], fallback: T): T => {
+    const r = raw(name);
+    if (!r) return fallback;
+    if ((allowed as readonly string[]).includes(r.value)) return r.value as T;
+    throw new RuntimeSettingsError(`${r.source} must be ${allowed.join(', ')}; got '${r.value}'`);
+  };
+  const positive = (name: RuntimeSettingName, integer: boolean): number | undefined => {
+    const r = raw(name);
+    if (!r) return undefined;
+    const n = Number(r.value.trim());
+    if (r.value.trim() === '' || !(n > 0 && Number.isFinite(n)) || (integer && !Number.isInteger(n))) {
+      throw new RuntimeSettingsError(
+        `${r.source} must be a positive ${integer ? 'integer' : 'number'}; got '${r.value}'`,
+      );
+    }
+    return n;
+  };
+  const memoryMb = positive('model-memory-mb', false);
+  return {
+    executionProvider: oneOf('provider', ['auto', 'cpu', 'cuda'], 'auto'),
+    dtype: oneOf('dtype', ['float32', 'float16'], 'float32'),
+    modelMemoryBytes: memoryMb === undefined ? Math.floor(totalmem() * 0.6) : Math.floor(memoryMb * 2 ** 20),
+    threads: positive('threads', true),
+    maxShapes: positive('max-shapes', true) ?? 4,
+    graphCacheDir: raw('graph-cache-dir')?.value ?? join(tmpdir(), 'cones-nodes-graphs'),
+  };
+}

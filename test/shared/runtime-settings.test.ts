@@ -1,0 +1,67 @@
+import { tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { RuntimeSettingsError, resolveRuntimeSettings } from '../../src/shared/runtime-settings.js';
+
+describe('runtime settings', () => {
+  it('defaults without flags or variables', () => {
+    expect(resolveRuntimeSettings({}, {})).toEqual({
+      executionProvider: 'auto',
+      dtype: 'float32',
+      modelMemoryBytes: Math.floor(totalmem() * 0.6),
+      threads: undefined,
+      maxShapes: 4,
+      graphCacheDir: join(tmpdir(), 'cones-nodes-graphs'),
+    });
+  });
+
+  it('takes the CONES_* variables as fallbacks and flags over them', () => {
+    const env = {
+      CONES_EXECUTION_PROVIDER: 'cpu',
+      CONES_SD_DTYPE: 'float16',
+      CONES_MODEL_MEMORY_MB: '512',
+      CONES_ORT_THREADS: '3',
+      CONES_SD_MAX_SHAPES: '2',
+      CONES_GRAPH_CACHE_DIR: '/env/graphs',
+    };
+    expect(resolveRuntimeSettings({}, env)).toEqual({
+      executionProvider: 'cpu',
+      dtype: 'float16',
+      modelMemoryBytes: 512 * 2 ** 20,
+      threads: 3,
+      maxShapes: 2,
+      graphCacheDir: '/env/graphs',
+    });
+    const flags = { provider: 'cuda', threads: '8', 'graph-cache-dir': '/flag/graphs' };
+    expect(resolveRuntimeSettings(flags, env)).toMatchObject({
+      executionProvider: 'cuda',
+      dtype: 'float16',
+      threads: 8,
+      graphCacheDir: '/flag/graphs',
+    });
+  });
+
+  it('treats an empty variable as unset', () => {
+    expect(resolveRuntimeSettings({}, { CONES_ORT_THREADS: '', CONES_SD_DTYPE: '' })).toMatchObject({
+      threads: undefined,
+      dtype: 'float32',
+    });
+  });
+
+  it('refuses unusable values, naming the flag or variable they came from', () => {
+    const bad: [Parameters<typeof resolveRuntimeSettings>, string][] = [
+      [[{ dtype: 'float64' }, {}], "--dtype must be float32, float16; got 'float64'"],
+      [
+        [{}, { CONES_EXECUTION_PROVIDER: 'gpu' }],
+        "CONES_EXECUTION_PROVIDER must be auto, cpu, cuda; got 'gpu'",
+      ],
+      [[{ 'model-memory-mb': '0' }, {}], "--model-memory-mb must be a positive number; got '0'"],
+      [[{ threads: ' ' }, {}], "--threads must be a positive integer; got ' '"],
+      [[{}, { CONES_SD_MAX_SHAPES: '2.5' }], "CONES_SD_MAX_SHAPES must be a positive integer; got '2.5'"],
+    ];
+    for (const [args, message] of bad) {
+      expect(() => resolveRuntimeSettings(...args)).toThrow(RuntimeSettingsError);
+      expect(() => resolveRuntimeSettings(...args)).toThrow(message);
+    }
+  });
+});
