@@ -17,6 +17,9 @@ import { ancestorsOf, isLinkValue } from './validate.js';
  * into `execution_error` with ComfyUI's details. Events go out in ComfyUI's order and routing.
  */
 
+/** Event types nodes may send (`NodeContext.sendEvent`): `<namespace>.<name>`, unlike every ComfyUI type. */
+const NODE_EVENT_TYPE = /^[a-z][a-z0-9_]*\.[a-z0-9_.]+$/;
+
 export interface ExecutorDeps {
   registry: NodeRegistry;
   env: NodeEnvironment;
@@ -167,7 +170,12 @@ export class Executor {
         if (signal.aborted) throw new InterruptedError();
         setProgress(id, { value: 0, max: 1, state: 'running' });
         sendJson('executing', { node: id, display_node: id, prompt_id: promptId }, true);
-        const ctx = this.nodeContext(job, id, signal, (value, max, preview) => {
+        const sendEvent = (type: string, data: Record<string, unknown>) => {
+          if (!NODE_EVENT_TYPE.test(type))
+            throw new Error(`node event type '${type}' must be namespaced, like 'cones.loss'`);
+          sendJson(type, { ...data, prompt_id: promptId, node: id, display_node: id }, true);
+        };
+        const ctx = this.nodeContext(job, id, signal, sendEvent, (value, max, preview) => {
           sendJson('progress', { value, max, prompt_id: promptId, node: id }, true);
           setProgress(id, { value, max, state: 'running' });
           if (preview) {
@@ -264,6 +272,7 @@ export class Executor {
     job: Job,
     nodeId: string,
     signal: AbortSignal,
+    sendEvent: NodeContext['sendEvent'],
     onProgress: NodeContext['progress'],
   ): NodeContext {
     return {
@@ -276,6 +285,7 @@ export class Executor {
         uniqueId: nodeId,
       },
       progress: onProgress,
+      sendEvent,
       checkInterrupt() {
         if (signal.aborted) throw new InterruptedError();
       },

@@ -260,7 +260,12 @@ export const ConesExtractConcept: NodeDefinition = {
     };
     const result = await ctx.runtime.call(CONES_TASKS.extract, payload, {
       signal: ctx.signal,
-      onProgress: (p) => ctx.progress(p.value, p.max),
+      onProgress: (p) => {
+        ctx.progress(p.value, p.max);
+        // Each training step's loss, as data for front ends (the extension draws the curve).
+        if (p.metrics?.loss !== undefined)
+          ctx.sendEvent('cones.loss', { step: p.value, steps: p.max, loss: p.metrics.loss });
+      },
     });
     const total = result.concept.layers.reduce((s, l) => s + l.indices.length, 0);
     const text = result.cached

@@ -116,6 +116,12 @@ export interface NodeContext {
   hidden: { prompt: Record<string, unknown>; extraPngInfo: Record<string, unknown>; uniqueId: string };
   /** Report progress; `preview` is an encoded JPEG/PNG sent as a binary preview frame. */
   progress(value: number, max: number, preview?: { format: 'JPEG' | 'PNG'; bytes: Uint8Array }): void;
+  /**
+   * Sends a node's own event `{type, data}` (data as JSON, with `prompt_id`, `node` and `display_node`
+   * added) to the clients that see this prompt's `progress`. `type` must be namespaced ("cones.loss") so
+   * it never passes for a ComfyUI event; front ends ignore types they have no listener for.
+   */
+  sendEvent(type: string, data: Record<string, unknown>): void;
   /** Throws `InterruptedError` when the user interrupted this prompt. */
   checkInterrupt(): void;
   /** Aborted when the prompt is interrupted; pass to worker calls. */

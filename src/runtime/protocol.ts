@@ -1,5 +1,5 @@
 import type { RuntimeSettings } from '../shared/runtime-settings.js';
-import type { TaskPreview } from '../shared/tasks.js';
+import type { TaskMetrics, TaskPreview } from '../shared/tasks.js';
 
 /** What a runtime worker gets at start (`workerData`). */
 export interface WorkerData {
@@ -18,7 +18,14 @@ export interface CallMessage {
 }
 
 export type WorkerMessage =
-  | { type: 'progress'; id: number; value: number; max: number; preview?: TaskPreview }
+  | {
+      type: 'progress';
+      id: number;
+      value: number;
+      max: number;
+      preview?: TaskPreview;
+      metrics?: TaskMetrics;
+    }
   | { type: 'log'; id: number; message: string }
   | { type: 'result'; id: number; result: unknown }
   | {

@@ -6,7 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { InterruptedError } from '../shared/interrupted.js';
 import type { RuntimeSettings } from '../shared/runtime-settings.js';
-import type { TaskContext, TaskHandler, TaskPreview } from '../shared/tasks.js';
+import type { TaskContext, TaskHandler, TaskMetrics, TaskPreview } from '../shared/tasks.js';
 import type { CallMessage, WorkerMessage } from './protocol.js';
 import type { TaskMap, TaskName } from './task-map.js';
 import { tasks } from './tasks.js';
@@ -30,9 +30,9 @@ async function runCall(msg: CallMessage): Promise<void> {
     checkInterrupt() {
       if (Atomics.load(abort, 0) === 1) throw new InterruptedError();
     },
-    progress(value: number, max: number, preview?: TaskPreview) {
+    progress(value: number, max: number, preview?: TaskPreview, metrics?: TaskMetrics) {
       const transfer = preview && preview.bytes.buffer instanceof ArrayBuffer ? [preview.bytes.buffer] : [];
-      post({ type: 'progress', id: msg.id, value, max, preview }, transfer);
+      post({ type: 'progress', id: msg.id, value, max, preview, metrics }, transfer);
     },
     log(message: string) {
       post({ type: 'log', id: msg.id, message });

@@ -129,7 +129,7 @@ export class WorkerRuntime implements RuntimeClient {
     }
     if (!call) return; // aborted calls: the worker's late answers are dropped
     if (msg.type === 'progress') {
-      call.onProgress?.({ value: msg.value, max: msg.max, preview: msg.preview });
+      call.onProgress?.({ value: msg.value, max: msg.max, preview: msg.preview, metrics: msg.metrics });
       return;
     }
     this.pending.delete(msg.id);

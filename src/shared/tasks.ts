@@ -14,11 +14,15 @@ export interface TaskPreview {
   bytes: Uint8Array;
 }
 
+/** Named numbers a step reports besides its position, e.g. a training step's `loss`. */
+export type TaskMetrics = Record<string, number>;
+
 /** What a task reports while it runs: step `value` of `max`, optionally with an encoded preview image. */
 export interface TaskProgress {
   value: number;
   max: number;
   preview?: TaskPreview;
+  metrics?: TaskMetrics;
 }
 
 /** One task's contract: what the caller sends, what it gets back and what its progress callback sees. */
@@ -34,7 +38,7 @@ export type TaskSpecs<M> = { [K in keyof M]: TaskSpec<unknown, unknown, unknown>
 export interface TaskContext {
   /** The worker's settings (the same on every call a worker runs). */
   readonly settings: RuntimeSettings;
-  progress(value: number, max: number, preview?: TaskPreview): void;
+  progress(value: number, max: number, preview?: TaskPreview, metrics?: TaskMetrics): void;
   /** True once the caller aborted (interrupt). Long tasks check it between steps. */
   readonly aborted: boolean;
   /** Throws `InterruptedError` when aborted. */

@@ -10,6 +10,7 @@ import type { EngineEvent } from '../../src/engine/service-types.js';
 import { createTestNodes } from '../../src/engine/testing-nodes.js';
 import { validatePrompt } from '../../src/engine/validate.js';
 import { createNodeRegistry } from '../../src/nodes/index.js';
+import type { NodeDefinition } from '../../src/nodes/types.js';
 import { WorkerRuntime } from '../../src/runtime/worker-runtime.js';
 
 const registry = createNodeRegistry(createTestNodes().nodes);
@@ -98,5 +99,60 @@ describe('Executor', () => {
       '5': { class_type: 'TestConstant', inputs: { value: 1 } },
     });
     expect(executionOrder(job, new Set(['10', '2', '4', '5']))).toEqual(['5', '2', '4', '10']);
+  });
+
+  it("sends a node's namespaced event with prompt and node ids to the prompt's client, refusing un-namespaced types", async () => {
+    const sender: NodeDefinition = {
+      name: 'TestSendEvent',
+      displayName: 'Send Event',
+      category: 'testing',
+      description: 'Sends one node event of the given type.',
+      inputs: { required: { type: { type: 'STRING', default: 'test.event' } } },
+      outputs: [],
+      outputNode: true,
+      async execute(inputs, ctx) {
+        ctx.sendEvent(String(inputs.type), { step: 1 });
+        return { outputs: [] };
+      },
+    };
+    const withSender = createNodeRegistry([...createTestNodes().nodes, sender]);
+    const run = async (type: string) => {
+      const v = await validatePrompt(
+        { '5': { class_type: 'TestSendEvent', inputs: { type } } },
+        withSender,
+        env,
+      );
+      if (!v.ok) throw new Error(JSON.stringify(v.error));
+      const job: Job = {
+        number: 0,
+        promptId: 'p-ev',
+        prompt: v.prompt,
+        extraData: {},
+        outputs: v.outputs,
+        clientId: 'c',
+      };
+      const events: EngineEvent[] = [];
+      const executor = new Executor({
+        registry: withSender,
+        env,
+        runtime,
+        cache: new OutputCache(),
+        emit: (e) => events.push(e),
+      });
+      const outcome = await executor.execute(job, new AbortController().signal);
+      return { outcome, events };
+    };
+    const ok = await run('test.event');
+    expect(ok.events.filter((e) => e.kind === 'json' && e.type === 'test.event')).toEqual([
+      {
+        kind: 'json',
+        clientId: 'c',
+        type: 'test.event',
+        data: { step: 1, prompt_id: 'p-ev', node: '5', display_node: '5' },
+      },
+    ]);
+    const spoof = await run('execution_success');
+    expect(spoof.outcome.status.status_str).toBe('error');
+    expect(JSON.stringify(spoof.outcome.status.messages)).toMatch(/must be namespaced/);
   });
 });

@@ -162,7 +162,7 @@ export async function runExtraction(p: ExtractPayload, ctx: TaskContext): Promis
           return runner.run({ ...b, xi });
         },
         onStep: (st, loss) => {
-          ctx.progress(st.step, s.steps);
+          ctx.progress(st.step, s.steps, undefined, { loss });
           ctx.log(
             `cones: extract step ${st.step}/${s.steps} loss ${loss.toPrecision(5)} (running ${formatLoss(st.losses)})`,
           );

@@ -185,7 +185,8 @@ const serverMessage = {
   type: 'object',
   description:
     'Replies carry the request `type` and `id`; `error` replies carry `id` when the frame had a readable one; ' +
-    'events are ComfyUI WebSocket events ({type, data}) plus `preview` for binary previews.',
+    'events are ComfyUI WebSocket events ({type, data}) plus `preview` for binary previews and the ' +
+    "nodes' own events (`cones.loss`, see `event_cones_loss`).",
   properties: {
     type: { type: 'string' },
     id,
@@ -235,6 +236,31 @@ const responseData = {
   },
 } as const;
 
+/**
+ * Events of this service's own nodes (`data` of `{type, data}`; `$defs` key `event_` + type with `.` as
+ * `_`). They reach /ws clients in the same shape; stock ComfyUI front ends ignore unknown types.
+ */
+const eventData = {
+  cones_loss: {
+    type: 'object',
+    description:
+      "`cones.loss`: one training step of Extract Concept, sent to the prompt's client after each step " +
+      '(in step order, between its `progress` events).',
+    properties: {
+      prompt_id: { type: 'string' },
+      node: { type: 'string', description: 'Node id of the Extract Concept node.' },
+      display_node: { type: 'string' },
+      step: { type: 'integer', minimum: 1, description: 'Steps done, 1..steps.' },
+      steps: { type: 'integer', minimum: 1, description: 'Training steps of this extraction.' },
+      loss: {
+        type: ['number', 'null'],
+        description: "This step's loss (null when it was not a finite number).",
+      },
+    },
+    required: ['prompt_id', 'node', 'display_node', 'step', 'steps', 'loss'],
+  },
+} as const;
+
 export const nativeProtocolSchema = {
   $schema: 'http://json-schema.org/draft-07/schema#',
   $id: 'https://cones-nodes.dev/schemas/protocol/native.schema.json',
@@ -251,6 +277,7 @@ export const nativeProtocolSchema = {
     server_message: serverMessage,
     ...prefixed('request_', requestData),
     ...prefixed('response_', responseData),
+    ...prefixed('event_', eventData),
   },
 } as const;
 
@@ -278,3 +305,4 @@ export type HelloResponse = From<typeof responseData.hello>;
 export type UploadResponse = From<typeof responseData.upload>;
 export type GetOutputResponse = From<typeof responseData.get_output>;
 export type PreviewEvent = From<typeof responseData.preview>;
+export type ConesLossEvent = From<typeof eventData.cones_loss>;
