@@ -5,12 +5,14 @@ import type { DataDirs } from '../shared/types.js';
 import { errorBody, HttpError } from './http-error.js';
 import type { ServerLimits } from './options.js';
 import type { Redactor } from './redact.js';
+import { registerConceptFileRoute } from './routes/concept-file.js';
 import { registerFileRoutes } from './routes/files.js';
 import { registerHome } from './routes/home.js';
 import { registerInfoRoutes } from './routes/info.js';
 import { registerJobRoutes } from './routes/jobs.js';
 import { registerPromptRoutes } from './routes/prompt.js';
 import { registerUserRoutes } from './routes/user.js';
+import { registerWebExtension } from './routes/web-extension.js';
 import { corsHeaders, presentedToken, type RequestGuard, TOKEN_COOKIE } from './security.js';
 import { UserStore } from './user-store.js';
 
@@ -26,6 +28,8 @@ export interface HttpAppOptions {
   /** `--enable-cors-header` value. */
   corsOrigin?: string;
   frontEnd?: string;
+  /** The built front-end extension's folder (see `StartServerOptions.webExtensionDir`); undefined: none. */
+  webExtensionDir?: string;
   logger?: boolean;
   logSubscribers: Set<string>;
   /** Holds a client's WebSocket events while its POST /prompt is answered. */
@@ -122,6 +126,8 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   registerFileRoutes(app, dirs, limits);
   registerUserRoutes(app, new UserStore(dirs.user));
   registerJobRoutes(app, service);
+  registerWebExtension(app, options.webExtensionDir);
+  registerConceptFileRoute(app, dirs);
   await registerHome(app, service, options.frontEnd);
   return app;
 }

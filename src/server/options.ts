@@ -26,6 +26,12 @@ export interface StartServerOptions {
   /** A built ComfyUI front end (its dist/ folder) served at `/`. */
   frontEnd?: string;
   /**
+   * The built front-end extension (`dist/web`, from `npm run build`) that `GET /extensions` lists and
+   * `/extensions/cones-nodes/` serves. Default: this package's own `dist/web` when it exists; `null`:
+   * none (the list is empty).
+   */
+  webExtensionDir?: string | null;
+  /**
    * Requests must carry `Authorization: Bearer <token>`, `?token=<token>` or the cookie set by `/?token=`.
    * At least `MIN_AUTH_TOKEN_LENGTH` (16) printable ASCII characters; a blank or shorter one is refused.
    */

@@ -10,6 +10,7 @@ import { listenAddress } from './listen-address.js';
 import { NativeValidator } from './native/validator.js';
 import { type RunningServer, resolveLimits, type StartServerOptions } from './options.js';
 import { Redactor } from './redact.js';
+import { builtWebExtensionDir } from './routes/web-extension.js';
 import { assertSafeBind, authTokenProblem, createRequestGuard, isLoopbackHost } from './security.js';
 import { EventHub } from './ws/hub.js';
 import { attachWebSockets } from './ws/upgrade.js';
@@ -64,6 +65,10 @@ export async function startServer(options: StartServerFullOptions = {}): Promise
       redactor,
       corsOrigin: options.corsOrigin,
       frontEnd: options.frontEnd,
+      webExtensionDir:
+        options.webExtensionDir === undefined
+          ? builtWebExtensionDir()
+          : (options.webExtensionDir ?? undefined),
       logger: options.logger,
       logSubscribers: new Set(),
       holdEvents: (clientId) => hub.hold(clientId),

@@ -21,6 +21,7 @@ export async function startTestServer(options: StartServerFullOptions = {}): Pro
   const server = await startServer({
     port: 0,
     demoCheckpoint: false, // tests that list checkpoints still get it, written on first listing
+    webExtensionDir: null, // the same answers whether or not dist/web was built
     ...options,
     dataDir,
     serviceOptions: { extraNodes: testNodes.nodes, log: () => {}, ...options.serviceOptions },

@@ -77,7 +77,6 @@ export function registerInfoRoutes(app: FastifyInstance, ctx: InfoContext): void
     const files = await listModelFiles(dirs.models.embeddings ?? []);
     return files.map((f) => f.name.replace(/\.[^.]+$/, ''));
   });
-  comfyRoute(app, 'GET', '/extensions', async () => []);
   comfyRoute(app, 'GET', '/i18n', async () => ({}));
   comfyRoute(app, 'GET', '/global_subgraphs', async () => ({}));
   comfyRoute(app, 'GET', '/global_subgraphs/:id', async (_request, reply) => sendJson(reply, null));

@@ -1,0 +1,97 @@
+/**
+ * Extract Concept's running loss, drawn live on the node from `cones.loss` events: a canvas widget
+ * below the inputs with the loss per step, the latest value and the step count.
+ */
+
+import { type ComfyNode, type ComfyWidget, redraw } from './comfy.js';
+import type { LossEvent } from './cones-classes.js';
+
+const WIDGET_NAME = 'cones_loss_curve';
+const HEIGHT = 90;
+
+interface Curve {
+  promptId: string;
+  steps: number;
+  losses: Array<[step: number, loss: number]>;
+}
+
+const curves = new WeakMap<ComfyNode, Curve>();
+
+/** Records one step's loss on the node it came from (a new prompt starts a new curve). */
+export function addLoss(node: ComfyNode, event: LossEvent): void {
+  let curve = curves.get(node);
+  if (!curve || curve.promptId !== event.prompt_id) {
+    curve = { promptId: event.prompt_id, steps: event.steps, losses: [] };
+    curves.set(node, curve);
+  }
+  curve.steps = event.steps;
+  if (typeof event.loss === 'number' && Number.isFinite(event.loss))
+    curve.losses.push([event.step, event.loss]);
+  redraw(node);
+}
+
+/** What the curve shows, for checks from outside (the end-to-end script reads it). */
+export function curveOf(node: ComfyNode): Readonly<Curve> | undefined {
+  return curves.get(node);
+}
+
+function drawCurve(ctx: CanvasRenderingContext2D, node: ComfyNode, width: number, y: number): void {
+  const margin = 15;
+  const w = width - 2 * margin;
+  const h = HEIGHT - 10;
+  ctx.save();
+  ctx.fillStyle = '#1b1b1b';
+  ctx.strokeStyle = '#555';
+  ctx.beginPath();
+  ctx.rect(margin, y, w, h);
+  ctx.fill();
+  ctx.stroke();
+  ctx.font = '11px sans-serif';
+  ctx.fillStyle = '#bbb';
+  const curve = curves.get(node);
+  if (!curve || curve.losses.length === 0) {
+    ctx.fillText('loss: shown while extracting', margin + 6, y + 16);
+    ctx.restore();
+    return;
+  }
+  const values = curve.losses.map(([, loss]) => loss);
+  const lo = Math.min(...values);
+  const hi = Math.max(...values);
+  const span = hi - lo || 1;
+  const steps = Math.max(curve.steps, 1);
+  const px = (step: number) => margin + 4 + ((w - 8) * (step - 1)) / Math.max(steps - 1, 1);
+  const py = (loss: number) => y + h - 6 - ((h - 22) * (loss - lo)) / span;
+  ctx.strokeStyle = '#6cf';
+  ctx.lineWidth = 1.5;
+  ctx.beginPath();
+  curve.losses.forEach(([step, loss], i) => {
+    if (i === 0) ctx.moveTo(px(step), py(loss));
+    else ctx.lineTo(px(step), py(loss));
+  });
+  ctx.stroke();
+  const [lastStep, lastLoss] = curve.losses[curve.losses.length - 1];
+  ctx.fillStyle = '#6cf';
+  ctx.fillRect(px(lastStep) - 2, py(lastLoss) - 2, 4, 4);
+  ctx.fillStyle = '#ddd';
+  ctx.fillText(`loss ${lastLoss.toPrecision(4)}   step ${lastStep}/${curve.steps}`, margin + 6, y + 13);
+  ctx.restore();
+}
+
+/** Adds the curve widget to an Extract Concept node (once). It is display only: never saved or sent. */
+export function addLossCurveWidget(node: ComfyNode): void {
+  if (node.widgets?.some((w) => w.name === WIDGET_NAME)) return;
+  const widget = {
+    name: WIDGET_NAME,
+    type: 'cones.loss_curve',
+    value: '',
+    options: { serialize: false },
+    serialize: false,
+    draw(ctx: CanvasRenderingContext2D, drawnNode: ComfyNode, width: number, y: number) {
+      drawCurve(ctx, drawnNode, width, y);
+    },
+    computeSize(width: number): [number, number] {
+      return [width, HEIGHT];
+    },
+  };
+  node.addCustomWidget(widget as unknown as ComfyWidget);
+}
