@@ -2,14 +2,19 @@
  * Concepts travel with workflows, by value (base64 of the `.cones.safetensors` file):
  *
  *  - UI workflow (saved .json, `extra_pnginfo.workflow`, the PNG `workflow` chunk):
- *      `workflow.extra.cones_concepts = { "<concept_name>": { sha256, data } }`
+ *      `workflow.extra.cones_concepts = { "<concept_name>": { sha256, data[, node, recipe, key] } }`
  *    The front end keeps `graph.extra` through load/save and sends it back in
  *    `extra_data.extra_pnginfo.workflow`, and SaveImage writes that workflow into its PNGs.
- *  - API prompt (what `/prompt` executes): on each ConesLoadConcept node,
- *      `"_meta": { "title": …, "cones_concept": { name, sha256, data } }`
+ *  - API prompt (what `/prompt` executes, the PNG `prompt` chunk): on the node that loaded or made it,
+ *      `"_meta": { "title": …, "cones_concept": { name, sha256, data[, recipe, key] } }`
  *    Validation ignores `_meta`, so scripts and SDKs can send self-contained prompts.
  *
- * `sha256` is the hex SHA-256 of the decoded file bytes; `name` is the Load Concept combo value.
+ * `sha256` is the hex SHA-256 of the decoded file bytes; `name` is the Load Concept combo value, or a
+ * generated file name for a concept a node made (Extract Concept, a refined Merge Concepts). A made
+ * concept also records the id of the `node` that made it, that node's `recipe` (recipe.ts) and its
+ * content `key` (for Extract Concept the extraction hash), by which the node finds it again instead
+ * of computing it. During a run the executor collects every concept loaded or made (`CarriedConcept`)
+ * and the PROMPT / EXTRA_PNGINFO hidden values, history and everything written from them carry them.
  */
 import { sha256Hex } from './checksum.js';
 
@@ -21,6 +26,18 @@ export const LOAD_CONCEPT_INPUT = 'concept_name';
 export interface EmbeddedConcept {
   sha256: string;
   data: string;
+}
+
+/** One concept a run loaded or made, as it is carried in what the run writes. */
+export interface CarriedConcept extends EmbeddedConcept {
+  /** Load Concept's `concept_name`, or a generated file name (`producedConceptName`). */
+  name: string;
+  /** Made concepts: the id of the node that made it (where it goes in an API prompt). */
+  node?: string;
+  /** Made concepts: that node's recipe (recipe.ts). */
+  recipe?: string;
+  /** Made concepts: the content key of the computation (same key, same concept). */
+  key?: string;
 }
 
 export class EmbeddedConceptError extends Error {
@@ -71,33 +88,84 @@ export function decodeEmbedded(name: string, entry: unknown): Uint8Array {
   return bytes;
 }
 
-function embedInUi(workflow: Json, entries: Record<string, EmbeddedConcept>): Json {
-  const extra = isObject(workflow.extra) ? workflow.extra : {};
-  const existing = isObject(extra[WORKFLOW_EXTRA_KEY]) ? (extra[WORKFLOW_EXTRA_KEY] as Json) : {};
-  return { ...workflow, extra: { ...extra, [WORKFLOW_EXTRA_KEY]: { ...existing, ...entries } } };
+/** A file name for a concept a node made: `<identifier>-<class noun>-<key prefix>.cones.safetensors`. */
+export function producedConceptName(parts: string[], key: string): string {
+  const safe = parts.map((p) => p.replace(/[^A-Za-z0-9_-]+/g, '_').slice(0, 40) || '_');
+  return `${[...safe, key.slice(0, 12)].join('-')}.cones.safetensors`;
 }
 
-function embedInApi(prompt: Json, entries: Record<string, EmbeddedConcept>): Json {
-  const out: Json = {};
-  const used = new Set<string>();
-  for (const [id, node] of Object.entries(prompt)) {
-    const n = node as Json;
-    const name = isObject(n.inputs) ? n.inputs[LOAD_CONCEPT_INPUT] : undefined;
-    if (n.class_type === LOAD_CONCEPT_CLASS && typeof name === 'string' && entries[name]) {
-      const meta = isObject(n._meta) ? n._meta : {};
-      out[id] = { ...n, _meta: { ...meta, [PROMPT_META_KEY]: { name, ...entries[name] } } };
-      used.add(name);
-    } else {
-      out[id] = n;
+/** A carried entry for file bytes; `made` for a concept a node computed. */
+export function carriedConcept(
+  name: string,
+  bytes: Uint8Array,
+  made?: { node: string; recipe: string; key: string },
+): CarriedConcept {
+  return { name, ...encodeEmbedded(bytes), ...made };
+}
+
+function uiEntry(c: CarriedConcept): Json {
+  const { name: _name, ...rest } = c;
+  return rest;
+}
+
+function metaEntry(c: CarriedConcept): Json {
+  const { node: _node, ...rest } = c;
+  return rest;
+}
+
+function embedInUi(workflow: Json, entries: readonly CarriedConcept[]): Json {
+  const extra = isObject(workflow.extra) ? workflow.extra : {};
+  const map: Json = isObject(extra[WORKFLOW_EXTRA_KEY]) ? { ...(extra[WORKFLOW_EXTRA_KEY] as Json) } : {};
+  for (const c of entries) {
+    // A node's older result (other photos, other settings) is replaced, so a lookup by recipe finds one.
+    if (c.recipe !== undefined)
+      for (const [label, old] of Object.entries(map))
+        if (isObject(old) && (old.recipe === c.recipe || (c.node !== undefined && old.node === c.node)))
+          delete map[label];
+    map[c.name] = uiEntry(c);
+  }
+  return { ...workflow, extra: { ...extra, [WORKFLOW_EXTRA_KEY]: map } };
+}
+
+/** Named concepts go on the Load Concept nodes of that name, made ones on the node that made them. */
+function embedInApi(prompt: Json, entries: readonly CarriedConcept[], strict: boolean): Json {
+  const out: Json = { ...prompt };
+  const used = new Set<CarriedConcept>();
+  const put = (id: string, c: CarriedConcept) => {
+    const n = out[id] as Json;
+    const meta = isObject(n._meta) ? n._meta : {};
+    out[id] = { ...n, _meta: { ...meta, [PROMPT_META_KEY]: metaEntry(c) } };
+    used.add(c);
+  };
+  for (const c of entries) {
+    if (c.node !== undefined) {
+      if (Object.hasOwn(prompt, c.node) && isObject(prompt[c.node])) put(c.node, c);
+      continue;
+    }
+    for (const [id, node] of Object.entries(prompt)) {
+      const n = node as Json;
+      const name = isObject(n.inputs) ? n.inputs[LOAD_CONCEPT_INPUT] : undefined;
+      if (n.class_type === LOAD_CONCEPT_CLASS && name === c.name) put(id, c);
     }
   }
-  const unused = Object.keys(entries).filter((n) => !used.has(n));
-  if (unused.length) {
+  const unused = entries.filter((c) => !used.has(c));
+  if (strict && unused.length) {
     throw new EmbeddedConceptError(
-      `the API prompt has no ${LOAD_CONCEPT_CLASS} node with ${LOAD_CONCEPT_INPUT} '${unused[0]}' to carry it`,
+      `the API prompt has no ${LOAD_CONCEPT_CLASS} node with ${LOAD_CONCEPT_INPUT} '${unused[0].name}' to carry it`,
     );
   }
   return out;
+}
+
+/**
+ * A copy of a UI workflow or an API prompt carrying `entries` (what a run loaded or made); any other
+ * value is returned as it is. Entries an API prompt has no node for are left out.
+ */
+export function embedCarried<T>(value: T, entries: readonly CarriedConcept[]): T {
+  if (entries.length === 0 || !isObject(value)) return value;
+  if (isUiWorkflow(value)) return embedInUi(value, entries) as T;
+  if (isApiPrompt(value)) return embedInApi(value, entries, false) as T;
+  return value;
 }
 
 /**
@@ -106,11 +174,10 @@ function embedInApi(prompt: Json, entries: Record<string, EmbeddedConcept>): Jso
  */
 export function embedConcepts(workflow: unknown, files: Record<string, Uint8Array>): Json {
   if (!isObject(workflow)) throw new EmbeddedConceptError('workflow must be a JSON object');
-  const entries: Record<string, EmbeddedConcept> = {};
-  for (const [name, bytes] of Object.entries(files)) entries[name] = encodeEmbedded(bytes);
+  const entries = Object.entries(files).map(([name, bytes]) => carriedConcept(name, bytes));
   if (isUiWorkflow(workflow)) return embedInUi(workflow, entries);
   if (isObject(workflow.prompt)) {
-    const body: Json = { ...workflow, prompt: embedInApi(workflow.prompt, entries) };
+    const body: Json = { ...workflow, prompt: embedInApi(workflow.prompt, entries, true) };
     const extraData = isObject(workflow.extra_data) ? workflow.extra_data : undefined;
     const pnginfo = extraData && isObject(extraData.extra_pnginfo) ? extraData.extra_pnginfo : undefined;
     if (extraData && pnginfo && isObject(pnginfo.workflow)) {
@@ -121,7 +188,7 @@ export function embedConcepts(workflow: unknown, files: Record<string, Uint8Arra
     }
     return body;
   }
-  if (isApiPrompt(workflow)) return embedInApi(workflow, entries);
+  if (isApiPrompt(workflow)) return embedInApi(workflow, entries, true);
   throw new EmbeddedConceptError(
     'not a workflow: expected a UI workflow (with "nodes"), an API prompt or a /prompt body',
   );
@@ -181,6 +248,38 @@ export function findEmbeddedConcept(
   for (const source of [hidden.prompt, hidden.extraPngInfo]) {
     const entry = listEmbeddedConcepts(source).get(name);
     if (entry !== undefined) return decodeEmbedded(name, entry);
+  }
+  return undefined;
+}
+
+/** What carried entries are searched in: a node's PROMPT and EXTRA_PNGINFO hidden values. */
+export interface CarrierSources {
+  prompt?: unknown;
+  extraPngInfo?: unknown;
+}
+
+/** A carried entry as found (not yet decoded): its name and the fields a made concept is matched by. */
+export interface FoundCarried {
+  name: string;
+  sha256: string;
+  recipe?: string;
+  key?: string;
+  /** Decodes and verifies the bytes (throws naming the concept on bad base64 or hash). */
+  bytes(): Uint8Array;
+}
+
+/** The first carried concept (API prompt `_meta` first, then the UI workflow) that `matches`. */
+export function findCarried(
+  sources: CarrierSources,
+  matches: (entry: { name: string; recipe?: string; key?: string }) => boolean,
+): FoundCarried | undefined {
+  const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  for (const source of [sources.prompt, sources.extraPngInfo]) {
+    for (const [name, entry] of listEmbeddedConcepts(source)) {
+      if (!isObject(entry) || typeof entry.sha256 !== 'string') continue;
+      const found = { name, recipe: text(entry.recipe), key: text(entry.key) };
+      if (matches(found)) return { ...found, sha256: entry.sha256, bytes: () => decodeEmbedded(name, entry) };
+    }
   }
   return undefined;
 }

@@ -1,5 +1,6 @@
+import { type CarriedConcept, embedCarried } from '../cones/embed.js';
 import type { NodeRegistry } from '../nodes/registry.js';
-import type { NodeContext, NodeDefinition, NodeEnvironment } from '../nodes/types.js';
+import type { HiddenValues, NodeContext, NodeDefinition, NodeEnvironment } from '../nodes/types.js';
 import type { RuntimeClient } from '../runtime/task-map.js';
 import { InterruptedError } from '../shared/interrupted.js';
 import type { ExecutionOutcome, Job } from './job.js';
@@ -75,6 +76,42 @@ function formatInputValue(v: unknown): unknown {
   }
 }
 
+/**
+ * The concepts a run loaded or made so far, and the PROMPT / EXTRA_PNGINFO hidden values carrying
+ * them (so SaveImage's chunks and anything else written from them are self-contained).
+ */
+class CarriedSoFar {
+  private readonly byName = new Map<string, CarriedConcept>();
+  private memo: Omit<HiddenValues, 'uniqueId'> | undefined;
+
+  constructor(
+    private readonly prompt: Record<string, unknown>,
+    private readonly extraPngInfo: Record<string, unknown>,
+  ) {}
+
+  add(concept: CarriedConcept): void {
+    const old = this.byName.get(concept.name);
+    if (old && old.sha256 === concept.sha256 && old.node === concept.node) return;
+    this.byName.set(concept.name, concept);
+    this.memo = undefined;
+  }
+
+  list(): CarriedConcept[] {
+    return [...this.byName.values()];
+  }
+
+  hidden(): Omit<HiddenValues, 'uniqueId'> {
+    if (this.memo) return this.memo;
+    const entries = this.list();
+    const info = this.extraPngInfo;
+    this.memo = {
+      prompt: embedCarried(this.prompt, entries),
+      extraPngInfo: 'workflow' in info ? { ...info, workflow: embedCarried(info.workflow, entries) } : info,
+    };
+    return this.memo;
+  }
+}
+
 /** ComfyUI merges the UI dicts of a node mapped over a list: values of each key are concatenated. */
 function mergeUi(uis: Array<Record<string, unknown>>): Record<string, unknown> | undefined {
   if (uis.length <= 1) return uis[0];
@@ -112,9 +149,19 @@ export class Executor {
     };
 
     addMessage('execution_start', { prompt_id: promptId });
-    const needed = ancestorsOf(job.prompt, job.outputs);
+    const skipped = new Set(job.skipped ?? []);
+    for (const id of skipped)
+      this.deps.log?.(
+        `[${promptId.slice(0, 8)} #${id}] ${job.prompt[id].class_type} is not run: it is not valid here and every node it feeds can do without it`,
+      );
+    const extraPngInfo = (job.extraData.extra_pnginfo as Record<string, unknown>) ?? {};
+    const carried = new CarriedSoFar(job.prompt, extraPngInfo);
+    const needed = ancestorsOf(job.prompt, job.outputs, skipped);
     const order = executionOrder(job, needed);
-    const signatures = await computeSignatures(job.prompt, order, registry, env);
+    const signatures = await computeSignatures(job.prompt, order, registry, env, {
+      prompt: job.prompt,
+      extraPngInfo,
+    });
     const cachedNodes = order.filter((id) => cache.get(signatures.get(id) as string) !== undefined);
     // Like ComfyUI's execution list: the outputs are always reached; a dependency only when it is not
     // cached. Cached nodes that are not reached feed their values silently (no events).
@@ -126,7 +173,8 @@ export class Executor {
       if (reached.has(id)) continue;
       reached.add(id);
       for (const v of Object.values(job.prompt[id].inputs))
-        if (isLinkValue(v) && !cached.has(String(v[0]))) stack.push(String(v[0]));
+        if (isLinkValue(v) && !cached.has(String(v[0])) && !skipped.has(String(v[0])))
+          stack.push(String(v[0]));
     }
     addMessage('execution_cached', { nodes: cachedNodes, prompt_id: promptId });
 
@@ -147,6 +195,7 @@ export class Executor {
       const hit = cache.get(key);
       if (hit) {
         results.set(id, hit.outputs as unknown[][]);
+        for (const c of hit.carried ?? []) carried.add(c);
         if (!reached.has(id)) continue;
         setProgress(id, { value: 1, max: 1, state: 'finished' });
         sendJson(
@@ -175,7 +224,12 @@ export class Executor {
             throw new Error(`node event type '${type}' must be namespaced, like 'cones.loss'`);
           sendJson(type, { ...data, prompt_id: promptId, node: id, display_node: id }, true);
         };
-        const ctx = this.nodeContext(job, id, signal, sendEvent, (value, max, preview) => {
+        const nodeCarried: CarriedConcept[] = [];
+        const carry = (c: CarriedConcept) => {
+          nodeCarried.push(c);
+          carried.add(c);
+        };
+        const ctx = this.nodeContext(job, id, signal, sendEvent, carried, carry, (value, max, preview) => {
           sendJson('progress', { value, max, prompt_id: promptId, node: id }, true);
           setProgress(id, { value, max, state: 'running' });
           if (preview) {
@@ -222,7 +276,7 @@ export class Executor {
         }
         const result = { outputs: outputLists, ui: mergeUi(uis) };
         results.set(id, result.outputs);
-        cache.set(key, { outputs: result.outputs, ui: result.ui });
+        cache.set(key, { outputs: result.outputs, ui: result.ui, carried: nodeCarried });
         const p = progress.get(id) as NodeProgress;
         setProgress(id, { value: p.max, max: p.max, state: 'finished' });
         if (result.ui) {
@@ -265,6 +319,7 @@ export class Executor {
       status: { status_str: failure ? 'error' : 'success', completed: !failure, messages },
       outputs,
       meta,
+      carried: carried.list(),
     };
   }
 
@@ -273,17 +328,19 @@ export class Executor {
     nodeId: string,
     signal: AbortSignal,
     sendEvent: NodeContext['sendEvent'],
+    carried: CarriedSoFar,
+    carry: NodeContext['carryConcept'],
     onProgress: NodeContext['progress'],
   ): NodeContext {
     return {
       env: this.deps.env,
       promptId: job.promptId,
       nodeId,
-      hidden: {
-        prompt: job.prompt,
-        extraPngInfo: (job.extraData.extra_pnginfo as Record<string, unknown>) ?? {},
-        uniqueId: nodeId,
+      // Read when used: a node sees what the nodes before it carried.
+      get hidden() {
+        return { ...carried.hidden(), uniqueId: nodeId };
       },
+      carryConcept: carry,
       progress: onProgress,
       sendEvent,
       checkInterrupt() {

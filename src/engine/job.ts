@@ -1,3 +1,4 @@
+import type { CarriedConcept } from '../cones/embed.js';
 import type { ApiPrompt, HistoryEntry, QueueItem } from './service-types.js';
 
 /**
@@ -13,6 +14,11 @@ export interface Job {
   extraData: Record<string, unknown>;
   /** Output node ids to execute. */
   outputs: string[];
+  /**
+   * Nodes left out of the run: they failed validation but feed only inputs their consumers can do
+   * without (`NodeDefinition.dispensableInputs`); links from them deliver undefined.
+   */
+  skipped?: string[];
   clientId: string | null;
 }
 
@@ -20,6 +26,8 @@ export interface ExecutionOutcome {
   status: HistoryEntry['status'];
   outputs: HistoryEntry['outputs'];
   meta: HistoryEntry['meta'];
+  /** Every concept the run loaded or made (cached nodes included), to carry in history. */
+  carried: CarriedConcept[];
 }
 
 export function queueItemOf(job: Job): QueueItem {

@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
+import type { CarriedConcept } from '../cones/embed.js';
 import type { NodeRegistry } from '../nodes/registry.js';
-import type { NodeEnvironment } from '../nodes/types.js';
+import type { HiddenValues, NodeEnvironment } from '../nodes/types.js';
 import { keyedRecord } from './keyed-record.js';
 import type { ApiPrompt } from './service-types.js';
 import { isLinkValue } from './validate.js';
@@ -17,6 +18,8 @@ import { isLinkValue } from './validate.js';
 export interface CachedOutput {
   outputs: unknown[];
   ui?: Record<string, unknown>;
+  /** Concepts the node carried when it ran (replayed on a hit). */
+  carried?: CarriedConcept[];
 }
 
 export class OutputCache {
@@ -58,6 +61,8 @@ export async function computeSignatures(
   nodes: Iterable<string>,
   registry: NodeRegistry,
   env: NodeEnvironment,
+  /** The job's hidden values (unique_id is filled in per node). */
+  hidden: Omit<HiddenValues, 'uniqueId'> = { prompt, extraPngInfo: {} },
 ): Promise<Map<string, string>> {
   const nonce = randomUUID();
   const fingerprints = new Map<string, string>();
@@ -71,7 +76,7 @@ export async function computeSignatures(
     else if (def.fingerprint) {
       const literals = keyedRecord(Object.entries(node.inputs).filter(([, v]) => !isLinkValue(v)));
       try {
-        fp = `fp:${await def.fingerprint(literals, env)}`;
+        fp = `fp:${await def.fingerprint(literals, env, { ...hidden, uniqueId: id })}`;
       } catch {
         fp = `nonce:${nonce}:${id}`; // let execution report the problem
       }

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { type CarriedConcept, embedCarried } from '../cones/embed.js';
 import { createNodeRegistry } from '../nodes/index.js';
 import type { NodeRegistry } from '../nodes/registry.js';
 import type { NodeDefinition, NodeEnvironment } from '../nodes/types.js';
@@ -56,6 +57,18 @@ export interface EnginePromptService extends PromptService {
 
 const SENSITIVE_EXTRA_DATA = ['auth_token_comfy_org', 'api_key_comfy_org'];
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** The job as history shows it: its prompt and UI workflow carry the concepts the run loaded or made. */
+function carryingConcepts(job: Job, carried: CarriedConcept[]): Job {
+  if (carried.length === 0) return job;
+  const extraData = { ...job.extraData };
+  const info = extraData.extra_pnginfo;
+  if (info && typeof info === 'object' && 'workflow' in info) {
+    const workflow = (info as Record<string, unknown>).workflow;
+    extraData.extra_pnginfo = { ...info, workflow: embedCarried(workflow, carried) };
+  }
+  return { ...job, prompt: embedCarried(job.prompt, carried), extraData };
+}
 
 export function createPromptService(options: PromptServiceOptions): EnginePromptService {
   const dirs =
@@ -129,8 +142,8 @@ export function createPromptService(options: PromptServiceOptions): EnginePrompt
   async function run(job: Job, abort: AbortController): Promise<void> {
     let entry: HistoryEntry;
     try {
-      const outcome = await executor.execute(job, abort.signal);
-      entry = { prompt: queueItemOf(job), ...outcome };
+      const { carried, ...outcome } = await executor.execute(job, abort.signal);
+      entry = { prompt: queueItemOf(carryingConcepts(job, carried)), ...outcome };
     } catch (error) {
       // Failures outside any node (e.g. a fingerprint walk) still end the job cleanly.
       log(`prompt ${job.promptId} failed outside a node: ${loggedError(error)}`);
@@ -219,7 +232,17 @@ export function createPromptService(options: PromptServiceOptions): EnginePrompt
       const targets = Array.isArray(request.partial_execution_targets)
         ? request.partial_execution_targets.map(String)
         : null;
-      const verdict = await validatePrompt(request.prompt, registry, env, targets, log);
+      const pnginfo = request.extra_data?.extra_pnginfo;
+      const verdict = await validatePrompt(
+        request.prompt,
+        registry,
+        env,
+        targets,
+        log,
+        pnginfo && typeof pnginfo === 'object' && !Array.isArray(pnginfo)
+          ? (pnginfo as Record<string, unknown>)
+          : {},
+      );
       if (!verdict.ok) return { ok: false, error: verdict.error, node_errors: verdict.nodeErrors };
       const explicit = Number(request.number);
       const number =
@@ -237,6 +260,7 @@ export function createPromptService(options: PromptServiceOptions): EnginePrompt
         prompt: verdict.prompt,
         extraData,
         outputs: verdict.outputs,
+        skipped: verdict.skipped,
         clientId,
       };
       queue.put(job);

@@ -11,7 +11,14 @@ import type { ApiPrompt, ComfyError, NodeErrors } from './service-types.js';
  */
 
 export type ValidationResult =
-  | { ok: true; prompt: ApiPrompt; outputs: string[]; nodeErrors: NodeErrors }
+  | {
+      ok: true;
+      prompt: ApiPrompt;
+      outputs: string[];
+      nodeErrors: NodeErrors;
+      /** Invalid nodes that feed only dispensable inputs: left out of the run (see `Job.skipped`). */
+      skipped: string[];
+    }
   | { ok: false; error: ComfyError; nodeErrors: NodeErrors };
 
 const WIDGET_TYPES = new Set(['INT', 'FLOAT', 'STRING', 'BOOLEAN', 'COMBO']);
@@ -144,6 +151,7 @@ class PromptValidator {
     private readonly registry: NodeRegistry,
     private readonly env: NodeEnvironment,
     private readonly log: (message: string) => void,
+    private readonly extraPngInfo: Record<string, unknown>,
   ) {}
 
   /**
@@ -227,6 +235,8 @@ class PromptValidator {
     const inputs = node.inputs;
     const errors: ComfyError[] = [];
     let valid = true;
+    /** Linked inputs whose source did not validate. */
+    const failedLinks: string[] = [];
     for (const [category, specs] of sectionsOf(def)) {
       for (const [name, spec] of Object.entries(specs)) {
         if (ownValue(inputs, name) === undefined) {
@@ -262,7 +272,7 @@ class PromptValidator {
             );
             continue;
           }
-          if (!this.validated.get(String(value[0]))?.valid) valid = false;
+          if (!this.validated.get(String(value[0]))?.valid) failedLinks.push(name);
           continue;
         }
         try {
@@ -350,6 +360,15 @@ class PromptValidator {
         }
       }
     }
+    if (failedLinks.length > 0) {
+      const literals = keyedRecord(Object.entries(inputs).filter(([, v]) => !isLinkValue(v)));
+      const dispensable = def.dispensableInputs?.(literals, {
+        prompt: this.prompt,
+        extraPngInfo: this.extraPngInfo,
+        uniqueId: id,
+      });
+      if (!failedLinks.every((name) => dispensable?.includes(name))) valid = false;
+    }
     if (def.validate && errors.length === 0 && valid) {
       const literals = keyedRecord(Object.entries(inputs).filter(([, v]) => !isLinkValue(v)));
       const message = await def.validate(literals, this.env);
@@ -414,14 +433,18 @@ class PromptValidator {
   }
 }
 
-/** Nodes `outputs` depend on (themselves included), following links that validated as links. */
-export function ancestorsOf(prompt: ApiPrompt, outputs: Iterable<string>): Set<string> {
+/** Nodes `outputs` depend on (themselves included), following links that validated as links; not into `skipped`. */
+export function ancestorsOf(
+  prompt: ApiPrompt,
+  outputs: Iterable<string>,
+  skipped: ReadonlySet<string> = new Set(),
+): Set<string> {
   const seen = new Set<string>();
   const stack = [...outputs];
   while (stack.length > 0) {
     const id = stack.pop() as string;
     const node = ownValue(prompt, id);
-    if (seen.has(id) || !node) continue;
+    if (seen.has(id) || !node || skipped.has(id)) continue;
     seen.add(id);
     for (const v of Object.values(node.inputs ?? {})) {
       if (isLinkValue(v) && v.length === 2) stack.push(String(v[0]));
@@ -451,6 +474,8 @@ export async function validatePrompt(
   partialExecutionTargets?: string[] | null,
   /** Where exceptions raised while validating are reported in full (clients get the message only). */
   log: (message: string) => void = (message) => console.error(message),
+  /** The request's `extra_data.extra_pnginfo` (the EXTRA_PNGINFO hidden value nodes may consult). */
+  extraPngInfo: Record<string, unknown> = {},
 ): Promise<ValidationResult> {
   if (!rawPrompt || typeof rawPrompt !== 'object' || Array.isArray(rawPrompt)) {
     return { ok: false, error: err('no_prompt', 'No prompt provided', 'No prompt provided'), nodeErrors: {} };
@@ -507,7 +532,7 @@ export async function validatePrompt(
   if (outputs.length === 0) {
     return { ok: false, error: err('prompt_no_outputs', 'Prompt has no outputs', ''), nodeErrors: {} };
   }
-  const validator = new PromptValidator(prompt, registry, env, log);
+  const validator = new PromptValidator(prompt, registry, env, log, extraPngInfo);
   const good: string[] = [];
   const failed: Array<[string, ComfyError[]]> = [];
   const nodeErrors: NodeErrors = keyedRecord();
@@ -537,5 +562,25 @@ export async function validatePrompt(
       nodeErrors,
     };
   }
-  return { ok: true, prompt, outputs: good, nodeErrors };
+  return { ok: true, prompt, outputs: good, nodeErrors, skipped: skippedNodes(prompt, good, validator) };
+}
+
+/** Invalid nodes the good outputs link to (only through dispensable inputs, or they would not be good). */
+function skippedNodes(prompt: ApiPrompt, outputs: string[], validator: PromptValidator): string[] {
+  const skipped = new Set<string>();
+  const seen = new Set<string>();
+  const stack = [...outputs];
+  while (stack.length > 0) {
+    const id = stack.pop() as string;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    for (const v of Object.values(prompt[id].inputs)) {
+      if (!isLinkValue(v) || v.length !== 2) continue;
+      const source = String(v[0]);
+      const verdict = validator.validated.get(source);
+      if (verdict && !verdict.valid) skipped.add(source);
+      else if (ownValue(prompt, source)) stack.push(source);
+    }
+  }
+  return [...skipped];
 }

@@ -3,20 +3,21 @@
  * their sockets is a `Concept` (src/cones/concept.ts). Extract Concept / Apply Concept Mask live with
  * the training graph, elsewhere.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve, sep } from 'node:path';
 import { layerChartImage, layerChartPng } from '../cones/chart.js';
 import type { Concept } from '../cones/concept.js';
-import { findEmbeddedConcept } from '../cones/embed.js';
-import { CONCEPT_EXTENSION, decodeConcept, encodeConcept, loadConceptFile } from '../cones/file.js';
+import { carriedConcept, findCarried, findEmbeddedConcept } from '../cones/embed.js';
+import { CONCEPT_EXTENSION, decodeConcept, encodeConcept, ensureChecksum } from '../cones/file.js';
 import { conceptInfo, formatConceptInfo } from '../cones/info.js';
 import { formatMergeStats, mergeConcepts } from '../cones/merge.js';
 import { refineMergedConcept, refineProblem } from '../cones/refine.js';
 import { saveImagePath } from '../image/save-path.js';
 import { isSdModel } from '../sd/pipeline/values.js';
 import { listRelativeFiles } from '../shared/list-files.js';
+import { carriedByKey, carryFound, carryMade, decodeCarried } from './cones-carried.js';
 import type { NodeDefinition, NodeEnvironment } from './types.js';
 
 const CATEGORY = 'cones';
@@ -129,18 +130,24 @@ export const ConesLoadConcept: NodeDefinition = {
   validate(inputs) {
     return nameProblem(String(inputs.concept_name));
   },
-  fingerprint(inputs, env) {
-    // Hidden inputs are not available here, so an embedded copy is keyed by name only.
-    const file = resolveConceptFile(String(inputs.concept_name), env);
-    if (!file) return 'embedded';
-    const s = statSync(file);
-    return `${s.size}:${s.mtimeMs}`;
+  fingerprint(inputs, env, hidden) {
+    const name = String(inputs.concept_name);
+    const file = resolveConceptFile(name, env);
+    if (file) {
+      const s = statSync(file);
+      return `${s.size}:${s.mtimeMs}`;
+    }
+    // An embedded copy is keyed by its content: two workflows may carry different files under one name.
+    const found = findCarried(hidden, (entry) => entry.name === name);
+    return found ? `embedded:${found.sha256}` : 'missing';
   },
   async execute(inputs, ctx) {
     const name = String(inputs.concept_name);
     const file = resolveConceptFile(name, ctx.env);
     if (file) {
-      const concept = await loadConceptFile(file);
+      const bytes = new Uint8Array(await readFile(file));
+      const concept = decodeConcept(bytes, name);
+      ctx.carryConcept(carriedConcept(name, bytes));
       return { outputs: [concept] };
     }
     const embedded = findEmbeddedConcept(name, ctx.hidden);
@@ -150,7 +157,9 @@ export const ConesLoadConcept: NodeDefinition = {
       );
     }
     ctx.log(`concept '${name}' is not on disk; using the copy embedded in the workflow`);
-    return { outputs: [decodeConcept(embedded, `embedded concept '${name}'`)] };
+    const concept = decodeConcept(embedded, `embedded concept '${name}'`);
+    ctx.carryConcept(carriedConcept(name, embedded));
+    return { outputs: [concept] };
   },
 };
 
@@ -187,6 +196,15 @@ export const ConesConceptInfo: NodeDefinition = {
 };
 
 export const MAX_REFINE_STEPS = 10000;
+
+/** Content key of a merge refinement: the sources' checksums, the steps and the base model. */
+function refineKey(concepts: readonly Concept[], steps: number, fingerprint: string): string {
+  const sources = concepts.map((c) => ensureChecksum(c));
+  return createHash('sha256')
+    .update(JSON.stringify({ v: 1, sources, steps, fingerprint }))
+    .digest('hex')
+    .slice(0, 32);
+}
 
 export const ConesMergeConcepts: NodeDefinition = {
   name: 'ConesMergeConcepts',
@@ -245,9 +263,22 @@ export const ConesMergeConcepts: NodeDefinition = {
       const problem = refineProblem(concepts);
       if (problem) throw new Error(problem);
       const { concept: union, stats } = mergeConcepts(concepts, { refineSteps: steps });
-      const { concept } = await refineMergedConcept(ctx, inputs.model, union, concepts, { steps });
+      const fingerprint = inputs.model.checkpoint.fingerprint;
+      const key = refineKey(concepts, steps, fingerprint);
+      const found = carriedByKey(ctx.hidden, key);
+      let concept: Concept;
+      let how: string;
+      if (found) {
+        concept = decodeCarried(found, fingerprint);
+        carryFound(ctx, found, key);
+        how = 'taken from the workflow, not refined again';
+      } else {
+        concept = (await refineMergedConcept(ctx, inputs.model, union, concepts, { steps })).concept;
+        carryMade(ctx, concept, key, ['merged', ...concepts.map((c) => c.description.identifier)]);
+        how = `refined in ${steps} steps`;
+      }
       const kept = concept.layers.reduce((s, l) => s + l.indices.length, 0);
-      const text = `${formatMergeStats(stats)}\nrefined in ${steps} steps: ${kept} of ${stats.total.union} union neurons kept`;
+      const text = `${formatMergeStats(stats)}\n${how}: ${kept} of ${stats.total.union} union neurons kept`;
       return { outputs: [concept, text], ui: { text: [text] } };
     }
     const { concept, stats } = mergeConcepts(concepts);

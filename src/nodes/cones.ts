@@ -13,6 +13,7 @@ import {
   DEFAULT_EXTRACT_SETTINGS as D,
   type ExtractPayload,
   type ExtractSettings,
+  extractionHash,
   settingsProblem,
 } from '../cones/extract/protocol.js';
 import { CONCEPT_SCOPES, type ConceptScope } from '../cones/layers.js';
@@ -22,7 +23,8 @@ import { isSdClip, isSdModel, isSdVae, type SdModel } from '../sd/pipeline/value
 import { assetPath } from '../shared/assets.js';
 import { staysInside } from '../shared/contained-path.js';
 import type { Tensor } from '../shared/types.js';
-import type { NodeDefinition, NodeEnvironment } from './types.js';
+import { carriedByKey, carriedByRecipe, carryFound, carryMade, decodeCarried } from './cones-carried.js';
+import type { NodeContext, NodeDefinition, NodeEnvironment, NodeResult } from './types.js';
 
 const CATEGORY = 'cones';
 const SCOPE_OPTIONS = ['cross-attention K/V', 'all attention K/V'] as const;
@@ -66,12 +68,38 @@ export function extractSettingsFromInputs(inputs: Record<string, unknown>): Extr
   };
 }
 
+function neuronCount(concept: Concept): number {
+  return concept.layers.reduce((s, l) => s + l.indices.length, 0);
+}
+
+/** Whether a linked photo input arrived empty: its loader was left out of the run (`dispensableInputs`). */
+function photosLeftOut(inputs: Record<string, unknown>, ctx: NodeContext): boolean {
+  const node = ctx.hidden.prompt[ctx.hidden.uniqueId] as { inputs?: Record<string, unknown> } | undefined;
+  return ['images', 'prior_images'].some(
+    (name) => Array.isArray(node?.inputs?.[name]) && (inputs[name] === undefined || inputs[name] === null),
+  );
+}
+
+/** Extract Concept without its photos: the concept the workflow carries for this node's recipe. */
+function carriedExtraction(model: SdModel, ctx: NodeContext): NodeResult {
+  const found = carriedByRecipe(ctx.hidden);
+  if (!found)
+    throw new Error(
+      'images is missing (the subject photos were not loaded) and the workflow carries no concept made by this node',
+    );
+  const concept = decodeCarried(found, model.checkpoint.fingerprint);
+  carryFound(ctx, found, found.key ?? '');
+  const text = `used the concept carried in the workflow (extraction ${found.key}): ${neuronCount(concept)} concept neurons; the subject photos were not needed`;
+  ctx.log(`cones: ${text}`);
+  return { outputs: [concept], ui: { text: [text] } };
+}
+
 export const ConesExtractConcept: NodeDefinition = {
   name: 'ConesExtractConcept',
   displayName: 'Extract Concept',
   category: CATEGORY,
   description:
-    'Finds the concept neurons of a subject (Cones, Algorithm A2): K steps of gradient descent on a multiplicative mask ξ over the attention K/V weights, then M_p = (1 − ξ)/ρ; neurons with M_p > τ (or the top fraction) form the concept. Finished results are cached on disk; an interrupted run resumes where it stopped.',
+    'Finds the concept neurons of a subject (Cones, Algorithm A2): K steps of gradient descent on a multiplicative mask ξ over the attention K/V weights, then M_p = (1 − ξ)/ρ; neurons with M_p > τ (or the top fraction) form the concept. Finished results are cached on disk; an interrupted run resumes where it stopped. Every image and workflow the run writes carries the concept, so opened elsewhere it runs without extracting again, even without the photos.',
   searchAliases: ['cones', 'concept neurons', 'subject'],
   inputs: {
     required: {
@@ -225,6 +253,14 @@ export const ConesExtractConcept: NodeDefinition = {
     if (!CONCEPT_SCOPES.includes(inputs.scope as ConceptScope)) return `unknown scope '${inputs.scope}'`;
     return settingsProblem(extractSettingsFromInputs(inputs));
   },
+  // A workflow carrying this node's concept runs without the photos (and their files).
+  dispensableInputs(_inputs, hidden) {
+    return carriedByRecipe(hidden) ? ['images', 'prior_images'] : [];
+  },
+  fingerprint(_inputs, _env, hidden) {
+    const found = carriedByRecipe(hidden);
+    return found ? `carried:${found.sha256}` : '';
+  },
   async execute(inputs, ctx) {
     const model = inputs.model;
     if (!isSdModel(model)) throw new Error('model must be a MODEL from a checkpoint loader');
@@ -245,6 +281,7 @@ export const ConesExtractConcept: NodeDefinition = {
     const identifier = String(inputs.identifier ?? '').trim();
     const classNoun = String(inputs.class_noun ?? '').trim();
     if (!identifier || !classNoun) throw new Error('identifier and class_noun must not be empty');
+    if (photosLeftOut(inputs, ctx)) return carriedExtraction(model, ctx);
     const payload: ExtractPayload = {
       checkpoint: model.checkpoint,
       images: requireImage(inputs.images, 'images', 20),
@@ -258,6 +295,15 @@ export const ConesExtractConcept: NodeDefinition = {
       keepTrainingData: Boolean(inputs.keep_training_data),
       cacheDir: conesCacheDir(ctx.env),
     };
+    const key = extractionHash(payload);
+    const found = carriedByKey(ctx.hidden, key);
+    if (found) {
+      const concept = decodeCarried(found, model.checkpoint.fingerprint);
+      carryFound(ctx, found, key);
+      const text = `used the concept carried in the workflow (extraction ${key}): ${neuronCount(concept)} concept neurons, not extracted again`;
+      ctx.log(`cones: ${text}`);
+      return { outputs: [concept], ui: { text: [text] } };
+    }
     const result = await ctx.runtime.call(CONES_TASKS.extract, payload, {
       signal: ctx.signal,
       onProgress: (p) => {
@@ -267,7 +313,8 @@ export const ConesExtractConcept: NodeDefinition = {
           ctx.sendEvent('cones.loss', { step: p.value, steps: p.max, loss: p.metrics.loss });
       },
     });
-    const total = result.concept.layers.reduce((s, l) => s + l.indices.length, 0);
+    carryMade(ctx, result.concept, result.hash, [identifier, classNoun]);
+    const total = neuronCount(result.concept);
     const text = result.cached
       ? `reused cached extraction ${result.hash}: ${total} concept neurons`
       : `extracted ${total} concept neurons in ${settings.steps} steps${result.resumedFrom > 0 ? ` (resumed at step ${result.resumedFrom})` : ''}`;

@@ -3,6 +3,7 @@
  * ComfyUI's `/object_info` entry and `plugin-manifest.json`. A node's `execute` runs on the main thread
  * and hands heavy work to runtime workers through `ctx.runtime`.
  */
+import type { CarriedConcept } from '../cones/embed.js';
 import type { RuntimeClient } from '../runtime/task-map.js';
 import type { DataDirs } from '../shared/types.js';
 
@@ -107,13 +108,28 @@ export interface NodeEnvironment {
   trackBackgroundWork?(work: Promise<unknown>): void;
 }
 
+/** The hidden values ComfyUI injects (PROMPT, EXTRA_PNGINFO, UNIQUE_ID). */
+export interface HiddenValues {
+  prompt: Record<string, unknown>;
+  extraPngInfo: Record<string, unknown>;
+  uniqueId: string;
+}
+
 /** What a running node can do besides computing: report progress, check interrupts, reach workers. */
 export interface NodeContext {
   env: NodeEnvironment;
   promptId: string;
   nodeId: string;
-  /** Injected hidden values (ComfyUI `prompt`, `extra_pnginfo`, `unique_id`). */
-  hidden: { prompt: Record<string, unknown>; extraPngInfo: Record<string, unknown>; uniqueId: string };
+  /**
+   * Injected hidden values (ComfyUI `prompt`, `extra_pnginfo`, `unique_id`). `prompt` and
+   * `extraPngInfo.workflow` carry every concept the run loaded or made so far (src/cones/embed.ts).
+   */
+  hidden: HiddenValues;
+  /**
+   * Carries a concept this node loaded or made in everything the run writes (PNG chunks, history); kept
+   * with the node's cached output, so a cached node carries it too.
+   */
+  carryConcept(concept: CarriedConcept): void;
   /** Report progress; `preview` is an encoded JPEG/PNG sent as a binary preview frame. */
   progress(value: number, max: number, preview?: { format: 'JPEG' | 'PNG'; bytes: Uint8Array }): void;
   /**
@@ -160,7 +176,17 @@ export interface NodeDefinition {
    * Extra cache-key material beyond class + inputs (ComfyUI IS_CHANGED), e.g. a file's mtime/hash
    * so LoadImage re-runs when the file changes.
    */
-  fingerprint?(inputs: Record<string, unknown>, env: NodeEnvironment): string | Promise<string>;
+  fingerprint?(
+    inputs: Record<string, unknown>,
+    env: NodeEnvironment,
+    hidden: HiddenValues,
+  ): string | Promise<string>;
+  /**
+   * Linked inputs this node can do without in this prompt, e.g. Extract Concept's photos when the prompt
+   * carries its result. A source that fails validation but feeds only such inputs does not fail the
+   * prompt: it is left out of the run (with whatever only it needs) and the input arrives as undefined.
+   */
+  dispensableInputs?(inputs: Record<string, unknown>, hidden: HiddenValues): string[];
   /** Extra validation after type/range checks (ComfyUI VALIDATE_INPUTS); return an error message or null. */
   validate?(inputs: Record<string, unknown>, env: NodeEnvironment): string | null | Promise<string | null>;
   execute(inputs: Record<string, unknown>, ctx: NodeContext): Promise<NodeResult>;

@@ -1,12 +1,17 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import {
+  carriedConcept,
   EmbeddedConceptError,
+  embedCarried,
   embedConcepts,
   extractEmbeddedConcepts,
+  findCarried,
   findEmbeddedConcept,
+  producedConceptName,
 } from '../../src/cones/embed.js';
 import { decodeConcept, encodeConcept } from '../../src/cones/file.js';
+import { nodeRecipe } from '../../src/cones/recipe.js';
 import { addPngText, readPngText } from '../../src/image/png-text.js';
 import { pythonJsonDumps } from '../../src/image/py-json.js';
 import { randomConcept } from './helpers.js';
@@ -94,5 +99,45 @@ describe('concepts embedded in workflows', () => {
     expect(
       findEmbeddedConcept(NAME, { prompt: apiPrompt, extraPngInfo: { workflow: uiWorkflow } }),
     ).toBeUndefined();
+  });
+});
+
+describe('concepts a run made, carried in what it writes', () => {
+  const made = (node: string, recipe: string, key: string, b = bytes) =>
+    carriedConcept(producedConceptName(['sks', 'a dog'], key), b, { node, recipe, key });
+
+  it('names made concepts as files and puts them on the node that made them', () => {
+    const entry = made('2', 'r1', 'abcdef0123456789');
+    expect(entry.name).toBe('sks-a_dog-abcdef012345.cones.safetensors');
+    const prompt = embedCarried(apiPrompt, [entry]) as any;
+    expect(prompt['2']._meta.cones_concept).toMatchObject({ name: entry.name, recipe: 'r1', key: entry.key });
+    expect(prompt['1']._meta).toEqual(apiPrompt['1']._meta);
+    const found = findCarried({ prompt }, (e) => e.recipe === 'r1');
+    expect(found?.bytes()).toEqual(bytes);
+  });
+
+  it("replaces a node's older result in a UI workflow, so a lookup by recipe finds the new one", () => {
+    const other = encodeConcept(randomConcept({ seed: 2, density: 0.01 })).bytes;
+    const once = embedCarried(uiWorkflow, [made('2', 'r1', 'k-old')]);
+    const twice = embedCarried(once, [made('2', 'r1', 'k-new', other)]) as any;
+    expect(Object.keys(twice.extra.cones_concepts)).toEqual([made('2', 'r1', 'k-new').name]);
+    expect(findCarried({ extraPngInfo: { workflow: twice } }, (e) => e.recipe === 'r1')?.bytes()).toEqual(
+      other,
+    );
+  });
+
+  it('gives a node the same recipe under other ids and _meta, another when an ancestor input differs', () => {
+    const a = {
+      '1': { class_type: 'Photos', inputs: { subject: 'dog' } },
+      '2': { class_type: 'Extract', inputs: { images: ['1', 0], steps: 4 }, _meta: { title: 'x' } },
+    };
+    const b = {
+      '7': { class_type: 'Photos', inputs: { subject: 'dog' } },
+      '9': { class_type: 'Extract', inputs: { steps: 4, images: ['7', 0] } },
+    };
+    expect(nodeRecipe(a, '2')).toBe(nodeRecipe(b, '9'));
+    expect(nodeRecipe({ ...a, '1': { class_type: 'Photos', inputs: { subject: 'cat' } } }, '2')).not.toBe(
+      nodeRecipe(a, '2'),
+    );
   });
 });

@@ -180,6 +180,38 @@ describe('concept file nodes in the engine', () => {
     expect((r.entry.outputs['2'] as { text: string[] }).text[0]).toMatch(/Concept "xyz cat"/);
   });
 
+  it('keys an embedded copy by its content: two workflows carrying different files under one name', async () => {
+    const name = 'same_name.cones.safetensors';
+    const prompt = {
+      '1': { class_type: 'ConesLoadConcept', inputs: { concept_name: name } },
+      '2': { class_type: 'ConesConceptInfo', inputs: { concept: ['1', 0] } },
+    };
+    const first = await run(embedConcepts(prompt, { [name]: dogBytes }));
+    const second = await run(embedConcepts(prompt, { [name]: catBytes }));
+    if (!first.ok || !second.ok) throw new Error('not queued');
+    expect((first.entry.outputs['2'] as { text: string[] }).text[0]).toMatch(/Concept "sks dog"/);
+    expect((second.entry.outputs['2'] as { text: string[] }).text[0]).toMatch(/Concept "xyz cat"/);
+  });
+
+  it('carries a concept loaded from models/concepts in the PNG and the history it writes', async () => {
+    const r = await run(
+      {
+        '1': { class_type: 'ConesLoadConcept', inputs: { concept_name: CAT } },
+        '2': { class_type: 'ConesConceptInfo', inputs: { concept: ['1', 0] } },
+        '3': { class_type: 'SaveImage', inputs: { images: ['2', 1], filename_prefix: 'carried-file' } },
+      },
+      { workflow: { nodes: [], links: [], version: 0.4, extra: {} } },
+    );
+    if (!r.ok) throw new Error('not queued');
+    const saved = (r.entry.outputs['3'] as { images: Array<{ filename: string }> }).images[0].filename;
+    const text = readPngText(readFileSync(join(service.env.dirs.output, saved)));
+    expect(JSON.parse(text.prompt)['1']._meta.cones_concept.name).toBe(CAT);
+    expect(extractEmbeddedConcepts(JSON.parse(text.workflow)).get(CAT)).toEqual(catBytes);
+    const [, , historyPrompt, extraData] = r.entry.prompt as unknown as [number, string, any, any];
+    expect(extractEmbeddedConcepts(historyPrompt).get(CAT)).toEqual(catBytes);
+    expect(extractEmbeddedConcepts(extraData.extra_pnginfo.workflow).get(CAT)).toEqual(catBytes);
+  });
+
   it('says clearly when a concept is neither on disk nor embedded, or its embedded copy is bad', async () => {
     const missing = await run({
       '1': { class_type: 'ConesLoadConcept', inputs: { concept_name: 'nowhere.cones.safetensors' } },

@@ -103,6 +103,10 @@ describe('Cones nodes', () => {
     expect(existsSync(join(again.env.dirs.root, 'cache', 'cones'))).toBe(false);
     const second = await runPrompt(again, JSON.parse(text.prompt) as ApiPrompt);
     expect(await pixels(savedPng(again, second, '25'))).toBe(await pixels(png));
+    // The PNG carries both extractions and the refined merge: nothing is computed again.
+    expect(JSON.stringify(second.outputs)).toMatch(/used the concept carried in the workflow/);
+    expect(JSON.stringify(second.outputs['6'])).toMatch(/taken from the workflow, not refined again/);
+    expect(existsSync(join(again.env.dirs.root, 'cache', 'cones'))).toBe(false);
   }, 240_000);
 
   it('run the embedded-concept example on a fresh data folder (the concept travels in the prompt)', async () => {
