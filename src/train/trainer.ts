@@ -13,9 +13,8 @@ import { openCheckpoint } from '../sd/checkpoint/checkpoint.js';
 import { UNET_PREFIX } from '../sd/checkpoint/sd1-tensors.js';
 import { exportModel } from './export.js';
 import { foldLatentScale, latentStd } from './latent-scale.js';
-import { initialWeights, type TensorSet } from './model-init.js';
+import { initialWeights } from './model-init.js';
 import {
-  type AdamWSlot,
   adamwUpdate,
   clipScale,
   emaDecay,
@@ -89,15 +88,6 @@ export function recipeMismatch(saved: TrainRecipe, wanted: TrainRecipe): string 
   for (const key of Object.keys(a) as (keyof TrainRecipe)[])
     if (JSON.stringify(a[key]) !== JSON.stringify(b[key])) return key;
   return undefined;
-}
-
-function zeroSlots(keys: readonly string[], weights: TensorSet): Map<string, AdamWSlot> {
-  return new Map(
-    keys.map((k) => {
-      const n = weights.values.get(k)!.length;
-      return [k, { m: new Float32Array(n), v: new Float32Array(n) }];
-    }),
-  );
 }
 
 async function freshState(opts: TrainOptions, paths: TrainPaths): Promise<TrainState> {

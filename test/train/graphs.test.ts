@@ -19,7 +19,7 @@ async function directionalCheck(name: 'vae' | 'unet', trainText = false) {
   recipe.unet.trainTextEncoder = trainText;
   const weights = initialWeights(recipe.config, recipe.seed);
   // Move off the zero-initialised outputs so every UNet weight has a gradient.
-  for (const [key, v] of weights.values) if (v.every((x) => x === 0)) v.fill(0.01);
+  for (const [, v] of weights.values) if (v.every((x) => x === 0)) v.fill(0.01);
   const stage = name === 'vae' ? await vaeStage(recipe, weights) : await unetStage(recipe, weights);
   stages.push(stage);
   const { grads } = await stage.step(0);
