@@ -10,13 +10,20 @@
 // Without --url it starts `tsx src/cli.ts serve` on a free port with a fresh data folder and stops it after.
 // playwright-core is not a dependency of this project: install it anywhere and pass --playwright <that folder>
 // (the folder whose node_modules holds playwright-core), or make it resolvable from here.
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import {
+  createChecks,
+  fitView,
+  loadPlaywright,
+  openPage,
+  repoRoot,
+  startServer,
+  waitForBoot,
+  writeReport,
+} from './e2e-frontend-lib.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -43,113 +50,19 @@ if (opts.help || (!opts['front-end'] && !opts.url)) {
   process.exit(opts.help ? 0 : 2);
 }
 
-const repoRoot = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const outDir = resolve(opts.out ?? mkdtempSync(join(tmpdir(), 'fe-e2e-out-')));
 mkdirSync(outDir, { recursive: true });
 const timeoutMs = Number(opts['timeout-s']) * 1000;
 
-function loadPlaywright() {
-  const bases = [
-    opts.playwright && join(resolve(opts.playwright), 'package.json'),
-    join(repoRoot, 'package.json'),
-  ];
-  for (const base of bases.filter(Boolean)) {
-    try {
-      return createRequire(base)('playwright-core');
-    } catch {}
-  }
-  console.error('playwright-core not found: npm install it in some folder and pass --playwright <folder>');
-  process.exit(2);
-}
-
-/** Starts our server on a free port; resolves with its URL once it prints "listening on". */
-function startServer() {
-  const dataDir = mkdtempSync(join(tmpdir(), 'fe-e2e-data-'));
-  const child = spawn(
-    process.execPath,
-    [
-      join(repoRoot, 'node_modules/tsx/dist/cli.mjs'),
-      join(repoRoot, 'src/cli.ts'),
-      'serve',
-      '--port',
-      '0',
-      '--data-dir',
-      dataDir,
-      '--front-end',
-      resolve(opts['front-end']),
-      '--log',
-    ],
-    { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const log = [];
-  return new Promise((resolveUrl, reject) => {
-    const onData = (chunk) => {
-      const text = chunk.toString();
-      log.push(text);
-      const m = /listening on (http:\/\/\S+)/.exec(text);
-      if (m) resolveUrl({ url: m[1], child, log, dataDir });
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.on('exit', (code) => reject(new Error(`server exited (${code}):\n${log.join('')}`)));
-  });
-}
-
-/** Presses the front end's "fit view" shortcut so every node is in the screenshot. */
-async function fitView(page) {
-  await page.mouse.click(1500, 120); // empty canvas, top right: focuses the canvas without hitting a node
-  await page.keyboard.press('.');
-  await page.waitForTimeout(500);
-}
-
-const checks = [];
-const warnings = [];
-function warn(name, detail = '') {
-  warnings.push({ name, detail });
-  console.log(`WARN  ${name}${detail ? ` — ${detail}` : ''}`);
-}
-function check(name, ok, detail = '') {
-  checks.push({ name, ok: Boolean(ok), detail });
-  console.log(`${ok ? 'PASS' : 'FAIL'}  ${name}${detail ? ` — ${detail}` : ''}`);
-}
-
-const { chromium } = loadPlaywright();
-const server = opts.url ? { url: opts.url.replace(/\/$/, '') } : await startServer();
+const playwright = loadPlaywright(opts.playwright);
+const server = opts.url ? { url: opts.url.replace(/\/$/, '') } : await startServer(opts['front-end']);
 const base = server.url.replace(/\/$/, '');
 console.log(`server: ${base}   screenshots: ${outDir}`);
-
-const userDataDir = mkdtempSync(join(tmpdir(), 'fe-e2e-profile-'));
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: opts.chromium,
-  headless: true,
-  viewport: { width: 1600, height: 1000 },
-  args: [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
-});
-const page = context.pages()[0] ?? (await context.newPage());
-
-const consoleErrors = [];
-const pageErrors = [];
-const badResponses = [];
-const failedRequests = [];
-const wsFrames = [];
-page.on('console', (msg) => {
-  if (msg.type() === 'error') consoleErrors.push(msg.text());
-});
-page.on('pageerror', (err) => pageErrors.push(String(err?.stack ?? err)));
-page.on('requestfailed', (req) =>
-  failedRequests.push(`${req.method()} ${req.url()} ${req.failure()?.errorText}`),
-);
-page.on('response', (res) => {
-  if (res.status() >= 400) badResponses.push(`${res.status()} ${res.request().method()} ${res.url()}`);
-});
+const { context, page, record } = await openPage(playwright, opts.chromium);
+const { pageErrors, wsFrames, jsonFrames } = record;
+const checks = createChecks();
+const { check, warn } = checks;
+// Marks the page once a progress event arrived (the running screenshot waits for it).
 page.on('websocket', (ws) => {
   ws.on('framereceived', (f) => {
     if (typeof f.payload === 'string' && f.payload.startsWith('{"type":"progress"'))
@@ -159,33 +72,12 @@ page.on('websocket', (ws) => {
         })
         .catch(() => {});
   });
-  ws.on('framereceived', (f) => wsFrames.push({ dir: 'in', payload: f.payload, t: Date.now() }));
-  ws.on('framesent', (f) => wsFrames.push({ dir: 'out', payload: f.payload, t: Date.now() }));
 });
-const jsonFrames = (type) =>
-  wsFrames
-    .filter((f) => typeof f.payload === 'string')
-    .map((f) => {
-      try {
-        return JSON.parse(f.payload);
-      } catch {
-        return null;
-      }
-    })
-    .filter((m) => m && (!type || m.type === type));
 
-let exitCode = 1;
 try {
   await page.goto(`${base}/`, { waitUntil: 'load', timeout: 60_000 });
   // Boot is done when the app object has a graph with registered node types (object_info loaded).
-  await page.waitForFunction(
-    () => {
-      const app = window.app || window.comfyAPI?.app?.app;
-      return app?.graph && globalThis.LiteGraph?.registered_node_types?.KSampler;
-    },
-    null,
-    { timeout: 120_000 },
-  );
+  await waitForBoot(page);
   await page.waitForTimeout(2000);
   await page.screenshot({ path: join(outDir, '1-boot.png') });
   await page.keyboard.press('Escape'); // newer front ends open a templates dialog on first start
@@ -394,38 +286,12 @@ try {
     reloaded.count === setup.types.length && reloaded.ckpt === opts.checkpoint,
     JSON.stringify(reloaded),
   );
-  exitCode = checks.every((c) => c.ok) ? 0 : 1;
 } catch (e) {
   check('run completed without a script error', false, String(e?.stack ?? e));
   await page.screenshot({ path: join(outDir, 'error.png') }).catch(() => {});
 } finally {
-  const report = {
-    checks,
-    warnings,
-    consoleErrors,
-    pageErrors,
-    badResponses,
-    failedRequests,
-    wsFrames: wsFrames.map((f) => ({
-      ...f,
-      payload:
-        typeof f.payload === 'string'
-          ? f.payload.slice(0, 2000)
-          : `<binary event ${f.payload.readUInt32BE(0)}, ${f.payload.length} bytes>`,
-    })),
-  };
-  writeFileSync(join(outDir, 'report.json'), JSON.stringify(report, null, 2));
-  console.log(`\nconsole errors (${consoleErrors.length}):`);
-  for (const e of consoleErrors.slice(0, 30)) console.log(`  ${e.slice(0, 300)}`);
-  console.log(`HTTP ≥400 responses (${badResponses.length}):`);
-  for (const r of badResponses) console.log(`  ${r}`);
-  console.log(`failed requests (${failedRequests.length}):`);
-  for (const r of failedRequests) console.log(`  ${r}`);
-  console.log(
-    `\n${checks.filter((c) => c.ok).length}/${checks.length} checks passed → ${exitCode === 0 ? 'PASS' : 'FAIL'}`,
-  );
-  console.log(`report: ${join(outDir, 'report.json')}`);
+  writeReport(outDir, checks, record);
   await context.close();
   server.child?.kill();
 }
-process.exit(exitCode);
+process.exit(checks.allPassed() ? 0 : 1);

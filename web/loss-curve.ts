@@ -94,4 +94,7 @@ export function addLossCurveWidget(node: ComfyNode): void {
     },
   };
   node.addCustomWidget(widget as unknown as ComfyWidget);
+  // Room for the curve on a new node (a loaded workflow's saved size is applied afterwards).
+  const wanted = node.computeSize();
+  node.setSize?.([Math.max(node.size[0], wanted[0]), Math.max(node.size[1], wanted[1])]);
 }

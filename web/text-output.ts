@@ -14,7 +14,9 @@ function textWidget(node: ComfyNode, app: ComfyApp): ComfyWidget | undefined {
     ? factory(node, WIDGET_NAME, ['STRING', { multiline: true }], app).widget
     : (node.addWidget('text', WIDGET_NAME, '', () => {}, {}) as unknown as ComfyWidget);
   if (!widget) return undefined;
-  const element = (widget as { inputEl?: HTMLTextAreaElement }).inputEl;
+  // `element` in every front end with DOM widgets; `inputEl` (deprecated in current ones) before that.
+  const dom = widget as { element?: HTMLElement; inputEl?: HTMLTextAreaElement };
+  const element = dom.element instanceof HTMLTextAreaElement ? dom.element : dom.inputEl;
   if (element) {
     element.readOnly = true;
     element.style.opacity = '0.75';

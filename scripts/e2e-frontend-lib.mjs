@@ -1,0 +1,186 @@
+// Shared pieces of the front-end checks (scripts/e2e-frontend*.mjs): start our server with a built front end,
+// drive headless Chromium through playwright-core, record what the page and its WebSocket did, and report
+// PASS/FAIL checks. Nothing here ships a front end or a browser; see docs/frontend-e2e.md.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = resolve(fileURLToPath(new URL('..', import.meta.url)));
+
+/** playwright-core from `dir` (a folder whose node_modules holds it) or from this repository. */
+export function loadPlaywright(dir) {
+  const bases = [dir && join(resolve(dir), 'package.json'), join(repoRoot, 'package.json')];
+  for (const base of bases.filter(Boolean)) {
+    try {
+      return createRequire(base)('playwright-core');
+    } catch {}
+  }
+  console.error('playwright-core not found: npm install it in some folder and pass --playwright <folder>');
+  process.exit(2);
+}
+
+/** Starts `tsx src/cli.ts serve` on a free port with a fresh data folder; resolves once it is listening. */
+export function startServer(frontEnd) {
+  const dataDir = mkdtempSync(join(tmpdir(), 'fe-e2e-data-'));
+  const child = spawn(
+    process.execPath,
+    [
+      join(repoRoot, 'node_modules/tsx/dist/cli.mjs'),
+      join(repoRoot, 'src/cli.ts'),
+      'serve',
+      '--port',
+      '0',
+      '--data-dir',
+      dataDir,
+      '--front-end',
+      resolve(frontEnd),
+      '--log',
+    ],
+    { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const log = [];
+  return new Promise((resolveUrl, reject) => {
+    const onData = (chunk) => {
+      const text = chunk.toString();
+      log.push(text);
+      const m = /listening on (http:\/\/\S+)/.exec(text);
+      if (m) resolveUrl({ url: m[1], child, log, dataDir });
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`server exited (${code}):\n${log.join('')}`)));
+  });
+}
+
+/** Headless Chromium with a fresh profile, and a page whose errors, responses and WebSocket frames are recorded. */
+export async function openPage(playwright, chromiumPath) {
+  const userDataDir = mkdtempSync(join(tmpdir(), 'fe-e2e-profile-'));
+  const context = await playwright.chromium.launchPersistentContext(userDataDir, {
+    executablePath: chromiumPath,
+    headless: true,
+    viewport: { width: 1600, height: 1000 },
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  const record = {
+    consoleErrors: [],
+    consoleWarnings: [],
+    pageErrors: [],
+    badResponses: [],
+    failedRequests: [],
+    wsFrames: [],
+  };
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') record.consoleErrors.push(msg.text());
+    if (msg.type() === 'warning') record.consoleWarnings.push(msg.text());
+  });
+  page.on('pageerror', (err) => record.pageErrors.push(String(err?.stack ?? err)));
+  page.on('requestfailed', (req) =>
+    record.failedRequests.push(`${req.method()} ${req.url()} ${req.failure()?.errorText}`),
+  );
+  page.on('response', (res) => {
+    if (res.status() >= 400)
+      record.badResponses.push(`${res.status()} ${res.request().method()} ${res.url()}`);
+  });
+  page.on('websocket', (ws) => {
+    ws.on('framereceived', (f) => record.wsFrames.push({ dir: 'in', payload: f.payload, t: Date.now() }));
+    ws.on('framesent', (f) => record.wsFrames.push({ dir: 'out', payload: f.payload, t: Date.now() }));
+  });
+  /** Received JSON frames, optionally of one type. */
+  record.jsonFrames = (type) =>
+    record.wsFrames
+      .filter((f) => f.dir === 'in' && typeof f.payload === 'string')
+      .map((f) => {
+        try {
+          return JSON.parse(f.payload);
+        } catch {
+          return null;
+        }
+      })
+      .filter((m) => m && (!type || m.type === type));
+  return { context, page, record };
+}
+
+/** Waits until the front end has booted: an app with a graph and the server's node types registered. */
+export async function waitForBoot(page, nodeType = 'KSampler') {
+  await page.waitForFunction(
+    (type) => {
+      const app = window.app || window.comfyAPI?.app?.app;
+      return app?.graph && globalThis.LiteGraph?.registered_node_types?.[type];
+    },
+    nodeType,
+    { timeout: 120_000 },
+  );
+}
+
+/** Presses the front end's "fit view" shortcut so every node is in the screenshot. */
+export async function fitView(page) {
+  await page.mouse.click(1500, 120); // empty canvas, top right: focuses the canvas without hitting a node
+  await page.keyboard.press('.');
+  await page.waitForTimeout(500);
+}
+
+/** PASS/FAIL/WARN lines as they happen, kept for the report. */
+export function createChecks() {
+  const checks = [];
+  const warnings = [];
+  return {
+    checks,
+    warnings,
+    check(name, ok, detail = '') {
+      checks.push({ name, ok: Boolean(ok), detail });
+      console.log(`${ok ? 'PASS' : 'FAIL'}  ${name}${detail ? ` — ${detail}` : ''}`);
+    },
+    warn(name, detail = '') {
+      warnings.push({ name, detail });
+      console.log(`WARN  ${name}${detail ? ` — ${detail}` : ''}`);
+    },
+    allPassed: () => checks.length > 0 && checks.every((c) => c.ok),
+  };
+}
+
+/** Writes `report.json` into `outDir` and prints the page's errors and a summary. */
+export function writeReport(outDir, { checks, warnings }, record) {
+  const report = {
+    checks,
+    warnings,
+    consoleErrors: record.consoleErrors,
+    consoleWarnings: record.consoleWarnings,
+    pageErrors: record.pageErrors,
+    badResponses: record.badResponses,
+    failedRequests: record.failedRequests,
+    wsFrames: record.wsFrames.map((f) => ({
+      ...f,
+      payload:
+        typeof f.payload === 'string'
+          ? f.payload.slice(0, 2000)
+          : `<binary event ${f.payload.readUInt32BE(0)}, ${f.payload.length} bytes>`,
+    })),
+  };
+  writeFileSync(join(outDir, 'report.json'), JSON.stringify(report, null, 2));
+  const list = (title, items) => {
+    console.log(`${title} (${items.length}):`);
+    for (const item of items.slice(0, 30)) console.log(`  ${item.slice(0, 300)}`);
+  };
+  console.log('');
+  list('console errors', record.consoleErrors);
+  list('page errors', record.pageErrors);
+  list('HTTP ≥400 responses', record.badResponses);
+  list('failed requests', record.failedRequests);
+  const passed = checks.filter((c) => c.ok).length;
+  console.log(
+    `\n${passed}/${checks.length} checks passed → ${passed === checks.length && passed > 0 ? 'PASS' : 'FAIL'}`,
+  );
+  console.log(`report: ${join(outDir, 'report.json')}`);
+}
