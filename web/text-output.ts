@@ -15,8 +15,8 @@ function textWidget(node: ComfyNode, app: ComfyApp): ComfyWidget | undefined {
     : (node.addWidget('text', WIDGET_NAME, '', () => {}, {}) as unknown as ComfyWidget);
   if (!widget) return undefined;
   // `element` in every front end with DOM widgets; `inputEl` (deprecated in current ones) before that.
-  const dom = widget as { element?: HTMLElement; inputEl?: HTMLTextAreaElement };
-  const element = dom.element instanceof HTMLTextAreaElement ? dom.element : dom.inputEl;
+  const dom = widget as { element?: HTMLTextAreaElement; inputEl?: HTMLTextAreaElement };
+  const element = dom.element && 'readOnly' in dom.element ? dom.element : dom.inputEl;
   if (element) {
     element.readOnly = true;
     element.style.opacity = '0.75';
