@@ -19,7 +19,8 @@ export const commands: Record<string, CliCommand> = {
   },
   doctor: {
     usage: 'doctor [--json]',
-    summary: 'check Node, onnxruntime and which execution providers (CPU, CUDA) load, and why not',
+    summary:
+      'check Node, onnxruntime, which execution providers (CPU, CUDA) load and why not, and which front end serve would use',
     load: () => import('./doctor.js'),
   },
   'make-tiny-model': {

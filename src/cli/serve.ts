@@ -20,8 +20,9 @@ Options:
   --host HOST          address to bind; default 127.0.0.1 (loopback only)
   --port PORT          default 8189; 0 picks a free port
   --data-dir DIR       data folder (models/, input/, output/, temp/, user/); default ./data
-  --comfyui-dir DIR    use an existing ComfyUI install's folders and models
-  --front-end DIR      serve a built ComfyUI front end (its dist/ folder) at /
+  --comfyui-dir DIR    use an existing ComfyUI install's folders and models, and serve the front end
+                       installed in its Python environment (comfyui-frontend-package) at /
+  --front-end DIR      serve this built ComfyUI front end (its dist/ folder) at / instead
   --auth-token TOKEN   require this token (Authorization: Bearer, ?token=, or the cookie /?token= sets);
                        at least ${MIN_AUTH_TOKEN_LENGTH} printable ASCII characters. Or set CONES_AUTH_TOKEN
                        (better: other local users can read a command line)
@@ -101,12 +102,19 @@ function banner(server: RunningServer, tokenRequired: boolean): string[] {
       ]
     : [`cones-nodes listening on ${url} (data: ${server.dirs.root})`];
   lines.push(`  ComfyUI clients: ${url}  WebSocket: ${url.replace('http', 'ws')}/ws  native: /native`);
+  lines.push(frontEndLine(server));
   if (tokenRequired) {
     lines.push(
       `  auth token required: send 'Authorization: Bearer <token>', or open ${url}/?token=<token> once in a browser`,
     );
   }
   return lines;
+}
+
+function frontEndLine({ frontEnd, url }: RunningServer): string {
+  if (frontEnd.dir === undefined)
+    return `  front end: none (${frontEnd.reason}); ${url}/ shows a status page`;
+  return `  front end: ${url}/ serves ${frontEnd.dir} (${frontEnd.from})`;
 }
 
 function parse(argv: string[]) {

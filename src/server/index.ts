@@ -1,5 +1,11 @@
 /** The transport: HTTP + WebSocket service speaking ComfyUI's protocol and the native protocol. */
 
+export {
+  type FrontEndChoice,
+  type FrontEndFound,
+  type FrontEndMissing,
+  locateFrontEnd,
+} from './front-end-locate.js';
 export type { ListenAddress } from './listen-address.js';
 export type { Envelope, ErrorData, NativeTensor, RequestData, RequestType } from './native/schema.js';
 export { nativeProtocolSchema } from './native/schema.js';

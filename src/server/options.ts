@@ -1,5 +1,6 @@
 import type { PromptService } from '../engine/service-types.js';
 import type { DataDirs } from '../shared/types.js';
+import type { FrontEndChoice } from './front-end-locate.js';
 import type { ListenAddress } from './listen-address.js';
 
 /** Size limits on everything a client can send. */
@@ -23,8 +24,11 @@ export interface StartServerOptions {
   dataDir?: string;
   /** An existing ComfyUI install whose models/ folders are also listed. */
   comfyuiDir?: string;
-  /** A built ComfyUI front end (its dist/ folder) served at `/`. */
-  frontEnd?: string;
+  /**
+   * A built ComfyUI front end (its dist/ folder) served at `/`. Default: the one the `comfyuiDir`
+   * install has (see `locateFrontEnd`), else the status page; `null`: always the status page.
+   */
+  frontEnd?: string | null;
   /**
    * The built front-end extension (`dist/web`, from `npm run build`) that `GET /extensions` lists and
    * `/extensions/cones-nodes/` serves. Default: this package's own `dist/web` when it exists; `null`:
@@ -67,6 +71,8 @@ export interface RunningServer {
   listen: ListenAddress;
   service: PromptService;
   dirs: DataDirs;
+  /** The front end served at `/` and where it came from, or why `/` shows the status page. */
+  frontEnd: FrontEndChoice;
   close(): Promise<void>;
 }
 

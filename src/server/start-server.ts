@@ -5,6 +5,7 @@ import { createPromptService, type PromptServiceOptions } from '../engine/prompt
 import { ensureDemoInFolders } from '../nodes/sd.js';
 import type { DataDirs } from '../shared/types.js';
 import { serverFeatureFlags } from './feature-flags.js';
+import { type FrontEndChoice, locateFrontEnd } from './front-end-locate.js';
 import { buildHttpApp } from './http-server.js';
 import { listenAddress } from './listen-address.js';
 import { NativeValidator } from './native/validator.js';
@@ -52,6 +53,10 @@ export async function startServer(options: StartServerFullOptions = {}): Promise
   });
   const featureFlags = serverFeatureFlags(limits);
   const validator = new NativeValidator();
+  const frontEnd: FrontEndChoice =
+    options.frontEnd === null
+      ? { reason: 'turned off (frontEnd: null)' }
+      : locateFrontEnd({ frontEnd: options.frontEnd, comfyuiDir: options.comfyuiDir });
 
   let app: Awaited<ReturnType<typeof buildHttpApp>> | undefined;
   let closeSockets: (() => Promise<void>) | undefined;
@@ -64,7 +69,7 @@ export async function startServer(options: StartServerFullOptions = {}): Promise
       guard,
       redactor,
       corsOrigin: options.corsOrigin,
-      frontEnd: options.frontEnd,
+      frontEnd: frontEnd.dir,
       webExtensionDir:
         options.webExtensionDir === undefined
           ? builtWebExtensionDir()
@@ -105,6 +110,7 @@ export async function startServer(options: StartServerFullOptions = {}): Promise
     listen,
     service,
     dirs,
+    frontEnd,
     close() {
       closing ??= (async () => {
         unsubscribe();
