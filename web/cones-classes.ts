@@ -9,7 +9,7 @@ export const TEXT_OUTPUT_NODES = [CONCEPT_INFO, MERGE_CONCEPTS, EXTRACT_CONCEPT]
 /** Nodes whose context menu offers embedding and stripping concepts. */
 export const CONCEPT_MENU_NODES = [LOAD_CONCEPT, EXTRACT_CONCEPT, MERGE_CONCEPTS, CONCEPT_INFO];
 
-/** `{prompt_id, node, display_node, step, steps, loss}` after each Extract Concept training step. */
+/** `{prompt_id, node, display_node, step, steps, loss, step_s?, eta_s?}` after each Extract Concept training step. */
 export const LOSS_EVENT = 'cones.loss';
 export interface LossEvent {
   prompt_id: string;
@@ -18,6 +18,10 @@ export interface LossEvent {
   step: number;
   steps: number;
   loss: number | null;
+  /** Mean seconds per step so far (from the second step on). */
+  step_s?: number;
+  /** Estimated seconds left (with `step_s`). */
+  eta_s?: number;
 }
 
 /** `GET` one concept file's bytes (`?name=` a Load Concept name); header `X-Cones-Sha256`. */

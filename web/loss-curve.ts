@@ -1,18 +1,25 @@
 /**
  * Extract Concept's running loss, drawn live on the node from `cones.loss` events: a canvas widget
- * below the inputs with the loss per step, the latest value and the step count.
+ * below the inputs with the loss per step, the latest value and the step count, and under it the
+ * server's estimate of the time left ("≈ 2 h 10 min left").
  */
 
+import { formatDuration } from '../src/shared/duration.js';
 import { type ComfyNode, type ComfyWidget, redraw } from './comfy.js';
 import type { LossEvent } from './cones-classes.js';
 
 const WIDGET_NAME = 'cones_loss_curve';
-const HEIGHT = 90;
+/** The curve's box; the time-left line goes below it. */
+const BOX_HEIGHT = 80;
+const HEIGHT = BOX_HEIGHT + 26;
 
 interface Curve {
   promptId: string;
   steps: number;
   losses: Array<[step: number, loss: number]>;
+  /** The latest estimate: seconds left and per step (absent until the second step). */
+  etaSeconds?: number;
+  stepSeconds?: number;
 }
 
 const curves = new WeakMap<ComfyNode, Curve>();
@@ -25,6 +32,10 @@ export function addLoss(node: ComfyNode, event: LossEvent): void {
     curves.set(node, curve);
   }
   curve.steps = event.steps;
+  if (typeof event.eta_s === 'number' && typeof event.step_s === 'number') {
+    curve.etaSeconds = event.eta_s;
+    curve.stepSeconds = event.step_s;
+  }
   if (typeof event.loss === 'number' && Number.isFinite(event.loss))
     curve.losses.push([event.step, event.loss]);
   redraw(node);
@@ -35,10 +46,22 @@ export function curveOf(node: ComfyNode): Readonly<Curve> | undefined {
   return curves.get(node);
 }
 
+/** The line under the curve: "≈ 2 h 10 min left (63 s per step)", or "" before the second step. */
+export function timeLeftText(curve: Readonly<Curve>): string {
+  if (curve.etaSeconds === undefined || curve.stepSeconds === undefined) return '';
+  const last = curve.losses[curve.losses.length - 1]?.[0];
+  if (last !== undefined && last >= curve.steps) return `done (${perStep(curve.stepSeconds)} per step)`;
+  return `≈ ${formatDuration(curve.etaSeconds)} left (${perStep(curve.stepSeconds)} per step)`;
+}
+
+function perStep(seconds: number): string {
+  return seconds < 10 ? `${seconds.toPrecision(2)} s` : formatDuration(seconds);
+}
+
 function drawCurve(ctx: CanvasRenderingContext2D, node: ComfyNode, width: number, y: number): void {
   const margin = 15;
   const w = width - 2 * margin;
-  const h = HEIGHT - 10;
+  const h = BOX_HEIGHT - 10;
   ctx.save();
   ctx.fillStyle = '#1b1b1b';
   ctx.strokeStyle = '#555';
@@ -74,6 +97,11 @@ function drawCurve(ctx: CanvasRenderingContext2D, node: ComfyNode, width: number
   ctx.fillRect(px(lastStep) - 2, py(lastLoss) - 2, 4, 4);
   ctx.fillStyle = '#ddd';
   ctx.fillText(`loss ${lastLoss.toPrecision(4)}   step ${lastStep}/${curve.steps}`, margin + 6, y + 13);
+  const timeLeft = timeLeftText(curve);
+  if (timeLeft) {
+    ctx.fillStyle = '#bbb';
+    ctx.fillText(timeLeft, margin + 2, y + h + 16);
+  }
   ctx.restore();
 }
 

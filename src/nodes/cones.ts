@@ -24,6 +24,7 @@ import { assetPath } from '../shared/assets.js';
 import { staysInside } from '../shared/contained-path.js';
 import type { Tensor } from '../shared/types.js';
 import { carriedByKey, carriedByRecipe, carryFound, carryMade, decodeCarried } from './cones-carried.js';
+import { estimateLines, StepClock, type StepEstimate } from './step-estimate.js';
 import type { NodeContext, NodeDefinition, NodeEnvironment, NodeResult } from './types.js';
 
 const CATEGORY = 'cones';
@@ -304,13 +305,26 @@ export const ConesExtractConcept: NodeDefinition = {
       ctx.log(`cones: ${text}`);
       return { outputs: [concept], ui: { text: [text] } };
     }
+    const clock = new StepClock();
+    let estimateLogged = false;
     const result = await ctx.runtime.call(CONES_TASKS.extract, payload, {
       signal: ctx.signal,
       onProgress: (p) => {
         ctx.progress(p.value, p.max);
-        // Each training step's loss, as data for front ends (the extension draws the curve).
-        if (p.metrics?.loss !== undefined)
-          ctx.sendEvent('cones.loss', { step: p.value, steps: p.max, loss: p.metrics.loss });
+        // Training steps carry their loss (prior sampling reports progress too, without it).
+        if (p.metrics?.loss === undefined) return;
+        const estimate = clock.stepDone(p.value, p.max);
+        if (estimate && !estimateLogged) {
+          estimateLogged = true;
+          for (const line of estimateLines('cones: extraction estimate', estimate, p.max)) ctx.log(line);
+        }
+        // Each training step's loss and the time left, as data for front ends (the extension draws the curve).
+        ctx.sendEvent('cones.loss', {
+          step: p.value,
+          steps: p.max,
+          loss: p.metrics.loss,
+          ...(estimate && estimateFields(estimate)),
+        });
       },
     });
     carryMade(ctx, result.concept, result.hash, [identifier, classNoun]);
@@ -322,6 +336,14 @@ export const ConesExtractConcept: NodeDefinition = {
     return { outputs: [result.concept], ui: { text: [text] } };
   },
 };
+
+/** `cones.loss` event fields of an estimate (`step_s`, `eta_s`: seconds, in the native schema). */
+function estimateFields(estimate: StepEstimate): { step_s: number; eta_s: number } {
+  return {
+    step_s: Math.round(estimate.stepSeconds * 1000) / 1000,
+    eta_s: Math.round(estimate.remainingSeconds * 10) / 10,
+  };
+}
 
 export const ConesApplyConceptMask: NodeDefinition = {
   name: 'ConesApplyConceptMask',

@@ -68,7 +68,21 @@ function expectLossEvents(events: Array<{ type: string; data: any }>, promptId: 
     expect(validLossEvent(e.data), JSON.stringify(validLossEvent.errors)).toBe(true);
     expect(e.data).toMatchObject({ node: '3', display_node: '3', steps: STEPS });
     expect(Number.isFinite(e.data.loss)).toBe(true);
+    // The time estimate starts with the second step (the first starts the clock) and counts down to 0.
+    if (e.data.step === 1) {
+      expect(e.data).not.toHaveProperty('eta_s');
+      expect(e.data).not.toHaveProperty('step_s');
+    } else {
+      expect(e.data.step_s).toBeGreaterThanOrEqual(0);
+      // eta_s is rounded to 0.1 s, step_s to 1 ms
+      const left = STEPS - e.data.step;
+      expect(Math.abs(e.data.eta_s - e.data.step_s * left)).toBeLessThanOrEqual(0.05 + 0.0005 * left + 1e-9);
+    }
   }
+  const last = events.find(
+    (m) => m.type === 'cones.loss' && m.data.prompt_id === promptId && m.data.step === STEPS,
+  );
+  expect(last?.data.eta_s).toBe(0);
   // Each step's loss follows that step's progress event.
   const order = events
     .filter((e) => e.data?.prompt_id === promptId && (e.type === 'progress' || e.type === 'cones.loss'))
@@ -78,8 +92,9 @@ function expectLossEvents(events: Array<{ type: string; data: any }>, promptId: 
 }
 
 let server: TestServer;
+const logLines: string[] = [];
 beforeAll(async () => {
-  server = await startTestServer();
+  server = await startTestServer({ serviceOptions: { log: (line) => logLines.push(line) } });
 });
 afterAll(async () => {
   await server?.dispose();
@@ -100,6 +115,14 @@ describe('Extract Concept loss events', () => {
       await owner.next((m) => m.type === 'execution_success' && m.data.prompt_id === promptId, 120_000);
       expectLossEvents(owner.json(), promptId);
       expect(bystander.json().filter((m) => m.type === 'cones.loss')).toEqual([]);
+      // The server log says the estimate once, after the second step.
+      const estimates = logLines.filter(
+        (line) => line.startsWith(`[${promptId.slice(0, 8)} #3]`) && line.includes('extraction estimate'),
+      );
+      expect(estimates).toHaveLength(1);
+      expect(estimates[0]).toMatch(
+        /about \d+ s on this machine \([\d.]+ s per step, 3 steps\); about \d+ s left/,
+      );
     } finally {
       owner.close();
       bystander.close();

@@ -154,9 +154,9 @@ describe('the built extension module', () => {
     expect(extract.widgets.find((w) => w.name === 'control_after_generate')?.value).toBe('fixed');
     expect(extract.widgets.find((w) => w.name === 'cones_loss_curve')).toMatchObject({ serialize: false });
 
-    const loss = (step: number, value: number, prompt = 'p1') =>
+    const loss = (step: number, value: number, prompt = 'p1', estimate = {}) =>
       listeners.get('cones.loss')!({
-        detail: { prompt_id: prompt, node: '3', display_node: '3', step, steps: 3, loss: value },
+        detail: { prompt_id: prompt, node: '3', display_node: '3', step, steps: 3, loss: value, ...estimate },
       });
     loss(1, 0.5);
     loss(2, 0.25);
@@ -171,19 +171,25 @@ describe('the built extension module', () => {
     });
     loss(1, 0.9, 'p2');
     expect(curveOf(extract).losses).toEqual([[1, 0.9]]);
-    loss(2, 0.7, 'p2');
+    // From the second step on the server's estimate comes along; the curve shows the time left under it.
+    loss(2, 0.7, 'p2', { step_s: 30, eta_s: 7800 });
+    expect(curveOf(extract)).toMatchObject({ stepSeconds: 30, etaSeconds: 7800 });
     // The curve widget draws on a canvas context without throwing, before and after data.
     const calls: string[] = [];
     const ctx = new Proxy(
       {},
       {
-        get: (_t, key) => (key === 'measureText' ? () => ({ width: 10 }) : () => calls.push(String(key))),
+        get: (_t, key) =>
+          key === 'measureText'
+            ? () => ({ width: 10 })
+            : (...args: unknown[]) => calls.push(key === 'fillText' ? `fillText ${args[0]}` : String(key)),
         set: () => true,
       },
     );
     const curve = extract.widgets.find((w) => w.name === 'cones_loss_curve') as any;
     curve.draw(ctx, extract, 300, 100, 20);
     expect(calls).toContain('lineTo');
+    expect(calls).toContain('fillText ≈ 2 h 10 min left (30 s per step)');
 
     const info = new InfoType('ConesConceptInfo', 4);
     (info as any).onExecuted({ text: ['concept sks ball', '12 neurons'] });

@@ -256,6 +256,18 @@ const eventData = {
         type: ['number', 'null'],
         description: "This step's loss (null when it was not a finite number).",
       },
+      step_s: {
+        type: 'number',
+        minimum: 0,
+        description:
+          'Mean seconds per training step on this machine so far (since the first step of this run); ' +
+          'from the second step on.',
+      },
+      eta_s: {
+        type: 'number',
+        minimum: 0,
+        description: 'Estimated seconds left: step_s × (steps − step), rounded to 0.1 s; sent with step_s.',
+      },
     },
     required: ['prompt_id', 'node', 'display_node', 'step', 'steps', 'loss'],
   },
