@@ -1,15 +1,14 @@
 import { COLOUR_LINES, type ColourLine, fitLine } from './colour-lines.js';
 import { shapeBounds, shapeTest } from './geometry.js';
 import { type Box, boxOf, components, interiorOf } from './mask.js';
+import type { ToyObject } from './scene.js';
 import {
   BACKGROUND_COLOURS,
   BACKGROUND_RGB,
   type BackgroundColour,
-  type ObjectColour,
   type Pattern,
   SHAPES,
   type Shape,
-  type SizeClass,
 } from './vocabulary.js';
 
 /**
@@ -28,15 +27,8 @@ import {
  *   direction: stripes change only across, dots both ways alike.
  */
 
-export interface ReadObject {
-  shape: Shape;
-  colour: ObjectColour;
-  size: SizeClass;
-  pattern: Pattern;
-  /** Centre and longer side of the object's box, in fractions of the frame. */
-  x: number;
-  y: number;
-  extent: number;
+/** An object as read: the scene's own description (geometry in fractions of the frame) plus the evidence. */
+export interface ReadObject extends ToyObject {
   /** Pixels in the object's mask. */
   area: number;
   /** What the calls rest on, for judging borderline readings. */
