@@ -18,7 +18,7 @@ export const commands: Record<string, CliCommand> = {
     load: () => import('./run.js'),
   },
   doctor: {
-    usage: 'doctor [--json]',
+    usage: 'doctor [--json] [--comfyui-dir DIR] [--front-end DIR]',
     summary:
       'check Node, onnxruntime, which execution providers (CPU, CUDA) load and why not, and which front end serve would use',
     load: () => import('./doctor.js'),

@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { cloneConfig } from '../sd/config.js';
+import { formatDuration } from '../shared/duration.js';
 import { TOY_WORLDS, type ToyWorld } from '../train/data.js';
 import { defaultRecipe, type StageName, type TrainRecipe } from '../train/recipe.js';
 import { loadTrainState } from '../train/state.js';
@@ -42,14 +43,6 @@ function positiveInt(name: string, value: string | undefined): number | undefine
   if (!Number.isSafeInteger(n) || n < 1)
     throw new TrainError(`--${name} must be a positive integer, got ${JSON.stringify(value)}`);
   return n;
-}
-
-function formatDuration(seconds: number): string {
-  if (!Number.isFinite(seconds)) return '?';
-  const s = Math.round(seconds);
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : `${m}m${String(s % 60).padStart(2, '0')}s`;
 }
 
 export function progressLine(e: StepEvent): string {

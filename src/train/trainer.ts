@@ -14,14 +14,7 @@ import { UNET_PREFIX } from '../sd/checkpoint/sd1-tensors.js';
 import { exportModel } from './export.js';
 import { foldLatentScale, latentStd } from './latent-scale.js';
 import { initialWeights } from './model-init.js';
-import {
-  adamwUpdate,
-  clipScale,
-  emaDecay,
-  emaUpdate,
-  globalNorm,
-  learningRate,
-} from './optimizer.js';
+import { adamwUpdate, clipScale, emaDecay, emaUpdate, globalNorm, learningRate } from './optimizer.js';
 import { STAGE_NAMES, type StageName, type StageRecipe, type TrainRecipe } from './recipe.js';
 import { type StageOptions, type TrainingStage, unetStage, vaeStage } from './stages.js';
 import { loadTrainState, saveTrainState, type TrainState } from './state.js';

@@ -45,6 +45,6 @@ describe('cones-nodes train-toy-model', () => {
       samplesPerSecond: 31.25,
       etaSeconds: 7384,
     });
-    expect(line).toBe('unet step 120/5000 loss 0.1235 lr 5.00e-4 31.3 samples/s ETA 2h03m');
+    expect(line).toBe('unet step 120/5000 loss 0.1235 lr 5.00e-4 31.3 samples/s ETA 2 h 3 min');
   });
 });
