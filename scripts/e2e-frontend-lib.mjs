@@ -150,11 +150,12 @@ export function createChecks() {
   };
 }
 
-/** Writes `report.json` into `outDir` and prints the page's errors and a summary. */
-export function writeReport(outDir, { checks, warnings }, record) {
+/** Writes `report.json` into `outDir` (with `extra` fields, e.g. timings) and prints the page's errors and a summary. */
+export function writeReport(outDir, { checks, warnings }, record, extra = {}) {
   const report = {
     checks,
     warnings,
+    ...extra,
     consoleErrors: record.consoleErrors,
     consoleWarnings: record.consoleWarnings,
     pageErrors: record.pageErrors,
@@ -183,4 +184,67 @@ export function writeReport(outDir, { checks, warnings }, record) {
     `\n${passed}/${checks.length} checks passed → ${passed === checks.length && passed > 0 ? 'PASS' : 'FAIL'}`,
   );
   console.log(`report: ${join(outDir, 'report.json')}`);
+}
+
+/** One record of several pages (e.g. one per server), for a single report. */
+export function mergeRecords(records) {
+  const keys = [
+    'consoleErrors',
+    'consoleWarnings',
+    'pageErrors',
+    'badResponses',
+    'failedRequests',
+    'wsFrames',
+  ];
+  return Object.fromEntries(keys.map((key) => [key, records.flatMap((r) => r[key])]));
+}
+
+/**
+ * Opens a workflow file the way a user does: the menu's Open entry (1.4-era front ends: Workflow → Open in the
+ * top bar; current ones: the Comfy logo menu → File → Open), then the file chooser. Falls back to the
+ * Ctrl+O shortcut. Resolves to the path taken.
+ */
+export async function openWorkflowFile(page, file) {
+  const visible = (locator) => locator.isVisible().catch(() => false);
+  const choose = async (how, act) => {
+    const chooser = page.waitForEvent('filechooser', { timeout: 10_000 });
+    await act();
+    await (await chooser).setFiles(file);
+    return how;
+  };
+  const workflowMenu = page.getByRole('menuitem', { name: 'Workflow', exact: true }).first();
+  if (await visible(workflowMenu)) {
+    await workflowMenu.click();
+    const open = page.getByRole('menuitem', { name: 'Open', exact: true }).first();
+    if (await visible(open)) return choose('Workflow → Open menu', () => open.click());
+    await page.keyboard.press('Escape');
+  }
+  const logoMenu = page.locator('.comfy-menu-button-wrapper:visible').first();
+  if (await visible(logoMenu)) {
+    await logoMenu.click();
+    const fileMenu = page.getByRole('menuitem', { name: 'File', exact: true }).first();
+    if (await visible(fileMenu)) {
+      await fileMenu.hover();
+      const open = page.getByRole('menuitem', { name: 'Open', exact: true }).first();
+      if (await visible(open)) return choose('Comfy menu → File → Open', () => open.click());
+    }
+    await page.keyboard.press('Escape');
+  }
+  await page.mouse.click(1500, 120);
+  return choose('Ctrl+O shortcut', () => page.keyboard.press('Control+o'));
+}
+
+/** Presses the action bar's Queue/Run button; falls back to `app.queuePrompt(0)`. Resolves to the path taken. */
+export async function pressQueue(page) {
+  const button = page
+    .locator(
+      '[data-testid="queue-button"]:visible, button[aria-label="Queue"]:visible, button.comfy-queue-btn:visible',
+    )
+    .first();
+  if (await button.isVisible().catch(() => false)) {
+    await button.click();
+    return 'the Queue/Run button';
+  }
+  await page.evaluate(() => (window.app || window.comfyAPI.app.app).queuePrompt(0));
+  return 'app.queuePrompt(0)';
 }

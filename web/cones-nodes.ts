@@ -5,6 +5,7 @@
  * Against a server without the Cones nodes it does nothing: no node matches and no event arrives.
  */
 
+import { offerCarriedConcept } from './carried-concepts.js';
 import {
   type ComfyApi,
   type ComfyApp,
@@ -18,6 +19,7 @@ import {
 import {
   CONCEPT_MENU_NODES,
   EXTRACT_CONCEPT,
+  LOAD_CONCEPT,
   LOSS_EVENT,
   type LossEvent,
   TEXT_OUTPUT_NODES,
@@ -90,6 +92,9 @@ function register(app: ComfyApp, api: ComfyApi): void {
     beforeRegisterNodeDef(nodeType, nodeData) {
       if (TEXT_OUTPUT_NODES.includes(nodeData.name)) withTextOutput(nodeType, app);
       if (CONCEPT_MENU_NODES.includes(nodeData.name)) withConceptMenu(nodeType, app, api);
+    },
+    loadedGraphNode(node) {
+      if (nodeClassOf(node) === LOAD_CONCEPT) offerCarriedConcept(node, app);
     },
     nodeCreated(node) {
       if (nodeClassOf(node) !== EXTRACT_CONCEPT) return;

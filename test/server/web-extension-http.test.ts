@@ -112,7 +112,7 @@ describe('the built extension module', () => {
     setDirtyCanvas() {}
   }
 
-  it('registers cones.nodes: fixed seed control, live loss curve, ui.text shown, concept menu entries', async () => {
+  it('registers cones.nodes: fixed seed control, live loss curve, ui.text shown, concept menu entries, carried concepts offered', async () => {
     const extensions: any[] = [];
     const listeners = new Map<string, (e: { detail: unknown }) => void>();
     const nodes = new Map<number, FakeNode>();
@@ -218,5 +218,30 @@ describe('the built extension module', () => {
       });
     entry('Strip concepts from workflow').callback();
     expect(app.graph.extra).not.toHaveProperty('cones_concepts');
+
+    // A loaded workflow carrying a concept by value: its Load Concept lists that name even where the server
+    // has no such file (current front ends otherwise mark the node "missing a required model file").
+    const definitionList = ['menu.cones.safetensors'];
+    app.graph.extra.cones_concepts = { 'carried.cones.safetensors': { sha256: 'ab', data: 'eA==' } };
+    const carried = new LoadType('ConesLoadConcept', 6);
+    carried.widgets.push({
+      name: 'concept_name',
+      value: 'carried.cones.safetensors',
+      options: { values: definitionList },
+    });
+    const other = new LoadType('ConesLoadConcept', 7);
+    other.widgets.push({
+      name: 'concept_name',
+      value: 'gone.cones.safetensors',
+      options: { values: definitionList },
+    });
+    ext.loadedGraphNode(carried, app);
+    ext.loadedGraphNode(other, app);
+    expect(carried.widgets[0].options?.values).toEqual([
+      'menu.cones.safetensors',
+      'carried.cones.safetensors',
+    ]);
+    expect(other.widgets[0].options?.values).toBe(definitionList);
+    expect(definitionList).toEqual(['menu.cones.safetensors']);
   });
 });
