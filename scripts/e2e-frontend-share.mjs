@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Issue #8 acceptance, end to end in a real ComfyUI front end (headless Chromium): outputs are self-contained.
-//  1. server 1: open examples/workflows/cones-single-subject.ui.json through the menu (Workflow → Open), add a
-//     Concept Info node on Extract Concept's output (the example has none), press Queue; the loss curve fills
-//     in, Concept Info shows its text and chart; download the output PNG through /view.
+//  1. server 1: open examples/workflows/cones-single-subject.ui.json through the menu (Workflow → Open), press
+//     Queue; the loss curve fills in, the example's Concept Info shows its text and chart; download the output
+//     PNG through /view.
 //  2. server 2, fresh data folder (no concept files, nothing in input/): drop that PNG on the canvas, press
 //     Queue; same pixels, no extraction (no cones.loss, no extraction cache files, Extract Concept's text says
 //     it used the carried concept).
@@ -273,8 +273,7 @@ try {
   check(`cones-single-subject.ui.json opened through the UI (${how1})`, true, `${fileNodes.length} nodes`);
   const [extractId] = await nodeIds(page1, 'ConesExtractConcept');
   const [saveImageId] = await nodeIds(page1, 'SaveImage');
-  // The example has no Concept Info; add one on Extract Concept's output as a user would (and shrink the
-  // extraction only when asked to).
+  // The example's own Concept Info shows the chart and text (the extraction is shrunk only when asked to).
   const setup = await page1.evaluate(
     ({ extractId, steps, resolution }) => {
       const app = window.app || window.comfyAPI.app.app;
@@ -282,14 +281,9 @@ try {
       const widget = (node, name) => node.widgets?.find((w) => w.name === name);
       if (steps) widget(extract, 'steps').value = steps;
       if (resolution) widget(extract, 'resolution').value = resolution;
-      const info = globalThis.LiteGraph.createNode('ConesConceptInfo');
-      info.pos = [extract.pos[0] + extract.size[0] + 60, extract.pos[1] + extract.size[1] + 120];
-      info.size[0] = Math.max(info.size[0], 460); // wide enough to read its text, as a user would drag it
-      app.graph.add(info);
-      extract.connect(0, info, 0);
-      app.graph.setDirtyCanvas(true, true);
+      const info = (app.graph._nodes ?? app.graph.nodes).find((n) => n.type === 'ConesConceptInfo');
       return {
-        infoId: info.id,
+        infoId: info?.id,
         steps: widget(extract, 'steps').value,
         resolution: widget(extract, 'resolution').value,
         photoSize: (app.graph._nodes ?? app.graph.nodes)
@@ -306,7 +300,7 @@ try {
   const steps = setup.steps;
   console.log(
     `Extract Concept: ${steps} steps at ${setup.resolution} px (photos ${setup.photoSize} px)` +
-      `${opts.steps || opts.resolution ? ' — shrunk by --steps/--resolution' : ' — as in the example'}; Concept Info added as node ${setup.infoId}`,
+      `${opts.steps || opts.resolution ? ' — shrunk by --steps/--resolution' : ' — as in the example'}; Concept Info is node ${setup.infoId}`,
   );
   await frameNodes(page1);
   await shot('1-opened.png');

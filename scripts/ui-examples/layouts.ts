@@ -85,8 +85,9 @@ export const exampleLayouts: ExampleLayout[] = [
           note:
             `${SUBJECT_PHOTOS} ${EXTRACT}\n${EXTRACT_TIME}\n` +
             'Save Concept writes the concept to models/concepts/examples/sks_ball_00001_.cones.safetensors, ' +
-            'so Load Concept can use it later without extracting again.',
-          columns: [['2'], ['3'], ['5']],
+            'so Load Concept can use it later without extracting again. Concept Info shows how many neurons ' +
+            'the concept holds in each layer.',
+          columns: [['2'], ['3'], ['5', '6']],
         },
       ],
       [

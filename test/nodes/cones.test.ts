@@ -128,10 +128,16 @@ describe('Cones nodes', () => {
         [join(examples, 'cones-client.mjs'), '--url', url, '--out', out, '--quiet'],
         { env: { ...process.env, CONES_EXECUTION_PROVIDER: 'cpu' } },
       );
+      // The generated picture and Concept Info's chart.
       const saved = stdout.trim().split('\n');
-      expect(saved).toHaveLength(1);
-      const meta = await sharp(saved[0]).metadata();
-      expect([meta.format, meta.width, meta.height]).toEqual(['png', 64, 64]);
+      expect(saved).toHaveLength(2);
+      const sizes = await Promise.all(
+        saved.map(async (file) => {
+          const meta = await sharp(file).metadata();
+          return [meta.format, meta.width, meta.height];
+        }),
+      );
+      expect(sizes).toContainEqual(['png', 64, 64]);
       expect(existsSync(join(dataDir, 'input', 'red-ball', '1.png'))).toBe(true);
       expect(
         existsSync(join(dataDir, 'models', 'concepts', 'examples', 'sks_ball_00001_.cones.safetensors')),
