@@ -67,6 +67,16 @@ export function counterFileName(filename: string, counter: number, batchNumber: 
   return `${filename.replaceAll('%batch_num%', String(batchNumber))}_${String(counter).padStart(5, '0')}_.png`;
 }
 
+/**
+ * The file to write. The counter only steps past names that start with the raw prefix, so a name
+ * made later (`%batch_num%` filled in) may already exist, and be a link leading out of the folder.
+ */
 export function joinSave(path: SavePath, file: string): string {
-  return join(path.folder, file);
+  const full = join(path.folder, file);
+  if (!staysInside(path.folder, full)) {
+    throw new Error(
+      `Saving image outside the output folder is not allowed: '${file}' is a symbolic link leading out of it.`,
+    );
+  }
+  return full;
 }

@@ -1,4 +1,5 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -117,6 +118,25 @@ describe('image nodes', () => {
     expect(entry.outputs['3']).toEqual({
       images: [{ filename: 'count_00008_.png', subfolder: '', type: 'output' }],
     });
+  });
+
+  it('SaveImage does not write through a file link leading out of output/ (a %batch_num% name is not counted past)', async () => {
+    const elsewhere = mkdtempSync(join(tmpdir(), 'cones-save-out-'));
+    const target = join(elsewhere, 'victim.png');
+    writeFileSync(target, 'untouched');
+    symlinkSync(target, join(h.service.env.dirs.output, 'batch0_00001_.png'));
+    const r = await h.service.queuePrompt({
+      prompt: {
+        '1': { class_type: 'LoadImage', inputs: { image: 'sample.png' } },
+        '2': { class_type: 'SaveImage', inputs: { images: ['1', 0], filename_prefix: 'batch%batch_num%' } },
+      },
+    });
+    if (!r.ok) throw new Error(JSON.stringify(r));
+    const entry = await h.service.waitForPrompt(r.prompt_id);
+    expect(readFileSync(target, 'utf8')).toBe('untouched');
+    expect(entry.status.status_str).toBe('error');
+    const error = entry.status.messages.find(([t]) => t === 'execution_error')?.[1];
+    expect(String(error?.exception_message)).toMatch(/symbolic link/);
   });
 
   it('PreviewImage writes a PNG into temp/ under ComfyUI_temp_<5 letters>_ and reports type temp', async () => {
