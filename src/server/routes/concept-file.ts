@@ -1,12 +1,11 @@
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
+import { CONCEPT_EXTENSION } from '../../cones/file.js';
 import type { DataDirs } from '../../shared/types.js';
 import { comfyRoute, query } from '../http-app.js';
 import { HttpError } from '../http-error.js';
 import { resolveInside } from '../safe-path.js';
-
-const CONCEPT_EXTENSION = '.cones.safetensors';
 
 /**
  * `GET /cones/concept?name=<Load Concept name>`: the concept file's bytes, with its SHA-256 in
