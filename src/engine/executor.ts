@@ -154,7 +154,12 @@ export class Executor {
       this.deps.log?.(
         `[${promptId.slice(0, 8)} #${id}] ${job.prompt[id].class_type} is not run: it is not valid here and every node it feeds can do without it`,
       );
-    const extraPngInfo = (job.extraData.extra_pnginfo as Record<string, unknown>) ?? {};
+    // As validation reads it: anything but an object is no extra PNG info.
+    const pnginfo = job.extraData.extra_pnginfo;
+    const extraPngInfo =
+      pnginfo && typeof pnginfo === 'object' && !Array.isArray(pnginfo)
+        ? (pnginfo as Record<string, unknown>)
+        : {};
     const carried = new CarriedSoFar(job.prompt, extraPngInfo);
     const needed = ancestorsOf(job.prompt, job.outputs, skipped);
     const order = executionOrder(job, needed);

@@ -139,6 +139,21 @@ describe('image nodes', () => {
     expect(String(error?.exception_message)).toMatch(/symbolic link/);
   });
 
+  it('SaveImage runs when extra_pnginfo is not an object (validation and execution both read it as empty)', async () => {
+    const r = await h.service.queuePrompt({
+      prompt: {
+        '1': { class_type: 'LoadImage', inputs: { image: 'sample.png' } },
+        '2': { class_type: 'SaveImage', inputs: { images: ['1', 0], filename_prefix: 'odd-pnginfo' } },
+      },
+      extra_data: { extra_pnginfo: 'not an object' },
+    });
+    if (!r.ok) throw new Error(JSON.stringify(r));
+    const entry = await h.service.waitForPrompt(r.prompt_id);
+    const error = entry.status.messages.find(([t]) => t === 'execution_error')?.[1];
+    expect(error?.exception_message).toBeUndefined();
+    expect(entry.status.status_str).toBe('success');
+  });
+
   it('PreviewImage writes a PNG into temp/ under ComfyUI_temp_<5 letters>_ and reports type temp', async () => {
     const r = await h.service.queuePrompt({
       prompt: {
