@@ -33,17 +33,22 @@ export class UserStore {
   readonly root: string;
   private settingsLock: Promise<unknown> = Promise.resolve();
 
-  constructor(userDir: string, user = 'default') {
+  constructor(
+    /** The data folder user/: the one that may itself be a link; the user's folder under it may not lead out. */
+    private readonly userDir: string,
+    private readonly user = 'default',
+  ) {
     this.root = resolveInside(userDir, user);
   }
 
   /**
    * Absolute path of a client-given relative path; 400 when empty, 403 when it escapes the user folder,
-   * also through a symbolic link.
+   * also through a symbolic link (the user folder itself included).
    */
   resolve(file: string): string {
     if (!file) throw new HttpError(400, 'invalid_path', 'A file path is required');
-    return resolveContained(this.root, file);
+    resolveContained(this.root, file);
+    return resolveContained(this.userDir, this.user, file);
   }
 
   async getSettings(): Promise<Record<string, unknown>> {
@@ -112,7 +117,7 @@ export class UserStore {
 
   /** GET /v2/userdata?path=…: one folder's entries, folders first. */
   async listV2(path: string): Promise<unknown[]> {
-    const base = path ? this.resolve(path) : this.root;
+    const base = this.resolve(path || '.');
     const entries = await readdir(base, { withFileTypes: true }).catch(() => null);
     if (!entries) {
       if (!path) return [];

@@ -241,3 +241,35 @@ describe('a data folder that is itself a symbolic link', () => {
     expect((await made.arrayBuffer()).byteLength).toBeGreaterThan(0);
   });
 });
+
+describe("the user's own folder (user/default) as a symbolic link leading out of user/", () => {
+  let server: TestServer;
+  let outside: string;
+  let dataDir: string;
+
+  beforeAll(async () => {
+    outside = await mkdtemp(join(tmpdir(), 'cones-outside-user-'));
+    writeFileSync(join(outside, 'secret.json'), '{"secret":true}');
+    writeFileSync(join(outside, 'comfy.settings.json'), '{"leaked":true}');
+    dataDir = await mkdtemp(join(tmpdir(), 'cones-user-link-'));
+    mkdirSync(join(dataDir, 'user'), { recursive: true });
+    symlinkSync(outside, join(dataDir, 'user', 'default'));
+    server = await startTestServer({ dataDir });
+  });
+  afterAll(async () => {
+    await server?.dispose();
+    await rm(dataDir, { recursive: true, force: true });
+    await rm(outside, { recursive: true, force: true });
+  });
+
+  it('/userdata, /v2/userdata and /settings neither read, list nor write there', async () => {
+    const url = server.url;
+    await expectRefused(await fetch(`${url}/userdata/secret.json`));
+    await expectRefused(await fetch(`${url}/userdata/new.json`, { method: 'POST', body: '{}' }));
+    await expectRefused(await fetch(`${url}/userdata/secret.json`, { method: 'DELETE' }));
+    await expectRefused(await fetch(`${url}/v2/userdata`));
+    expect(await json(fetch(`${url}/settings`))).toEqual({});
+    expect(readdirSync(outside).sort()).toEqual(['comfy.settings.json', 'secret.json']);
+    expect(readFileSync(join(outside, 'secret.json'), 'utf8')).toBe('{"secret":true}');
+  });
+});
