@@ -78,6 +78,9 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
         }
       : false,
     bodyLimit: limits.maxBodyBytes,
+    // close() ends every connection, not only idle ones: a keep-alive socket a client holds with an unread
+    // response otherwise kept shutdown waiting until the client let go (seen: a test's close() hanging > 60 s).
+    forceCloseConnections: true,
     // Client-chosen ids and file names may be long; find-my-way's default of 100 is too tight.
     routerOptions: { maxParamLength: 2048 },
   });

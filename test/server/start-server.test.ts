@@ -1,5 +1,6 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -7,6 +8,32 @@ import { DEMO_CHECKPOINT_NAME } from '../../src/sd/tiny-model.js';
 import { startServer } from '../../src/server/index.js';
 
 describe('startServer', () => {
+  it('close() does not wait for a client that holds a request open (half-sent body)', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'cones-close-'));
+    try {
+      const server = await startServer({
+        port: 0,
+        dataDir,
+        demoCheckpoint: false,
+        serviceOptions: { log: () => {} },
+      });
+      const socket = connect(server.port, '127.0.0.1');
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      socket.on('error', () => {});
+      // Headers promise 1000 bytes; only a few arrive, so the request never completes on its own.
+      socket.write('POST /prompt HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n{"pro');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const closed = await Promise.race([
+        server.close().then(() => 'closed'),
+        new Promise((resolve) => setTimeout(() => resolve('still waiting'), 15_000)),
+      ]);
+      socket.destroy();
+      expect(closed).toBe('closed');
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('puts the demo checkpoint into models/checkpoints on first start, complete before it resolves', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'cones-first-start-'));
     try {
