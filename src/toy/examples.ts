@@ -1,6 +1,6 @@
 import { randomCaption } from './caption.js';
 import { createRng } from './random.js';
-import { type SamplerOptions, type Scene, sampleScene } from './scene.js';
+import { type Scene, type SceneSamplerOptions, sampleScene } from './scene.js';
 
 export interface TrainingExample {
   scene: Scene;
@@ -10,7 +10,7 @@ export interface TrainingExample {
 /** An endless, seeded stream of training scenes, each with a randomly drawn caption variant. */
 export function* trainingExamples(
   seed: number,
-  options: SamplerOptions = {},
+  options: SceneSamplerOptions = {},
 ): Generator<TrainingExample, never> {
   const rng = createRng(seed);
   for (;;) {

@@ -1,4 +1,4 @@
-import type { Pattern, Shape } from './vocabulary.js';
+import type { Pattern, ShapeName } from './vocabulary.js';
 
 /**
  * Shape and pattern geometry, shared by the renderer and the reader (which matches detected objects against it).
@@ -53,7 +53,7 @@ const RING_INNER_RADIUS = 0.5;
  * The inside test of a shape, as a function of object coordinates. Callers hold on to it per object: it runs
  * for every sample, and picking the shape once keeps the per-sample work to the geometry itself.
  */
-export function shapeTest(shape: Shape): (u: number, v: number) => boolean {
+export function shapeTest(shape: ShapeName): (u: number, v: number) => boolean {
   const inBox = (u: number, v: number) => u >= -1 && u <= 1 && v >= -1 && v <= 1;
   switch (shape) {
     case 'circle':
@@ -77,7 +77,7 @@ export function shapeTest(shape: Shape): (u: number, v: number) => boolean {
 }
 
 /** The part of [-1, 1]² each shape covers (all but the star fill it). */
-export function shapeBounds(shape: Shape): { u0: number; u1: number; v0: number; v1: number } {
+export function shapeBounds(shape: ShapeName): { u0: number; u1: number; v0: number; v1: number } {
   if (shape !== 'star') return { u0: -1, u1: 1, v0: -1, v1: 1 };
   const vs = STAR.map((p) => p[1]);
   return { u0: -1, u1: 1, v0: Math.min(...vs), v1: Math.max(...vs) };

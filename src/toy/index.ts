@@ -22,8 +22,8 @@ export { renderScene } from './render.js';
 export {
   HELD_OUT,
   isHeldOut,
-  type SamplerOptions,
   type Scene,
+  type SceneSamplerOptions,
   sampleScene,
   type ToyObject,
   TRAINING_STAGES,
@@ -41,7 +41,7 @@ export {
   patternRgb,
   type Rgb,
   SHAPES,
-  type Shape,
+  type ShapeName,
   SIZE_EXTENT_PX,
   SIZES,
   type SizeClass,

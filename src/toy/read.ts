@@ -8,7 +8,7 @@ import {
   type BackgroundColour,
   type Pattern,
   SHAPES,
-  type Shape,
+  type ShapeName,
 } from './vocabulary.js';
 
 /**
@@ -150,13 +150,13 @@ function readColour(rgb: Uint8Array, pixels: readonly number[], background: Back
  */
 const TEMPLATE_GROWTH = [1, 1.1, 1.2];
 
-function readShape(inComponent: Uint8Array, box: Box, size: number): { shape: Shape; match: number } {
+function readShape(inComponent: Uint8Array, box: Box, size: number): { shape: ShapeName; match: number } {
   const width = box.x1 - box.x0 + 1;
   const height = box.y1 - box.y0 + 1;
   const margin = Math.ceil(0.1 * Math.max(width, height)) + 1;
   const [xs0, xs1] = [Math.max(0, box.x0 - margin), Math.min(size - 1, box.x1 + margin)];
   const [ys0, ys1] = [Math.max(0, box.y0 - margin), Math.min(size - 1, box.y1 + margin)];
-  let best: Shape = SHAPES[0];
+  let best: ShapeName = SHAPES[0];
   let bestIoU = -1;
   for (const shape of SHAPES) {
     const { u0, u1, v0, v1 } = shapeBounds(shape);

@@ -7,7 +7,7 @@ import {
   PATTERNS,
   type Pattern,
   SHAPES,
-  type Shape,
+  type ShapeName,
   SIZE_EXTENT_PX,
   SIZES,
   type SizeClass,
@@ -15,7 +15,7 @@ import {
 
 /** One object of a toy scene. Geometry is in fractions of the frame, so a scene renders at any size. */
 export interface ToyObject {
-  shape: Shape;
+  shape: ShapeName;
   colour: ObjectColour;
   size: SizeClass;
   pattern: Pattern;
@@ -51,8 +51,8 @@ export function isHeldOut(object: Pick<ToyObject, 'shape' | 'colour' | 'pattern'
 }
 
 /** Which part of the world a sampler draws from. Every list defaults to the whole vocabulary. */
-export interface SamplerOptions {
-  shapes?: readonly Shape[];
+export interface SceneSamplerOptions {
+  shapes?: readonly ShapeName[];
   colours?: readonly ObjectColour[];
   backgrounds?: readonly BackgroundColour[];
   sizes?: readonly SizeClass[];
@@ -71,7 +71,7 @@ export const TRAINING_STAGES = {
   basic: { patterns: ['plain'], secondObjectChance: 0 },
   patterns: { secondObjectChance: 0 },
   full: { secondObjectChance: 0.3 },
-} as const satisfies Record<string, SamplerOptions>;
+} as const satisfies Record<string, SceneSamplerOptions>;
 
 const FRAME_PX = 64;
 /** Objects keep this far from the frame's edges and from each other (pixels of a 64×64 frame). */
@@ -89,14 +89,14 @@ function activeList<T>(name: string, given: readonly T[] | undefined, all: reado
 }
 
 interface ActiveSets {
-  shapes: readonly Shape[];
+  shapes: readonly ShapeName[];
   colours: readonly ObjectColour[];
   backgrounds: readonly BackgroundColour[];
   sizes: readonly SizeClass[];
   patterns: readonly Pattern[];
 }
 
-function activeSets(options: SamplerOptions): ActiveSets {
+function activeSets(options: SceneSamplerOptions): ActiveSets {
   return {
     shapes: activeList('shapes', options.shapes, SHAPES),
     colours: activeList('colours', options.colours, OBJECT_COLOURS),
@@ -159,7 +159,7 @@ function heldOutSubject(rng: Rng, sets: ActiveSets): Partial<Attributes> {
 }
 
 /** Draws one scene. Deterministic given the generator's state. */
-export function sampleScene(rng: Rng, options: SamplerOptions = {}): Scene {
+export function sampleScene(rng: Rng, options: SceneSamplerOptions = {}): Scene {
   const sets = activeSets(options);
   const heldOut = options.heldOut ?? 'exclude';
   const secondChance = options.secondObjectChance ?? 0;

@@ -3,7 +3,7 @@
 export type Rgb = readonly [number, number, number];
 
 export const SHAPES = ['circle', 'square', 'triangle', 'cross', 'star', 'ring'] as const;
-export type Shape = (typeof SHAPES)[number];
+export type ShapeName = (typeof SHAPES)[number];
 
 /** Object colours: plain saturated renderings of their names. */
 export const OBJECT_RGB = {

@@ -5,7 +5,7 @@
 import { randomCaption } from '../toy/caption.js';
 import { createRng } from '../toy/random.js';
 import { renderScene } from '../toy/render.js';
-import { type SamplerOptions, sampleScene, TRAINING_STAGES } from '../toy/scene.js';
+import { type SceneSamplerOptions, sampleScene, TRAINING_STAGES } from '../toy/scene.js';
 import { streamSeed } from './random.js';
 
 export type ToyWorld = keyof typeof TRAINING_STAGES;
@@ -27,7 +27,7 @@ export function toyBatch(
   size: number,
   world: ToyWorld,
 ): ImageBatch {
-  const options: SamplerOptions = TRAINING_STAGES[world];
+  const options: SceneSamplerOptions = TRAINING_STAGES[world];
   const plane = size * size;
   const images = new Float32Array(batch * 3 * plane);
   const captions: string[] = [];

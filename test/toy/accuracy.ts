@@ -1,7 +1,7 @@
 import { createRng } from '../../src/toy/random.js';
 import { readScene, type SceneReading } from '../../src/toy/read.js';
 import { renderScene } from '../../src/toy/render.js';
-import { type SamplerOptions, type Scene, sampleScene } from '../../src/toy/scene.js';
+import { type Scene, type SceneSamplerOptions, sampleScene } from '../../src/toy/scene.js';
 
 /** Per-attribute accuracy of the reader over rendered scenes, each object matched to the nearest read one. */
 
@@ -22,7 +22,7 @@ export function measureAccuracy(
   seed: number,
   count: number,
   degrade: (rgb: Uint8Array) => Uint8Array = (rgb) => rgb,
-  options: SamplerOptions = { secondObjectChance: 0.3, heldOut: 'allow' },
+  options: SceneSamplerOptions = { secondObjectChance: 0.3, heldOut: 'allow' },
 ): { accuracy: Accuracy; misses: Miss[] } {
   const rng = createRng(seed);
   const right = Object.fromEntries(ATTRIBUTES.map((a) => [a, 0])) as Accuracy;

@@ -20,7 +20,7 @@ export interface GridLayout extends Required<GridOptions> {
   height: number;
 }
 
-export interface Box {
+export interface TileBox {
   x: number;
   y: number;
   width: number;
@@ -55,7 +55,7 @@ function rowTop(layout: GridLayout, row: number): number {
   return layout.gap + row * (layout.caption + layout.tile + layout.gap);
 }
 
-export function tileBox(layout: GridLayout, row: number, column: number): Box {
+export function tileBox(layout: GridLayout, row: number, column: number): TileBox {
   if (!Number.isInteger(column) || column < 0 || column >= layout.columns) {
     throw new RangeError(`no column ${column}`);
   }
@@ -68,7 +68,7 @@ export function tileBox(layout: GridLayout, row: number, column: number): Box {
 }
 
 /** The strip above a row's tiles, as wide as the tiles together; undefined when the layout has none. */
-export function captionBox(layout: GridLayout, row: number): Box | undefined {
+export function captionBox(layout: GridLayout, row: number): TileBox | undefined {
   const y = rowTop(layout, row);
   if (layout.caption === 0) return undefined;
   return { x: layout.gap, y, width: layout.width - 2 * layout.gap, height: layout.caption };

@@ -5,10 +5,10 @@
  */
 import { captionFor } from '../caption.js';
 import { isHeldOut, type Scene } from '../scene.js';
-import type { BackgroundColour, ObjectColour, Pattern, Shape, SizeClass } from '../vocabulary.js';
+import type { BackgroundColour, ObjectColour, Pattern, ShapeName, SizeClass } from '../vocabulary.js';
 
 export interface PromptSubject {
-  shape: Shape;
+  shape: ShapeName;
   colour: ObjectColour;
   size: SizeClass;
   pattern: Pattern;
@@ -26,7 +26,7 @@ const subject = (
   size: SizeClass,
   colour: ObjectColour,
   pattern: Pattern,
-  shape: Shape,
+  shape: ShapeName,
   background: BackgroundColour,
 ): PromptSubject => ({ shape, colour, size, pattern, background });
 

@@ -7,7 +7,7 @@
 
 import type { SceneReading } from '../read.js';
 import type { Scene } from '../scene.js';
-import type { BackgroundColour, ObjectColour, Pattern, Shape, SizeClass } from '../vocabulary.js';
+import type { BackgroundColour, ObjectColour, Pattern, ShapeName, SizeClass } from '../vocabulary.js';
 import type { PromptSubject } from './prompts.js';
 
 export const EVAL_ATTRIBUTES = ['shape', 'colour', 'background', 'size', 'pattern'] as const;
@@ -17,7 +17,7 @@ const OBJECT_ATTRIBUTES: readonly ObjectAttribute[] = ['shape', 'colour', 'size'
 
 /** An attribute left undefined is not checked. */
 export interface TargetObject {
-  shape?: Shape;
+  shape?: ShapeName;
   colour?: ObjectColour;
   size?: SizeClass;
   pattern?: Pattern;
