@@ -10,7 +10,7 @@ export interface Job {
   promptId: string;
   /** Validated, coerced API prompt. */
   prompt: ApiPrompt;
-  /** extra_data with sensitive keys removed (client_id, extra_pnginfo, create_time, …). */
+  /** extra_data as the client sent it (client_id, extra_pnginfo, …) less the sensitive keys (auth_token_comfy_org, api_key_comfy_org). */
   extraData: Record<string, unknown>;
   /** Output node ids to execute. */
   outputs: string[];
