@@ -460,7 +460,7 @@ export const ConesLoadSubjectImages: NodeDefinition = {
         default: 512,
         min: 64,
         max: 2048,
-        step: 64,
+        step: 8,
         tooltip:
           "Side in pixels each photo is centre-cropped and resized to; match Extract Concept's resolution.",
       },
