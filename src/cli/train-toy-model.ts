@@ -28,6 +28,7 @@ Options:
   --seed N              initial weights and data (default 0)
   --world W             toy world curriculum: ${TOY_WORLDS.join(' | ')} (default full)
   --lr X                peak learning rate of the stage (with all: the UNet's)
+  --edge-weight X       VAE: weight of an L1 term on neighbouring-pixel differences (default 0, LDM's loss)
   --checkpoint-every N  steps between training states (default 500)
   --threads N           ORT threads (default 2)
   --train-text-encoder  train CLIP with the UNet (default: frozen)
@@ -69,6 +70,7 @@ export async function run(argv: string[]): Promise<number> {
       seed: { type: 'string' },
       world: { type: 'string' },
       lr: { type: 'string' },
+      'edge-weight': { type: 'string' },
       'checkpoint-every': { type: 'string' },
       threads: { type: 'string' },
       'train-text-encoder': { type: 'boolean', default: false },
@@ -113,6 +115,11 @@ export async function run(argv: string[]): Promise<number> {
         if (!(lr > 0)) throw new TrainError(`--lr must be positive, got ${values.lr}`);
         target.lr = lr;
         target.minLr = Math.min(target.minLr, lr / 10);
+      }
+      if (values['edge-weight'] !== undefined) {
+        const w = Number(values['edge-weight']);
+        if (!(w >= 0)) throw new TrainError(`--edge-weight must be ≥ 0, got ${values['edge-weight']}`);
+        if (w > 0) recipe.vae.edgeWeight = w;
       }
     }
     // Step counts and bookkeeping may change on resume (to extend a run); nothing else may.

@@ -24,6 +24,8 @@ export interface StageRecipe {
 
 export interface VaeRecipe extends StageRecipe {
   klWeight: number;
+  /** L1 on neighbouring-pixel differences (absent = 0, LDM's loss; see buildVaeTrainingGraph). */
+  edgeWeight?: number;
 }
 
 export interface UnetRecipe extends StageRecipe {

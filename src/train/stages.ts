@@ -99,6 +99,7 @@ export async function vaeStage(
     height: S,
     width: S,
     klWeight: recipe.vae.klWeight,
+    edgeWeight: recipe.vae.edgeWeight,
   });
   const session = await open(built.builder.graph, recipe, opts);
   const f = 2 ** (config.vae.channelMult.length - 1);

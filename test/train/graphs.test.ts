@@ -14,9 +14,10 @@ afterAll(async () => {
   for (const s of stages) await s.release();
 });
 
-async function directionalCheck(name: 'vae' | 'unet', trainText = false) {
+async function directionalCheck(name: 'vae' | 'unet', trainText = false, edgeWeight?: number) {
   const recipe = testRecipe({ vae: 1, unet: 1 });
   recipe.unet.trainTextEncoder = trainText;
+  if (edgeWeight) recipe.vae.edgeWeight = edgeWeight;
   const weights = initialWeights(recipe.config, recipe.seed);
   // Move off the zero-initialised outputs so every UNet weight has a gradient.
   for (const [, v] of weights.values) if (v.every((x) => x === 0)) v.fill(0.01);
@@ -45,6 +46,12 @@ describe('model training graphs: weight gradients match a directional finite dif
     const r = await directionalCheck('vae');
     expect(r.keys).toBeGreaterThan(50);
     expect(Math.abs(r.fd - r.norm) / r.norm).toBeLessThan(0.03);
+  });
+  it('VAE with the edge term (L1 on neighbouring-pixel differences), and the term changes the loss', async () => {
+    const r = await directionalCheck('vae', false, 2);
+    expect(Math.abs(r.fd - r.norm) / r.norm).toBeLessThan(0.03);
+    const plain = await directionalCheck('vae');
+    expect(r.norm).not.toBeCloseTo(plain.norm, 6);
   });
   it('UNet (ε-prediction), every UNet weight; CLIP frozen', async () => {
     const r = await directionalCheck('unet');

@@ -11,7 +11,7 @@
  * so the numbers read as per-pixel errors. logvar is not clamped here (LDM's [−30, 20] clamp only
  * acts on a diverged encoder; the inference encoder still clamps).
  */
-import { Builder, grad } from '../../onnx/index.js';
+import { Builder, grad, type Value } from '../../onnx/index.js';
 import type { SD1Config } from '../config.js';
 import { Net } from './layers.js';
 import { MODEL_TRAINING_LOSS, type TrainingGraph, weightGradName } from './unet-training.js';
@@ -30,6 +30,11 @@ export interface VaeTrainingGraphOptions {
   width: number;
   /** Weight of the KL term (default LDM's 1e-6). */
   klWeight?: number;
+  /**
+   * Weight of an L1 term on horizontal and vertical pixel differences (0 = LDM's loss). Plain L1 lets a small
+   * decoder average fine texture and sharp corners away; differences penalise exactly those.
+   */
+  edgeWeight?: number;
 }
 
 /**
@@ -66,7 +71,11 @@ export function buildVaeTrainingGraph(
     const terms = b.sub(b.sub(b.add(b.mul(mean, mean), b.exp(logvar)), 1), logvar, 'terms');
     return b.mul(b.reduceSum(terms, all(terms), false), 0.5 * perValue, 'kl');
   });
-  const loss = b.add(rec, b.mul(kl, opts.klWeight ?? LDM_KL_WEIGHT), 'loss_total');
+  let loss = b.add(rec, b.mul(kl, opts.klWeight ?? LDM_KL_WEIGHT), 'loss_total');
+  if (opts.edgeWeight) {
+    const edge = b.scope('edge', () => edgeL1(b, xr, x));
+    loss = b.add(loss, b.mul(edge, opts.edgeWeight), 'loss_with_edges');
+  }
   b.output(rec, VAE_TRAINING_OUTPUTS.rec);
   b.output(kl, VAE_TRAINING_OUTPUTS.kl);
   const keys = [...net.weightInputs.keys()];
@@ -75,4 +84,16 @@ export function buildVaeTrainingGraph(
     lossName: MODEL_TRAINING_LOSS,
   });
   return { builder: b, kvKeys: [], trainableKeys: keys };
+}
+
+/** Mean absolute difference of neighbouring-pixel differences (along W and along H) between `xr` and `x`. */
+function edgeL1(b: Builder, xr: Value, x: Value): Value {
+  const [B, C, H, W] = x.shape;
+  const diff = (t: Value, axis: number, n: number) =>
+    b.sub(b.slice(t, [1], [n], [axis]), b.slice(t, [0], [n - 1], [axis]));
+  const term = (axis: number, n: number) => {
+    const e = b.abs(b.sub(diff(xr, axis, n), diff(x, axis, n)));
+    return b.mul(b.reduceSum(e, [0, 1, 2, 3], false), 1 / (B * C * H * W));
+  };
+  return b.add(term(3, W), term(2, H), 'edge_l1');
 }
