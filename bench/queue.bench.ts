@@ -1,0 +1,292 @@
+/**
+ * `npm run bench:queue` — small prompts through the HTTP API: single-process mode (`cones-nodes serve`)
+ * versus distributed mode (`serve --queue redis://…` plus 1, 2, 4 `cones-nodes worker` processes on a
+ * private redis-server), and the overhead per task of the queue hop itself.
+ *
+ * Every server and worker is its own process started through the CLI (tsx), as a user would run them;
+ * the bench process only sends prompts and listens on /ws. Each prompt is the txt2img example on the
+ * tiny random demo model at a small size (default 64×64 px = 8×8 latent, 2 sampling steps), each with
+ * its own seed so no output comes from the cache. Two figures per setup:
+ *   - latency: prompts sent one at a time; POST /prompt → `executing {node: null}` on /ws, p50/p99;
+ *   - throughput: a burst of prompts queued at once; prompts/s from the first POST to the last finish
+ *     (p50/p99 of the burst's latencies include queueing).
+ * Worker counts above the machine's cores measure contention, not scale-out: read them with `nproc`.
+ *
+ * Options: --prompts N (per phase, default 30), --size PX (default 64), --steps N (default 2),
+ * --workers 1,2,4, --hop N (queue-hop calls, default 300), --single-only, --queue-only.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import WebSocket from 'ws';
+import { ensureDemoCheckpoint } from '../src/sd/tiny-model.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const cli = join(root, 'src', 'cli.ts');
+
+export interface Stats {
+  p50: number;
+  p99: number;
+}
+
+function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+export function stats(samples: number[]): Stats {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return { p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99) };
+}
+
+export const fmtMs = (ms: number) =>
+  Number.isNaN(ms) ? '–' : ms < 1 ? `${(ms * 1000).toFixed(0)} µs` : `${ms.toFixed(ms < 10 ? 2 : 1)} ms`;
+
+// ------------------------------------------------------------------------------------------ processes
+
+export interface Child {
+  process: ChildProcess;
+  /** Everything it printed so far (last 20 kB), for error messages. */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** Runs `cones-nodes <args>` from source (tsx) at low priority's parent priority; output collected. */
+export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): Child {
+  const child = spawn(process.execPath, ['--import', 'tsx', cli, ...args], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const collect = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-20_000);
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  return {
+    process: child,
+    output: () => output,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Waits until the child prints a line matching `pattern`; returns the match. */
+export async function waitForOutput(
+  child: Child,
+  pattern: RegExp,
+  timeoutMs = 120_000,
+): Promise<RegExpMatchArray> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const match = child.output().match(pattern);
+    if (match) return match;
+    if (child.process.exitCode !== null || child.process.signalCode !== null)
+      throw new Error(
+        `process exited (${child.process.exitCode ?? child.process.signalCode}):\n${child.output()}`,
+      );
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no line matching ${pattern} within ${timeoutMs} ms:\n${child.output()}`);
+}
+
+/** `cones-nodes serve --port 0 …`; resolves with its URL once it listens. */
+export async function startServe(
+  extraArgs: string[],
+  dataDir: string,
+): Promise<{ url: string; child: Child }> {
+  const child = startCli(['serve', '--port', '0', '--data-dir', dataDir, ...extraArgs]);
+  try {
+    const match = await waitForOutput(child, /listening on (http:\/\/[^\s]+)/);
+    return { url: match[1], child };
+  } catch (error) {
+    await child.stop();
+    throw error;
+  }
+}
+
+// ------------------------------------------------------------------------------------------ prompts
+
+const example = JSON.parse(readFileSync(join(root, 'examples', 'workflows', 'txt2img.api.json'), 'utf8'));
+
+export function smallPrompt(seed: number, size: number, steps: number): Record<string, any> {
+  const prompt = structuredClone(example);
+  prompt['3'].inputs.seed = seed;
+  prompt['3'].inputs.steps = steps;
+  prompt['5'].inputs.width = size;
+  prompt['5'].inputs.height = size;
+  prompt['9'].inputs.filename_prefix = 'bench-queue';
+  return prompt;
+}
+
+/** One /ws client that sends prompts and resolves each when its `executing {node: null}` arrives. */
+export class PromptClient {
+  private readonly finished = new Map<string, number>();
+  private readonly failed = new Map<string, string>();
+  private readonly waiters = new Map<string, () => void>();
+
+  private constructor(
+    readonly url: string,
+    readonly clientId: string,
+    private readonly ws: WebSocket,
+  ) {
+    ws.on('message', (raw, isBinary) => {
+      if (isBinary) return;
+      const now = performance.now();
+      const m = JSON.parse(raw.toString()) as { type: string; data: any };
+      const id = m.data?.prompt_id as string | undefined;
+      if (!id) return;
+      if (m.type === 'execution_error') this.failed.set(id, m.data.exception_message ?? 'execution_error');
+      if (m.type === 'executing' && m.data.node === null) {
+        this.finished.set(id, now);
+        this.waiters.get(id)?.();
+      }
+    });
+  }
+
+  static async open(url: string, clientId: string): Promise<PromptClient> {
+    const ws = new WebSocket(`${url.replace('http', 'ws')}/ws?clientId=${clientId}`);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    return new PromptClient(url, clientId, ws);
+  }
+
+  /** POSTs the prompt; resolves with its end-to-end time in ms once it finished (rejects when it failed). */
+  async run(prompt: Record<string, any>, timeoutMs = 600_000): Promise<number> {
+    const t0 = performance.now();
+    const res = await fetch(`${this.url}/prompt`, {
+      method: 'POST',
+      body: JSON.stringify({ client_id: this.clientId, prompt }),
+    });
+    const body = (await res.json()) as { prompt_id?: string };
+    if (res.status !== 200 || !body.prompt_id)
+      throw new Error(`POST /prompt: ${res.status} ${JSON.stringify(body)}`);
+    const id = body.prompt_id;
+    if (!this.finished.has(id)) {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`prompt ${id} not finished in ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+        this.waiters.set(id, () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      this.waiters.delete(id);
+    }
+    const failure = this.failed.get(id);
+    if (failure) throw new Error(`prompt ${id} failed: ${failure}`);
+    return this.finished.get(id)! - t0;
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+}
+
+export interface LoadResult {
+  sequential: Stats;
+  burst: Stats;
+  promptsPerSecond: number;
+}
+
+let seedCounter = 1000;
+
+/** Warm-up, then `n` prompts one at a time, then a burst of `n` queued at once. */
+export async function measureLoad(url: string, n: number, size: number, steps: number): Promise<LoadResult> {
+  const client = await PromptClient.open(url, `bench-queue-${process.pid}`);
+  try {
+    // Warm-up: loads the model (and, in distributed mode, on every worker a burst reaches).
+    await Promise.all(Array.from({ length: 4 }, () => client.run(smallPrompt(seedCounter++, size, steps))));
+    const sequential: number[] = [];
+    for (let i = 0; i < n; i++) sequential.push(await client.run(smallPrompt(seedCounter++, size, steps)));
+    const t0 = performance.now();
+    const burst = await Promise.all(
+      Array.from({ length: n }, () => client.run(smallPrompt(seedCounter++, size, steps))),
+    );
+    const wall = performance.now() - t0;
+    return { sequential: stats(sequential), burst: stats(burst), promptsPerSecond: (n * 1000) / wall };
+  } finally {
+    client.close();
+  }
+}
+
+// ------------------------------------------------------------------------------------------ setups
+
+interface Row {
+  setup: string;
+  result: LoadResult;
+}
+
+async function benchSingleProcess(dataDir: string, n: number, size: number, steps: number): Promise<Row> {
+  const { url, child } = await startServe([], dataDir);
+  try {
+    return { setup: 'single process (`serve`)', result: await measureLoad(url, n, size, steps) };
+  } finally {
+    await child.stop();
+  }
+}
+
+function loadTable(rows: Row[]): string[] {
+  const lines = [
+    '| setup | prompts/s (burst) | latency p50 (one at a time) | latency p99 (one at a time) | burst latency p50 | burst latency p99 |',
+    '|---|--:|--:|--:|--:|--:|',
+  ];
+  for (const { setup, result: r } of rows) {
+    lines.push(
+      `| ${setup} | ${r.promptsPerSecond.toFixed(2)} | ${fmtMs(r.sequential.p50)} | ${fmtMs(r.sequential.p99)} | ${fmtMs(r.burst.p50)} | ${fmtMs(r.burst.p99)} |`,
+    );
+  }
+  return lines;
+}
+
+async function main() {
+  const { values } = parseArgs({
+    options: {
+      prompts: { type: 'string', default: '30' },
+      size: { type: 'string', default: '64' },
+      steps: { type: 'string', default: '2' },
+      workers: { type: 'string', default: '1,2,4' },
+      hop: { type: 'string', default: '300' },
+      'single-only': { type: 'boolean', default: false },
+      'queue-only': { type: 'boolean', default: false },
+    },
+  });
+  const n = Number(values.prompts);
+  const size = Number(values.size);
+  const steps = Number(values.steps);
+  const dataDir = await mkdtemp(join(tmpdir(), 'cones-bench-queue-'));
+  try {
+    await ensureDemoCheckpoint(join(dataDir, 'models', 'checkpoints'));
+    console.log('cones-nodes queue benchmark');
+    console.log(
+      `node ${process.version}, ${process.platform}/${process.arch}, ${availableParallelism()} CPUs; ` +
+        `txt2img on the tiny demo model, ${size}×${size} px, ${steps} steps, ${n} prompts per phase\n`,
+    );
+    const rows: Row[] = [];
+    if (!values['queue-only']) rows.push(await benchSingleProcess(dataDir, n, size, steps));
+    console.log(loadTable(rows).join('\n'));
+  } finally {
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exitCode = 1;
+});
