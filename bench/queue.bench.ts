@@ -24,6 +24,8 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
+import type { RuntimeClient } from '../src/runtime/task-map.js';
+import { WorkerRuntime } from '../src/runtime/worker-runtime.js';
 import { ensureDemoCheckpoint } from '../src/sd/tiny-model.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -242,6 +244,30 @@ async function benchSingleProcess(dataDir: string, n: number, size: number, step
   }
 }
 
+/**
+ * Round trip of a task that does nothing (`debug.spin` for 0 ms, one progress step): what the transport
+ * itself costs per task, after `warm` calls that start the worker.
+ */
+export async function measureHop(client: RuntimeClient, n: number, warm = 20): Promise<Stats> {
+  for (let i = 0; i < warm; i++) await client.call('debug.spin', { ms: 0, steps: 1 });
+  const samples: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await client.call('debug.spin', { ms: 0, steps: 1 });
+    samples.push(performance.now() - t0);
+  }
+  return stats(samples);
+}
+
+async function benchThreadHop(n: number): Promise<Stats> {
+  const runtime = new WorkerRuntime();
+  try {
+    return await measureHop(runtime, n);
+  } finally {
+    await runtime.close();
+  }
+}
+
 function loadTable(rows: Row[]): string[] {
   const lines = [
     '| setup | prompts/s (burst) | latency p50 (one at a time) | latency p99 (one at a time) | burst latency p50 | burst latency p99 |',
@@ -281,6 +307,18 @@ async function main() {
     const rows: Row[] = [];
     if (!values['queue-only']) rows.push(await benchSingleProcess(dataDir, n, size, steps));
     console.log(loadTable(rows).join('\n'));
+
+    const hops: Array<{ transport: string; hop: Stats }> = [];
+    hops.push({
+      transport: 'worker thread (`WorkerRuntime`, single process)',
+      hop: await benchThreadHop(Number(values.hop)),
+    });
+    console.log(
+      `\nPer-task overhead: a task that does nothing (debug.spin 0 ms), ${values.hop} calls one after another\n`,
+    );
+    console.log('| transport | p50 | p99 |\n|---|--:|--:|');
+    for (const { transport, hop } of hops)
+      console.log(`| ${transport} | ${fmtMs(hop.p50)} | ${fmtMs(hop.p99)} |`);
   } finally {
     await rm(dataDir, { recursive: true, force: true });
   }
