@@ -8,9 +8,15 @@ export interface CliCommand {
 export const commands: Record<string, CliCommand> = {
   serve: {
     usage:
-      'serve [--host H] [--port P] [--data-dir DIR] [--comfyui-dir DIR] [--front-end DIR] [--auth-token T] [--insecure] [--enable-cors-header ORIGIN] [--max-upload-mb N] [--log]',
+      'serve [--host H] [--port P] [--data-dir DIR] [--comfyui-dir DIR] [--front-end DIR] [--auth-token T] [--insecure] [--enable-cors-header ORIGIN] [--max-upload-mb N] [--log] [--queue redis://HOST:PORT]',
     summary: 'start the ComfyUI-compatible service (HTTP, /ws, native protocol at /native)',
     load: () => import('./serve.js'),
+  },
+  worker: {
+    usage:
+      'worker --queue redis://HOST:PORT [--data-dir DIR] [--models-dir DIR] [--state-dir DIR] [--device NAME] [--id NAME]',
+    summary: 'run runtime tasks for serve --queue fronts (one per GPU, on any number of machines)',
+    load: () => import('./worker.js'),
   },
   run: {
     usage: 'run <workflow.json|image.png> [--data-dir DIR] [--comfyui-dir DIR] [--input FILE]… [--quiet]',

@@ -1,6 +1,8 @@
 /**
  * `cones-nodes serve [options]`: the HTTP + WebSocket service (ComfyUI protocol and the native protocol).
  */
+import { resolveDataDirs } from '../engine/data-dirs.js';
+import type { QueueRuntime } from '../runtime/queue/queue-runtime.js';
 import type { RunningServer } from '../server/options.js';
 import { authTokenProblem, MIN_AUTH_TOKEN_LENGTH } from '../server/security.js';
 import { startServer } from '../server/start-server.js';
@@ -31,6 +33,9 @@ Options:
                        allow cross-origin browser requests from ORIGIN ('*' for any), as ComfyUI's flag
   --max-upload-mb N    largest accepted upload; default 100
   --log                log every request
+  --queue URL          distributed mode: run no models here; send runtime tasks through the Redis at URL
+                       (redis://HOST:PORT[/DB]) to 'cones-nodes worker --queue URL' processes. The
+                       worker settings below then belong on the workers' command lines
   -h, --help           this text
 
 ${runtimeSettingsUsage()}
@@ -61,20 +66,49 @@ export async function run(argv: string[]): Promise<number> {
   }
   const runtimeSettings = runtimeSettingsFromFlags('cones-nodes serve', v);
   if (typeof runtimeSettings === 'number') return runtimeSettings;
-  const server = await startServer({
-    host: v.host ?? '127.0.0.1',
-    port,
-    dataDir: v['data-dir'] ?? './data',
-    comfyuiDir: v['comfyui-dir'],
-    frontEnd: v['front-end'],
-    authToken,
-    insecure: v.insecure,
-    corsOrigin: v['enable-cors-header'],
-    logger: v.log,
-    limits: { maxUploadBytes: Math.round(maxUploadMb * 1024 * 1024) },
-    serviceOptions: { runtimeSettings },
-  });
+  const dataDir = v['data-dir'] ?? './data';
+  let queue: QueueRuntime | undefined;
+  if (v.queue !== undefined) {
+    if (!/^rediss?:\/\//.test(v.queue)) {
+      console.error(`cones-nodes serve: --queue must be a redis:// URL, got '${v.queue}'`);
+      return 2;
+    }
+    const dirs = resolveDataDirs({ dataDir, comfyuiDir: v['comfyui-dir'] });
+    // Loaded only in distributed mode: the single-process service never imports BullMQ.
+    const { QueueRuntime } = await import('../runtime/queue/queue-runtime.js');
+    try {
+      queue = await QueueRuntime.connect({
+        url: v.queue,
+        checkpointFolders: dirs.models.checkpoints ?? [],
+        log: (line) => process.stderr.write(`${line}\n`),
+      });
+    } catch (error) {
+      console.error(`cones-nodes serve: ${(error as Error).message}`);
+      return 1;
+    }
+  }
+  let server: RunningServer;
+  try {
+    server = await startServer({
+      host: v.host ?? '127.0.0.1',
+      port,
+      dataDir,
+      comfyuiDir: v['comfyui-dir'],
+      frontEnd: v['front-end'],
+      authToken,
+      insecure: v.insecure,
+      corsOrigin: v['enable-cors-header'],
+      logger: v.log,
+      limits: { maxUploadBytes: Math.round(maxUploadMb * 1024 * 1024) },
+      serviceOptions: { runtimeSettings, ...(queue && { runtime: queue }) },
+      ...(queue && { runtimeDevices: () => queue.devices() }),
+    });
+  } catch (error) {
+    await queue?.close();
+    throw error;
+  }
   for (const line of banner(server, authToken !== undefined)) console.log(line);
+  if (queue) console.log(`  runtime: no models here; tasks go to the workers on ${queue.url}`);
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
@@ -89,6 +123,7 @@ export async function run(argv: string[]): Promise<number> {
     process.on('SIGTERM', onTerm);
   });
   await server.close();
+  await queue?.close();
   return 0;
 }
 
@@ -132,6 +167,7 @@ function parse(argv: string[]) {
       'enable-cors-header': { type: 'string' },
       'max-upload-mb': { type: 'string' },
       log: { type: 'boolean' },
+      queue: { type: 'string' },
       ...runtimeSettingFlags,
       help: { type: 'boolean', short: 'h' },
     },

@@ -34,6 +34,8 @@ export interface HttpAppOptions {
   logSubscribers: Set<string>;
   /** Holds a client's WebSocket events while its POST /prompt is answered. */
   holdEvents?: (clientId: string) => () => void;
+  /** `/system_stats` devices (see `StartServerOptions.runtimeDevices`). */
+  runtimeDevices?: () => Promise<object[]>;
 }
 
 /** Maps fastify/multipart error codes to this server's error types. */
@@ -125,7 +127,14 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   );
 
   registerPromptRoutes(app, service, options.holdEvents);
-  registerInfoRoutes(app, { service, dirs, limits, redactor, logSubscribers: options.logSubscribers });
+  registerInfoRoutes(app, {
+    service,
+    dirs,
+    limits,
+    redactor,
+    logSubscribers: options.logSubscribers,
+    runtimeDevices: options.runtimeDevices,
+  });
   registerFileRoutes(app, dirs, limits);
   registerUserRoutes(app, new UserStore(dirs.user));
   registerJobRoutes(app, service);

@@ -61,6 +61,11 @@ export interface StartServerOptions {
    * checkpoints folder at start when it is missing; `startServer` resolves once it exists. Default true.
    */
   demoCheckpoint?: boolean;
+  /**
+   * The runtime's devices for `/system_stats` (distributed mode: one entry per live worker, see
+   * src/runtime/queue/queue-runtime.ts). Default: this machine's CPU.
+   */
+  runtimeDevices?: () => Promise<object[]>;
 }
 
 export interface RunningServer {

@@ -77,6 +77,7 @@ export async function startServer(options: StartServerFullOptions = {}): Promise
       logger: options.logger,
       logSubscribers: new Set(),
       holdEvents: (clientId) => hub.hold(clientId),
+      runtimeDevices: options.runtimeDevices,
     });
     closeSockets = attachWebSockets(app.server as Server, {
       hub,

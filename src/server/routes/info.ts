@@ -22,6 +22,8 @@ export interface InfoContext {
   redactor: Redactor;
   /** Client ids that asked for `logs` events (PATCH /internal/logs/subscribe). */
   logSubscribers: Set<string>;
+  /** `/system_stats` devices when the runtime is elsewhere (one per queue worker); default this CPU. */
+  runtimeDevices?: () => Promise<object[]>;
 }
 
 /** A safetensors file's `__metadata__` (the checkpoint reader validates the header); null when absent or unreadable. */
@@ -59,17 +61,19 @@ export function registerInfoRoutes(app: FastifyInstance, ctx: InfoContext): void
       argv: ctx.redactor.argv(process.argv.slice(1)),
       server: 'cones-nodes',
     },
-    devices: [
-      {
-        name: 'cpu',
-        type: 'cpu',
-        index: 0,
-        vram_total: totalmem(),
-        vram_free: freemem(),
-        torch_vram_total: 0,
-        torch_vram_free: 0,
-      },
-    ],
+    devices: ctx.runtimeDevices
+      ? await ctx.runtimeDevices()
+      : [
+          {
+            name: 'cpu',
+            type: 'cpu',
+            index: 0,
+            vram_total: totalmem(),
+            vram_free: freemem(),
+            torch_vram_total: 0,
+            torch_vram_free: 0,
+          },
+        ],
   }));
 
   comfyRoute(app, 'GET', '/features', async () => serverFeatureFlags(limits));
