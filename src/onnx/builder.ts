@@ -156,6 +156,14 @@ export class Builder extends GraphBuilder {
   resizeNearest(x: Value, size: readonly [number, number]): Value {
     return sh.resizeNearest(this, x, size);
   }
+  /** `resizeNearest` to the run-time height and width of `like` (size-agnostic graphs). */
+  resizeNearestLike(x: Value, like: Value): Value {
+    return sh.resizeNearestLike(this, x, like);
+  }
+  /** Reshape to the run-time shape of `like`. */
+  reshapeLike(x: Value, like: Value, hint?: string): Value {
+    return sh.reshapeLike(this, x, like, hint);
+  }
   /** Mean squared error over every element, as a scalar []. */
   mse(pred: Value, target: Value, hint = 'loss'): Value {
     const d = this.sub(pred, target);

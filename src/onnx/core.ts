@@ -64,6 +64,18 @@ export class GraphBuilder {
   }
 
   /**
+   * Declares dimensions of a graph input or output symbolic (written as ONNX dim_param, so one model
+   * serves every size). Only sound when every op between them is size-agnostic: shapes come from
+   * `reshape` patterns with 0/−1, `reshapeLike` or `resizeNearestLike`, never from build-time sizes.
+   */
+  symbolic(v: Value, dims: readonly (string | undefined)[]): Value {
+    if (dims.length !== v.shape.length)
+      throw new Error(`symbolic: ${dims.length} names for '${v.name}' of rank ${v.shape.length}`);
+    this.graph.symbolicDims.set(v.name, [...dims]);
+    return v;
+  }
+
+  /**
    * A weight named `<scope>.<leaf>` (so the value *is* the checkpoint key). The array is kept by
    * reference, not copied. Its type gives the dtype unless `dtype` is passed (Uint16Array → float16).
    */

@@ -46,6 +46,12 @@ export class Graph {
   readonly initializers = new Map<string, Initializer>();
   /** value name → index of the node producing it */
   readonly producer = new Map<string, number>();
+  /**
+   * Graph inputs/outputs whose dimensions are symbolic in the written model (ONNX dim_param), by value
+   * name: a name per dimension, undefined where the dimension stays fixed. The IR's own shapes are
+   * those of the size the graph was built at; see `GraphBuilder.symbolic`.
+   */
+  readonly symbolicDims = new Map<string, readonly (string | undefined)[]>();
 
   constructor(readonly name = 'graph') {}
 

@@ -8,7 +8,7 @@
  * NodeProto{input 1, output 2, name 3, op_type 4, attribute 5, domain 7}; AttributeProto{name 1,
  * f 2, i 3, s 4, floats 7, ints 8, type 20}; TensorProto{dims 1, data_type 2, name 8, raw_data 9,
  * external_data 13, data_location 14}; ValueInfoProto{name 1, type 2}; TypeProto{tensor_type 1};
- * TypeProto.Tensor{elem_type 1, shape 2}; TensorShapeProto{dim 1}; Dimension{dim_value 1}.
+ * TypeProto.Tensor{elem_type 1, shape 2}; TensorShapeProto{dim 1}; Dimension{dim_value 1, dim_param 2}.
  */
 import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -74,13 +74,16 @@ function writeTensor(w: ProtoWriter, t: Initializer, ext?: ExternalRef): void {
   }
 }
 
-function writeValueInfo(w: ProtoWriter, v: Value): void {
+function writeValueInfo(w: ProtoWriter, v: Value, symbolic?: readonly (string | undefined)[]): void {
   w.string(1, v.name);
   w.message(2, (type) =>
     type.message(1, (tt) => {
       tt.int(1, ONNX_DTYPE[v.dtype]);
       tt.message(2, (shape) => {
-        for (const d of v.shape) shape.message(1, (dim) => dim.int(1, d));
+        v.shape.forEach((d, i) => {
+          const param = symbolic?.[i];
+          shape.message(1, (dim) => (param ? dim.string(2, param) : dim.int(1, d)));
+        });
       });
     }),
   );
@@ -110,8 +113,10 @@ export function encodeModel(
     for (const t of graph.initializers.values()) {
       if (used.has(t.name)) gw.message(5, (tw) => writeTensor(tw, t, external.get(t.name)));
     }
-    for (const name of graph.inputs) gw.message(11, (vw) => writeValueInfo(vw, graph.value(name)));
-    for (const name of graph.outputs) gw.message(12, (vw) => writeValueInfo(vw, graph.value(name)));
+    for (const name of graph.inputs)
+      gw.message(11, (vw) => writeValueInfo(vw, graph.value(name), graph.symbolicDims.get(name)));
+    for (const name of graph.outputs)
+      gw.message(12, (vw) => writeValueInfo(vw, graph.value(name), graph.symbolicDims.get(name)));
   });
   w.message(8, (ow) => ow.string(1, '').int(2, OPSET));
   return w.finish();

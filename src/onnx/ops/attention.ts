@@ -49,9 +49,10 @@ export function attention(
     );
   }
   const d = ch / heads;
-  const qh = transpose(b, reshape(b, q, [bs, n, heads, d]), [0, 2, 1, 3], 'q_heads');
-  const kt = transpose(b, reshape(b, k, [bs, m, heads, d]), [0, 2, 3, 1], 'k_heads_t');
-  const vh = transpose(b, reshape(b, v, [bs, m, heads, d]), [0, 2, 1, 3], 'v_heads');
+  // Patterns with 0 (batch, tokens) so the graph runs at any size.
+  const qh = transpose(b, reshape(b, q, [0, 0, heads, d]), [0, 2, 1, 3], 'q_heads');
+  const kt = transpose(b, reshape(b, k, [0, 0, heads, d]), [0, 2, 3, 1], 'k_heads_t');
+  const vh = transpose(b, reshape(b, v, [0, 0, heads, d]), [0, 2, 1, 3], 'v_heads');
   const wanted = opts.chunks ?? (opts.recompute ? 'auto' : 1);
   const scoreBytes = bs * heads * n * m * BYTES_PER_ELEMENT[q.dtype];
   const auto = Math.ceil(scoreBytes / (opts.maxChunkBytes ?? DEFAULT_MAX_CHUNK_BYTES));
@@ -84,7 +85,7 @@ export function attention(
     return opts.recompute ? b.recompute(core) : core();
   });
   const o = outs.length > 1 ? concat(b, outs, 2, 'attn_chunks') : outs[0];
-  return reshape(b, transpose(b, o, [0, 2, 1, 3]), [bs, n, ch], 'attn');
+  return reshape(b, transpose(b, o, [0, 2, 1, 3]), [0, 0, ch], 'attn');
 }
 
 /** GEGLU feed-forward input half: p = x·W₀ᵀ + b₀, value = p[…, :H], gate = p[…, H:], out = value·GELU(gate). */

@@ -8,6 +8,7 @@ import { formatShape, normAxis, type Value } from '../ir.js';
 import { add, div, mul, sqrt, sub } from './elementwise.js';
 import { reduceMean, reduceSum } from './reduce.js';
 import { defineGrad } from './registry.js';
+import { reshapeLike } from './shape.js';
 import { reshapeRaw } from './util.js';
 
 /** PyTorch GroupNorm: `groups` contiguous channel groups, biased variance, affine γ, β per channel. */
@@ -23,7 +24,7 @@ export function groupNorm(
   const [n, ch, ...spatial] = x.shape;
   if (ch % groups !== 0) throw new Error(`groupNorm: ${ch} channels do not split into ${groups} groups`);
   const len = (ch / groups) * spatial.reduce((p, d) => p * d, 1);
-  const grouped = reshapeRaw(b, x, [n, groups, len]);
+  const grouped = reshapeRaw(b, x, [n, groups, len], 'reshape', [0, groups, -1]);
   const ones = b.constant(x.dtype, [groups], new Array(groups).fill(1));
   const zeros = b.constant(x.dtype, [groups], new Array(groups).fill(0));
   const normed = b.emit1(
@@ -33,7 +34,7 @@ export function groupNorm(
     { epsilon: { f: eps } },
     `${hint}.normed`,
   );
-  const back = reshapeRaw(b, normed, x.shape);
+  const back = reshapeLike(b, normed, x);
   const affineShape = [ch, ...spatial.map(() => 1)];
   return add(b, mul(b, back, reshapeRaw(b, gamma, affineShape)), reshapeRaw(b, beta, affineShape), hint);
 }

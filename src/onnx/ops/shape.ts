@@ -4,7 +4,10 @@ import { broadcastShapes, formatShape, normAxis, numel, type Value } from '../ir
 import { defineGrad } from './registry.js';
 import { inversePerm, permute, reduceSumRaw, reshapeRaw, unbroadcast } from './util.js';
 
-/** Reshape to a static shape; one −1 is resolved here, 0 keeps the input's dimension. */
+/**
+ * Reshape; one −1 is inferred, 0 keeps the input's dimension. The node carries the pattern as given
+ * (ONNX Reshape has the same semantics), so a pattern that names only fixed sizes works at any size.
+ */
 export function reshape(b: GraphBuilder, x: Value, shape: readonly number[], hint = 'reshape'): Value {
   const dims = shape.map((d, i) => (d === 0 ? x.shape[i] : d));
   const unknown = dims.indexOf(-1);
@@ -15,7 +18,19 @@ export function reshape(b: GraphBuilder, x: Value, shape: readonly number[], hin
     }
     dims[unknown] = numel(x.shape) / known;
   }
-  return reshapeRaw(b, x, dims, hint);
+  return reshapeRaw(b, x, dims, hint, shape.some((d) => d <= 0) ? shape : undefined);
+}
+
+/** The shape of `x` as an int64 [rank] value (read at run time). */
+export function shapeOf(b: GraphBuilder, x: Value, hint = 'shape'): Value {
+  return b.emit1('Shape', [x], { dtype: 'int64', shape: [x.shape.length] }, {}, hint);
+}
+
+/** Reshape `x` to the run-time shape of `like` (same element count). */
+export function reshapeLike(b: GraphBuilder, x: Value, like: Value, hint = 'reshape'): Value {
+  if (numel(x.shape) !== numel(like.shape))
+    throw new Error(`reshapeLike ${formatShape(x.shape)} → ${formatShape(like.shape)}: sizes differ`);
+  return b.emit1('Reshape', [x, shapeOf(b, like)], { dtype: x.dtype, shape: [...like.shape] }, {}, hint);
 }
 
 export function transpose(b: GraphBuilder, x: Value, perm: readonly number[], hint = 'transpose'): Value {
@@ -175,6 +190,38 @@ export function resizeNearest(
   if (height !== h) y = gather(b, y, b.int64s(nearestSourceIndices(h, height)), 2, `${hint}_rows`);
   if (width !== w) y = gather(b, y, b.int64s(nearestSourceIndices(w, width)), 3, `${hint}_cols`);
   return y;
+}
+
+/**
+ * `resizeNearest` to the run-time height and width of `like` [·, ·, H, W]: the same source indices
+ * (min(⌊d·s⌋, in − 1), s = in/out, both rounded to float32 as ATen does) computed in the graph from
+ * the two shapes, so one model serves every size. Two Gathers, also for an exact ×2.
+ */
+export function resizeNearestLike(b: GraphBuilder, x: Value, like: Value, hint = 'upsample'): Value {
+  const [n, c] = x.shape;
+  const [, , height, width] = like.shape;
+  if (x.shape.length !== 4 || like.shape.length !== 4)
+    throw new Error(`resizeNearestLike: ${formatShape(x.shape)} to ${formatShape(like.shape)}`);
+  const inShape = shapeOf(b, x, `${hint}_in_shape`);
+  const outShape = shapeOf(b, like, `${hint}_out_shape`);
+  const dim = (shape: Value, axis: number, name: string) =>
+    b.emit1('Gather', [shape, b.constant('int64', [], [axis])], { dtype: 'int64', shape: [] }, { axis: { i: 0 } }, name);
+  const toF = (v: Value, name: string) =>
+    b.emit1('Cast', [v], { dtype: 'float32', shape: v.shape }, { to: { i: 1 } }, name);
+  const indices = (axis: number, size: number, name: string) => {
+    const inSize = dim(inShape, axis, `${name}_in`);
+    const outSize = dim(outShape, axis, `${name}_out`);
+    const scale = b.emit1('Div', [toF(inSize, `${name}_in_f`), toF(outSize, `${name}_out_f`)], { dtype: 'float32', shape: [] }, {}, `${name}_scale`);
+    const d = b.emit1('Range', [b.constant('int64', [], [0]), outSize, b.constant('int64', [], [1])], { dtype: 'int64', shape: [size] }, {}, `${name}_d`);
+    const src = b.emit1('Floor', [b.emit1('Mul', [toF(d, `${name}_d_f`), scale], { dtype: 'float32', shape: [size] }, {}, `${name}_pos`)], { dtype: 'float32', shape: [size] }, {}, `${name}_floor`);
+    const last = b.emit1('Sub', [inSize, b.constant('int64', [], [1])], { dtype: 'int64', shape: [] }, {}, `${name}_last`);
+    const idx = b.emit1('Cast', [src], { dtype: 'int64', shape: [size] }, { to: { i: 7 } }, `${name}_idx_raw`);
+    return b.emit1('Min', [idx, last], { dtype: 'int64', shape: [size] }, {}, `${name}_idx`);
+  };
+  const rows = gather(b, x, indices(2, height, `${hint}_rows`), 2, `${hint}_rows`);
+  const out = gather(b, rows, indices(3, width, `${hint}_cols`), 3, `${hint}_cols`);
+  if (out.shape[0] !== n || out.shape[1] !== c) throw new Error('resizeNearestLike: shape bug');
+  return out;
 }
 
 // ---- gradient rules -------------------------------------------------------------------------

@@ -2,11 +2,21 @@
 import type { GraphBuilder } from '../core.js';
 import { formatShape, numel, type Shape, shapeEq, type Value } from '../ir.js';
 
-export function reshapeRaw(b: GraphBuilder, x: Value, shape: readonly number[], hint = 'reshape'): Value {
-  if (shapeEq(x.shape, shape)) return x;
+/**
+ * Reshape to the static `shape`. `pattern` (ONNX semantics: 0 copies the input's dimension, −1 is
+ * inferred) is what the node carries instead, so the model also runs at other sizes.
+ */
+export function reshapeRaw(
+  b: GraphBuilder,
+  x: Value,
+  shape: readonly number[],
+  hint = 'reshape',
+  pattern?: readonly number[],
+): Value {
+  if (shapeEq(x.shape, shape) && (!pattern || pattern.every((d) => d === 0))) return x;
   if (numel(shape) !== numel(x.shape))
     throw new Error(`reshape ${formatShape(x.shape)} → ${formatShape(shape)}: sizes differ`);
-  return b.emit1('Reshape', [x, b.int64s(shape)], { dtype: x.dtype, shape }, {}, hint);
+  return b.emit1('Reshape', [x, b.int64s(pattern ?? shape)], { dtype: x.dtype, shape }, {}, hint);
 }
 
 export function reduceSumRaw(b: GraphBuilder, x: Value, axes: readonly number[], keepdims: boolean): Value {

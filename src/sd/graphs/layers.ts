@@ -109,12 +109,11 @@ export class Net {
   attention(q: Value, k: Value, v: Value, heads: number, opts: AttentionOptions = {}): Value {
     const { b } = this;
     if (this.dtype !== 'float16') return b.attention(q, k, v, heads, opts);
-    const [bs, n, ch] = q.shape;
-    const m = k.shape[1];
+    const ch = q.shape[2];
     const d = ch / heads;
-    const qh = b.transpose(b.reshape(q, [bs, n, heads, d]), [0, 2, 1, 3], 'q_heads');
-    const kt = b.transpose(b.reshape(k, [bs, m, heads, d]), [0, 2, 3, 1], 'k_heads_t');
-    const vh = b.transpose(b.reshape(v, [bs, m, heads, d]), [0, 2, 1, 3], 'v_heads');
+    const qh = b.transpose(b.reshape(q, [0, 0, heads, d]), [0, 2, 1, 3], 'q_heads');
+    const kt = b.transpose(b.reshape(k, [0, 0, heads, d]), [0, 2, 3, 1], 'k_heads_t');
+    const vh = b.transpose(b.reshape(v, [0, 0, heads, d]), [0, 2, 1, 3], 'v_heads');
     let scores = b.mul(
       b.cast(b.matmul(qh, kt, 'scores_raw'), 'float32'),
       opts.scale ?? 1 / Math.sqrt(d),
@@ -123,7 +122,7 @@ export class Net {
     if (opts.mask) scores = b.add(scores, b.cast(opts.mask, 'float32'), 'scores_masked');
     const probs = b.cast(b.softmax(scores, -1, 'probs'), 'float16');
     const o = b.matmul(probs, vh, 'attn_heads');
-    return b.reshape(b.transpose(o, [0, 2, 1, 3]), [bs, n, ch], 'attn');
+    return b.reshape(b.transpose(o, [0, 2, 1, 3]), [0, 0, ch], 'attn');
   }
 
   silu(x: Value): Value {
@@ -132,14 +131,13 @@ export class Net {
 
   /** [B, C, H, W] → [B, H·W, C] (token n = y·W + x). */
   toTokens(x: Value): Value {
-    const [n, c, h, w] = x.shape;
-    return this.b.reshape(this.b.transpose(x, [0, 2, 3, 1]), [n, h * w, c], 'tokens');
+    const c = x.shape[1];
+    return this.b.reshape(this.b.transpose(x, [0, 2, 3, 1]), [0, -1, c], 'tokens');
   }
 
-  /** [B, H·W, C] → [B, C, H, W]. */
-  fromTokens(t: Value, h: number, w: number): Value {
-    const [n, , c] = t.shape;
-    return this.b.transpose(this.b.reshape(t, [n, h, w, c]), [0, 3, 1, 2], 'map');
+  /** [B, H·W, C] → [B, C, H, W] with the run-time shape of `like` (a map of that shape). */
+  fromTokens(t: Value, like: Value): Value {
+    return this.b.reshapeLike(this.b.transpose(t, [0, 2, 1]), like, 'map');
   }
 }
 

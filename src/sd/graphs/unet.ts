@@ -36,6 +36,11 @@ export interface UnetGraphOptions extends UnetShape {
   kvMode?: KvMode;
   /** Split attention query axes so no probability map exceeds this many bytes (default: no limit). */
   attentionMapBudget?: number;
+  /**
+   * One model for every batch, latent size and context length: batch, height, width and tokens are
+   * symbolic (dim_param) in the written model; the sizes above are only the ones it is built at.
+   */
+  sizeAgnostic?: boolean;
 }
 
 /** Which attention cores are recompute segments (their maps re-derived in the backward, not kept). */
@@ -53,6 +58,11 @@ export interface UnetForwardOptions {
    * ones split the query axis into chunks (exact: query rows are independent). Default: no limit.
    */
   attentionMapBudget?: number;
+  /**
+   * Upsample to the skip's run-time size (Shape-derived Gathers) instead of build-time sizes, so the
+   * graph runs at any latent size (one model for every size; no attention chunking then).
+   */
+  sizeAgnostic?: boolean;
 }
 
 /** Query chunks for an [B, heads, N, M] map: the fewest that divide N and fit the budget. */
@@ -93,7 +103,7 @@ export function timestepEmbedding(b: Builder, t: Value, dim: number): Value {
   const freqs = new Array<number>(half);
   for (let i = 0; i < half; i++)
     freqs[i] = Math.fround(Math.exp(Math.fround(Math.fround(-Math.log(10000) * i) / half)));
-  const arg = b.mul(b.reshape(t, [t.shape[0], 1]), b.constant(t.dtype, [1, half], freqs), 'timestep_args');
+  const arg = b.mul(b.reshape(t, [-1, 1]), b.constant(t.dtype, [1, half], freqs), 'timestep_args');
   return b.concat([b.cos(arg), b.sin(arg)], 1, 'timestep_embedding');
 }
 
@@ -123,7 +133,7 @@ export function unetForward(
       net.in(module, () => {
         let y = net.conv(net.silu(net.groupNorm(h, 'in_layers.0', groups, RES_EPS)), 'in_layers.2');
         const e = net.linear(embSilu, 'emb_layers.1');
-        y = b.add(y, b.reshape(e, [e.shape[0], cout, 1, 1]), 'plus_emb');
+        y = b.add(y, b.reshape(e, [-1, cout, 1, 1]), 'plus_emb');
         y = net.conv(net.silu(net.groupNorm(y, 'out_layers.0', groups, RES_EPS)), 'out_layers.3');
         const skip = h.shape[1] === cout ? h : net.conv(h, 'skip_connection');
         return b.add(skip, y, 'out');
@@ -131,8 +141,9 @@ export function unetForward(
 
     const transformer = (module: string, h: Value) =>
       net.in(module, () => {
-        const [, c, hh, ww] = h.shape;
-        let tok = net.toTokens(net.conv(net.groupNorm(h, 'norm', groups, TRANSFORMER_EPS), 'proj_in'));
+        const c = h.shape[1];
+        const projected = net.conv(net.groupNorm(h, 'norm', groups, TRANSFORMER_EPS), 'proj_in');
+        let tok = net.toTokens(projected);
         for (let d = 0; d < u.transformerDepth; d++) {
           tok = net.in(`transformer_blocks.${d}`, () => {
             const attn = (name: string, q: Value, ctx: Value) =>
@@ -187,7 +198,7 @@ export function unetForward(
             return b.add(s, ff, 'after_ff');
           });
         }
-        const y = net.conv(net.fromTokens(tok, hh, ww), 'proj_out');
+        const y = net.conv(net.fromTokens(tok, projected), 'proj_out');
         if (y.shape[1] !== c) throw new Error(`${module}: proj_out changes width`);
         return b.add(y, h, 'out');
       });
@@ -227,9 +238,12 @@ export function unetForward(
         }
         if (level !== 0 && r === u.numResBlocks) {
           const module = `output_blocks.${k}.${sub}`;
-          const [, , skipH, skipW] = skips[skips.length - 1].shape;
+          const skip = skips[skips.length - 1];
+          const [, , skipH, skipW] = skip.shape;
           h = net.conv(
-            b.scope(module, () => b.resizeNearest(h, [skipH, skipW])),
+            b.scope(module, () =>
+              opts.sizeAgnostic ? b.resizeNearestLike(h, skip) : b.resizeNearest(h, [skipH, skipW]),
+            ),
             `${module}.conv`,
           );
         }
@@ -275,9 +289,18 @@ export function buildUnetGraph(config: SD1Config, weights: Weights, opts: UnetGr
   const ctx = b.input(UNET_INPUTS.context, io, [opts.batch, opts.contextLength ?? 77, u.contextDim]);
   const kv = declareKvInputs(b, u, opts.kvMode ?? 'none', dtype);
   const net = new Net(b, weights, dtype, kv.scale);
+  if (opts.sizeAgnostic && opts.attentionMapBudget)
+    throw new Error('a size-agnostic UNet cannot chunk attention by size (attentionMapBudget)');
   const eps = unetForward(net, u, toCompute(net, x), t, toCompute(net, ctx), {
     attentionMapBudget: opts.attentionMapBudget,
+    sizeAgnostic: opts.sizeAgnostic,
   });
-  b.output(b.cast(eps, io), UNET_OUTPUT);
+  const out = b.output(b.cast(eps, io), UNET_OUTPUT);
+  if (opts.sizeAgnostic) {
+    b.symbolic(x, ['batch', undefined, 'height', 'width']);
+    b.symbolic(t, ['batch']);
+    b.symbolic(ctx, ['batch', 'tokens', undefined]);
+    b.symbolic(out, ['batch', undefined, 'height', 'width']);
+  }
   return { builder: b, kvKeys: kv.keys };
 }

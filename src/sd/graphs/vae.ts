@@ -29,6 +29,8 @@ export interface VaeGraphOptions {
   height: number;
   width: number;
   dtype?: GraphDType;
+  /** Batch, height and width symbolic in the written model (one model for every size). */
+  sizeAgnostic?: boolean;
 }
 
 function vaeBlocks(net: Net, v: VAEConfig) {
@@ -43,11 +45,10 @@ function vaeBlocks(net: Net, v: VAEConfig) {
     });
   const attention = (module: string, h: Value) =>
     net.in(module, () => {
-      const [, , hh, ww] = h.shape;
       const u = net.groupNorm(h, 'norm', groups, EPS);
       const tokens = (name: string) => net.toTokens(net.conv(u, name));
       const o = net.attention(tokens('q'), tokens('k'), tokens('v'), 1);
-      return b.add(net.conv(net.fromTokens(o, hh, ww), 'proj_out'), h, 'out');
+      return b.add(net.conv(net.fromTokens(o, u), 'proj_out'), h, 'out');
     });
   const mid = (module: string, h: Value) =>
     net.in(module, () =>
@@ -141,8 +142,11 @@ export function buildVaeEncoderGraph(config: SD1Config, weights: Weights, opts: 
     {},
     'logvar_clamped',
   );
-  b.output(mean, VAE_ENCODER_OUTPUTS.mean);
-  b.output(logvar, VAE_ENCODER_OUTPUTS.logvar);
+  const outs = [b.output(mean, VAE_ENCODER_OUTPUTS.mean), b.output(logvar, VAE_ENCODER_OUTPUTS.logvar)];
+  if (opts.sizeAgnostic) {
+    b.symbolic(image, ['batch', undefined, 'height', 'width']);
+    for (const o of outs) b.symbolic(o, ['batch', undefined, 'latent_height', 'latent_width']);
+  }
   return b;
 }
 
@@ -156,6 +160,10 @@ export function buildVaeDecoderGraph(config: SD1Config, weights: Weights, opts: 
   const z = b.input(VAE_DECODER_INPUT, io, [opts.batch, v.latentChannels, opts.height, opts.width]);
   const net = new Net(b, weights, dtype);
   const image = vaeDecoderForward(net, v, toCompute(net, z));
-  b.output(b.cast(image, io), VAE_DECODER_OUTPUT);
+  const out = b.output(b.cast(image, io), VAE_DECODER_OUTPUT);
+  if (opts.sizeAgnostic) {
+    b.symbolic(z, ['batch', undefined, 'height', 'width']);
+    b.symbolic(out, ['batch', undefined, 'image_height', 'image_width']);
+  }
   return b;
 }

@@ -149,6 +149,58 @@ describe('SD1 UNet graph', () => {
     });
   }
 
+  it('a size-agnostic UNet built at one size runs every batch, latent size and context length, equal to the per-size graph', async () => {
+    const u = fx.checkpoint.config.unet;
+    const weights = await fx.weights('unet');
+    const built = buildUnetGraph(fx.checkpoint.config, weights, {
+      batch: 1,
+      height: 8,
+      width: 8,
+      sizeAgnostic: true,
+    });
+    // Built elsewhere, the graph is the same node for node: nothing in it depends on the size.
+    const other = buildUnetGraph(fx.checkpoint.config, weights, {
+      batch: 3,
+      height: 9,
+      width: 5,
+      contextLength: 154,
+      sizeAgnostic: true,
+    });
+    const nodes = (g: typeof built.builder.graph) =>
+      JSON.stringify(g.nodes.map((n) => [n.op, n.inputs, n.outputs, n.attrs]));
+    expect(nodes(other.builder.graph)).toBe(nodes(built.builder.graph));
+    const dynamic = await fx.open(built.builder.graph, 'unet-size-agnostic');
+    expect(dynamic.inputNames).toContain('sample');
+    for (const [batch, hh, ww, len] of [
+      [1, 8, 8, 77],
+      [2, 12, 8, 77],
+      [1, 9, 5, 154],
+      [2, 16, 16, 77],
+    ] as const) {
+      const sample = signal(batch * 4 * hh * ww, 3);
+      const context = signal(batch * len * u.contextDim, 4);
+      const f = {
+        sample: { dtype: 'float32' as const, shape: [batch, 4, hh, ww], data: sample },
+        timestep: { dtype: 'float32' as const, shape: [batch], data: new Float32Array(batch).fill(500) },
+        encoder_hidden_states: {
+          dtype: 'float32' as const,
+          shape: [batch, len, u.contextDim],
+          data: context,
+        },
+      };
+      const fixed = await fx.open(
+        buildUnetGraph(fx.checkpoint.config, weights, { batch, height: hh, width: ww, contextLength: len })
+          .builder.graph,
+        `unet-fixed-${batch}-${hh}x${ww}-${len}`,
+      );
+      const want = (await fixed.run(f))[UNET_OUTPUT];
+      const got = (await dynamic.run(f))[UNET_OUTPUT];
+      expect(got.shape).toEqual([batch, 4, hh, ww]);
+      expect(maxAbsDiff(got.data as Float32Array, want.data as Float32Array)).toBeLessThan(1e-5);
+      await fixed.release();
+    }
+  });
+
   it('attention chunking picks the fewest query chunks that divide N and fit the budget', () => {
     // SD1 level 0 at 64² latents, batch 4, fp32: 2 GiB per map → 4 chunks of 512 MiB.
     expect(attentionChunks(4, 8, 4096, 4096, 4, 512 * 2 ** 20)).toBe(4);

@@ -85,6 +85,45 @@ describe('SD1 VAE graphs', () => {
     expect(maxAbsDiff(out.data as Float32Array, ref.d)).toBeLessThan(1e-4);
   });
 
+  it('size-agnostic encoder and decoder built at one size run at others, equal to the per-size graphs', async () => {
+    const weights = await fx.weights('vae');
+    const { config } = fx.checkpoint;
+    const dec = await fx.open(
+      buildVaeDecoderGraph(config, weights, { batch: 1, height: 2, width: 2, sizeAgnostic: true }).graph,
+      'vae-dec-any',
+    );
+    const enc = await fx.open(
+      buildVaeEncoderGraph(config, weights, { batch: 1, height: 16, width: 16, sizeAgnostic: true }).graph,
+      'vae-enc-any',
+    );
+    for (const [batch, h, w] of [
+      [1, 4, 6],
+      [2, 3, 5],
+    ] as const) {
+      const z = signal(batch * 4 * h * w, 6);
+      const feed = { latent_sample: { dtype: 'float32' as const, shape: [batch, 4, h, w], data: z } };
+      const fixed = await fx.open(
+        buildVaeDecoderGraph(config, weights, { batch, height: h, width: w }).graph,
+        `vae-dec-${batch}-${h}x${w}`,
+      );
+      const got = (await dec.run(feed))[VAE_DECODER_OUTPUT];
+      expect(got.shape).toEqual([batch, 3, 8 * h, 8 * w]);
+      const want = (await fixed.run(feed))[VAE_DECODER_OUTPUT].data as Float32Array;
+      expect(maxAbsDiff(got.data as Float32Array, want)).toBeLessThan(1e-5);
+
+      const image = signal(batch * 3 * 64 * h * w, 7);
+      const imageFeed = { sample: { dtype: 'float32' as const, shape: [batch, 3, 8 * h, 8 * w], data: image } };
+      const fixedEnc = await fx.open(
+        buildVaeEncoderGraph(config, weights, { batch, height: 8 * h, width: 8 * w }).graph,
+        `vae-enc-${batch}-${h}x${w}`,
+      );
+      const gotMean = (await enc.run(imageFeed))[VAE_ENCODER_OUTPUTS.mean];
+      expect(gotMean.shape).toEqual([batch, 4, h, w]);
+      const wantMean = (await fixedEnc.run(imageFeed))[VAE_ENCODER_OUTPUTS.mean].data as Float32Array;
+      expect(maxAbsDiff(gotMean.data as Float32Array, wantMean)).toBeLessThan(1e-5);
+    }
+  });
+
   it('encoder on a non-square image (16×24) agrees with the reference, whose downsampling pads right/bottom only', async () => {
     // Symmetric padding would shift every stride-2 window by one pixel and break the agreement.
     const weights = await fx.weights('vae');
