@@ -1,7 +1,9 @@
 /**
- * SD1 graphs as ready-to-run sessions: each graph is built once per (model fingerprint, kind, shapes,
- * dtype, options), serialized with external weights into the graph cache, and opened by path. Runners
- * take and return plain typed arrays; one runner (and its ORT session) is kept per distinct graph.
+ * SD1 graphs as ready-to-run sessions: each graph is built once per (model fingerprint, kind, dtype,
+ * options — and shapes, for the graphs that are not size-agnostic), serialized with external weights
+ * into the graph cache, and opened by path. The UNet and VAE graphs are size-agnostic: one graph and
+ * one ORT session (one copy of the weights) serve every batch, latent size and context length. Runners
+ * take and return plain typed arrays; one ORT session is kept per distinct graph.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -46,7 +48,7 @@ import {
 import { type GraphDType, loadWeights, type WeightReader } from './weights.js';
 
 /** Bump when a builder here changes the graph it emits for the same options. */
-export const SD1_GRAPHS_VERSION = 1;
+export const SD1_GRAPHS_VERSION = 2;
 
 /** An open checkpoint (`SD1Checkpoint` satisfies this). */
 export interface Sd1ModelSource extends WeightReader {
@@ -133,6 +135,9 @@ export type TrainingRunnerOptions = Omit<TrainingGraphOptions, 'dtype'> & { dtyp
 /** Graph builds and sessions for one checkpoint; see README.md in this folder. */
 export class Sd1Sessions {
   readonly cache: GraphCache;
+  /** Open sessions by graph key hash. */
+  private readonly graphs = new Map<string, Promise<GraphRunnerInfo>>();
+  /** Runners by graph key hash and call shapes (a size-agnostic graph serves many). */
   private readonly runners = new Map<string, Promise<GraphRunnerInfo>>();
   private readonly dtype: GraphDType;
   private fileIdentity: string[] | undefined;
@@ -184,17 +189,19 @@ export class Sd1Sessions {
     const L = opts.contextLength ?? 77;
     const io = ioDtype(dtype);
     const sampleShape = [opts.batch, u.inChannels, opts.height, opts.width];
+    // Attention chunking depends on the size: only an unchunked UNet is size-agnostic.
+    const sizeAgnostic = !opts.attentionMapBudget;
     const key = this.key(
       'unet',
       dtype,
-      { sample: sampleShape, context: [opts.batch, L, u.contextDim] },
-      { kvMode, ...(opts.attentionMapBudget ? { attentionMapBudget: opts.attentionMapBudget } : {}) },
+      sizeAgnostic ? {} : { sample: sampleShape, context: [opts.batch, L, u.contextDim] },
+      sizeAgnostic ? { kvMode, sizeAgnostic } : { kvMode, attentionMapBudget: opts.attentionMapBudget },
     );
     const kv = kvMode === 'none' ? [] : kvWeights(u, kvMode);
     return this.runner(
       key,
       'unet',
-      (w) => buildUnetGraph(this.config, w, { ...opts, dtype, kvMode }).builder.graph,
+      (w) => buildUnetGraph(this.config, w, { ...opts, dtype, kvMode, sizeAgnostic }).builder.graph,
       (info) => {
         const ones = onesFor(
           dtype,
@@ -221,6 +228,7 @@ export class Sd1Sessions {
           },
         };
       },
+      `${sampleShape}|${L}`,
     );
   }
 
@@ -228,11 +236,11 @@ export class Sd1Sessions {
     const dtype = opts.dtype ?? this.dtype;
     const io = ioDtype(dtype);
     const shape = [opts.batch, this.config.vae.inChannels, opts.height, opts.width];
-    const key = this.key('vae-encoder', dtype, { sample: shape });
+    const key = this.key('vae-encoder', dtype, {}, { sizeAgnostic: true });
     return this.runner(
       key,
       'vae',
-      (w) => buildVaeEncoderGraph(this.config, w, { ...opts, dtype }).graph,
+      (w) => buildVaeEncoderGraph(this.config, w, { ...opts, dtype, sizeAgnostic: true }).graph,
       (info) => ({
         ...info,
         run: async (image: FloatData) => {
@@ -243,6 +251,7 @@ export class Sd1Sessions {
           };
         },
       }),
+      `${shape}`,
     );
   }
 
@@ -250,11 +259,11 @@ export class Sd1Sessions {
     const dtype = opts.dtype ?? this.dtype;
     const io = ioDtype(dtype);
     const shape = [opts.batch, this.config.vae.latentChannels, opts.height, opts.width];
-    const key = this.key('vae-decoder', dtype, { latent_sample: shape });
+    const key = this.key('vae-decoder', dtype, {}, { sizeAgnostic: true });
     return this.runner(
       key,
       'vae',
-      (w) => buildVaeDecoderGraph(this.config, w, { ...opts, dtype }).graph,
+      (w) => buildVaeDecoderGraph(this.config, w, { ...opts, dtype, sizeAgnostic: true }).graph,
       (info) => ({
         ...info,
         run: async (latent: FloatData) => {
@@ -262,6 +271,7 @@ export class Sd1Sessions {
           return out[VAE_DECODER_OUTPUT].data as FloatData;
         },
       }),
+      `${shape}`,
     );
   }
 
@@ -325,7 +335,8 @@ export class Sd1Sessions {
 
   /** Releases every session opened so far. */
   async release(): Promise<void> {
-    const all = [...this.runners.values()];
+    const all = [...this.graphs.values()];
+    this.graphs.clear();
     this.runners.clear();
     for (const r of all) {
       try {
@@ -357,13 +368,21 @@ export class Sd1Sessions {
     part: 'unet' | 'vae' | 'text',
     build: (weights: Awaited<ReturnType<typeof loadWeights>>) => Graph,
     wrap: (info: GraphRunnerInfo) => R,
+    callShapes = '',
   ): Promise<R> {
     const id = graphKeyHash(key);
-    let pending = this.runners.get(id);
+    const runnerId = `${id}|${callShapes}`;
+    let pending = this.runners.get(runnerId);
     if (!pending) {
-      pending = this.open(key, part, build).then(wrap);
-      pending.catch(() => this.runners.delete(id));
-      this.runners.set(id, pending);
+      let graph = this.graphs.get(id);
+      if (!graph) {
+        graph = this.open(key, part, build);
+        graph.catch(() => this.graphs.delete(id));
+        this.graphs.set(id, graph);
+      }
+      pending = graph.then(wrap);
+      pending.catch(() => this.runners.delete(runnerId));
+      this.runners.set(runnerId, pending);
     }
     return pending as Promise<R>;
   }

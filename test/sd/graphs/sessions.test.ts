@@ -46,6 +46,29 @@ describe('loadSd1Sessions: graphs built once, cached on disk, run through typed-
     }
   });
 
+  it('one UNet / VAE graph and session serve every batch and size: a new size opens nothing', async () => {
+    const D = fx.checkpoint.config.unet.contextDim;
+    const small = await sessions.unet({ batch: 1, height: 8, width: 8 });
+    const other = await sessions.unet({ batch: 2, height: 12, width: 6 });
+    expect(other).not.toBe(small);
+    expect(other.session).toBe(small.session);
+    expect(other.modelPath).toBe(small.modelPath);
+    const eps = await other.run({
+      sample: signal(2 * 4 * 12 * 6, 1),
+      timestep: new Float32Array([500, 20]),
+      context: signal(2 * 77 * D, 2),
+    });
+    expect(eps).toHaveLength(2 * 4 * 12 * 6);
+    expect(allFinite(eps)).toBe(true);
+    const masked = await sessions.unet({ batch: 1, height: 8, width: 8, kvMode: 'cross-attention' });
+    expect(masked.session).not.toBe(small.session); // mask inputs make it another graph
+
+    const dec = await sessions.vaeDecoder({ batch: 1, height: 2, width: 2 });
+    const dec2 = await sessions.vaeDecoder({ batch: 1, height: 3, width: 5 });
+    expect(dec2.session).toBe(dec.session);
+    expect(await dec2.run(signal(4 * 15, 3))).toHaveLength(3 * 24 * 40);
+  });
+
   it('rebuilds when the checkpoint file changes on disk (size/mtime join the fingerprint in the key)', async () => {
     const cacheDir = join(fx.dir, 'graph-cache-touch');
     const first = loadSd1Sessions(fx.checkpoint, cacheDir, { session: { executionProvider: 'cpu' } });
