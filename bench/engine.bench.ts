@@ -94,7 +94,7 @@ function buildStack(c: Graph) {
   if (c.backward) grad(b, loss, xis);
   else b.output(loss, 'loss');
   let params = 0;
-  for (const init of b.graph.initializers.values()) if (init.dtype === 'float32') params += init.data.length;
+  for (const init of b.graph.initializers.values()) if (init.dtype === 'float32') params += init.data!.length;
   return { graph: b.graph, xis, params };
 }
 

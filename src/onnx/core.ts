@@ -4,8 +4,17 @@
  * methods by `Builder` (builder.ts).
  */
 import { createHash } from 'node:crypto';
-import { type DType, expectedArrayName, fromNumbers, type TensorData } from './dtype.js';
-import { type Attr, formatShape, Graph, numel, type Shape, type Value } from './ir.js';
+import { BYTES_PER_ELEMENT, type DType, expectedArrayName, fromNumbers, type TensorData } from './dtype.js';
+import {
+  type Attr,
+  type FileRegion,
+  formatShape,
+  Graph,
+  isFileRegion,
+  numel,
+  type Shape,
+  type Value,
+} from './ir.js';
 
 export interface OutSpec {
   dtype: DType;
@@ -79,12 +88,25 @@ export class GraphBuilder {
    * A weight named `<scope>.<leaf>` (so the value *is* the checkpoint key). The array is kept by
    * reference, not copied. Its type gives the dtype unless `dtype` is passed (Uint16Array → float16).
    */
-  param(leaf: string, data: TensorData, shape: Shape, dtype?: DType): Value {
+  param(leaf: string, data: TensorData | FileRegion, shape: Shape, dtype?: DType): Value {
     return this.initializer(this.scoped(leaf), data, shape, dtype);
   }
 
-  /** An initializer with an exact (unscoped) name. */
-  initializer(name: string, data: TensorData, shape: Shape, dtype?: DType): Value {
+  /**
+   * An initializer with an exact (unscoped) name: data in memory, or a region of a file on disk (then
+   * `dtype` is required and the saved model references the file; the bytes never enter the JS heap).
+   */
+  initializer(name: string, data: TensorData | FileRegion, shape: Shape, dtype?: DType): Value {
+    if (isFileRegion(data)) {
+      if (!dtype) throw new Error(`initializer '${name}': an on-disk weight needs its dtype`);
+      if (data.length !== numel(shape) * BYTES_PER_ELEMENT[dtype])
+        throw new Error(
+          `initializer '${name}': ${dtype}${formatShape(shape)} needs ${numel(shape) * BYTES_PER_ELEMENT[dtype]} bytes, ${data.path} holds ${data.length}`,
+        );
+      const v = this.graph.addValue({ name, dtype, shape: [...shape] });
+      this.graph.initializers.set(name, { name, dtype, shape: [...shape], file: data });
+      return v;
+    }
     const dt = dtype ?? dtypeOfArray(data);
     if (data.constructor.name !== expectedArrayName(dt)) {
       throw new Error(

@@ -15,7 +15,7 @@ export function dumpGraph(graph: Graph, opts: { maxNodes?: number } = {}): strin
     return val ? `${name}:${val.dtype}${formatShape(val.shape)}` : name;
   };
   let weightBytes = 0;
-  for (const t of graph.initializers.values()) weightBytes += t.data.byteLength;
+  for (const t of graph.initializers.values()) weightBytes += t.data?.byteLength ?? t.file?.length ?? 0;
   lines.push(
     `graph ${graph.name}: ${graph.nodes.length} nodes, ${graph.initializers.size} initializers (${(weightBytes / 2 ** 20).toFixed(1)} MiB)`,
   );

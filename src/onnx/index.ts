@@ -6,8 +6,8 @@ export { GraphBuilder, type Operand, type OutSpec } from './core.js';
 export { dumpGraph, opCounts } from './debug.js';
 export * from './dtype.js';
 export { type GradOptions, grad } from './grad.js';
-export type { Attr, Initializer, OpNode, Shape, Value } from './ir.js';
-export { Graph, numel } from './ir.js';
+export type { Attr, FileRegion, Initializer, OpNode, Shape, Value } from './ir.js';
+export { Graph, isFileRegion, numel } from './ir.js';
 export { lowerForFloat64 } from './lower64.js';
 export type { AttentionOptions } from './ops/attention.js';
 export type { ConvOptions } from './ops/conv.js';
@@ -27,3 +27,10 @@ export {
   type SessionOptions,
   type TensorValue,
 } from './session.js';
+export {
+  readWeightFile,
+  type StoredTensor,
+  type TensorSource,
+  WEIGHT_DATA_FILE,
+  writeWeightFile,
+} from './weight-file.js';

@@ -30,12 +30,27 @@ export interface OpNode {
   readonly segment?: number;
 }
 
-/** A weight or constant. `data` is kept by reference: a 3 GB weight is never copied by the IR. */
+/** Raw little-endian tensor bytes at `offset` in a file on disk (a weight never loaded into memory). */
+export interface FileRegion {
+  readonly path: string;
+  readonly offset: number;
+  readonly length: number;
+}
+
+export function isFileRegion(x: unknown): x is FileRegion {
+  return typeof x === 'object' && x !== null && typeof (x as FileRegion).path === 'string';
+}
+
+/**
+ * A weight or constant: `data` in memory (kept by reference: a 3 GB weight is never copied by the IR)
+ * or `file`, bytes on disk that a saved model references in place (see saveModel).
+ */
 export interface Initializer {
   readonly name: string;
   readonly dtype: DType;
   readonly shape: Shape;
-  readonly data: TensorData;
+  readonly data?: TensorData;
+  readonly file?: FileRegion;
 }
 
 export class Graph {

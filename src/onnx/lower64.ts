@@ -151,7 +151,7 @@ export function lowerForFloat64(graph: Graph): Graph {
   for (const name of graph.inputs)
     map.set(name, b.input(name, graph.value(name).dtype, graph.value(name).shape));
   for (const t of graph.initializers.values())
-    map.set(t.name, b.initializer(t.name, t.data, t.shape, t.dtype));
+    map.set(t.name, b.initializer(t.name, t.data ?? t.file!, t.shape, t.dtype));
   for (const node of graph.nodes) {
     const inputs = node.inputs.map((n) => (n ? map.get(n) : undefined));
     const lower = lowerings[node.op];

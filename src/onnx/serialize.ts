@@ -10,7 +10,16 @@
  * external_data 13, data_location 14}; ValueInfoProto{name 1, type 2}; TypeProto{tensor_type 1};
  * TypeProto.Tensor{elem_type 1, shape 2}; TensorShapeProto{dim 1}; Dimension{dim_value 1, dim_param 2}.
  */
-import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { isFloat, ONNX_DTYPE, type TensorData } from './dtype.js';
 import type { Attr, Graph, Initializer, Value } from './ir.js';
@@ -70,6 +79,8 @@ function writeTensor(w: ProtoWriter, t: Initializer, ext?: ExternalRef): void {
     }
     w.int(14, 1);
   } else {
+    if (!t.data)
+      throw new Error(`initializer '${t.name}' lives in ${t.file?.path}: save the model with saveModel`);
     w.bytes(9, bytesOf(t.data));
   }
 }
@@ -122,6 +133,16 @@ export function encodeModel(
   return w.finish();
 }
 
+/** A hard link (same inode: no copy on disk or in the page cache); a copy across file systems. */
+function linkOrCopy(from: string, to: string): void {
+  if (existsSync(to)) return;
+  try {
+    linkSync(from, to);
+  } catch {
+    copyFileSync(from, to);
+  }
+}
+
 function usedNames(graph: Graph): Set<string> {
   const used = new Set<string>();
   for (const n of graph.nodes) for (const x of n.inputs) used.add(x);
@@ -150,8 +171,24 @@ export function saveModel(graph: Graph, dir: string, opts: SaveOptions = {}): Sa
     offset = 0;
   };
   const used = usedNames(graph);
+  // On-disk weights (FileRegion initializers) are referenced where they lie: their file is hard-linked
+  // into the model folder (ORT only reads external data inside it), so every graph built on one weight
+  // file shares its bytes on disk and nothing is copied or read into memory.
+  const linked = new Map<string, string>();
+  for (const t of graph.initializers.values()) {
+    if (!t.file || !used.has(t.name)) continue;
+    let location = linked.get(t.file.path);
+    if (!location) {
+      location = `${fileName}.shared.${linked.size}`;
+      linkOrCopy(t.file.path, join(dir, location));
+      linked.set(t.file.path, location);
+    }
+    external.set(t.name, { location, offset: t.file.offset, length: t.file.length });
+    weightBytes += t.file.length;
+  }
   try {
     for (const t of graph.initializers.values()) {
+      if (!t.data) continue;
       const bytes = bytesOf(t.data);
       // Shape/axes constants stay inline: ORT's shape inference must read them.
       if (bytes.length <= inlineMax || !used.has(t.name) || !isFloat(t.dtype)) continue;
@@ -171,6 +208,7 @@ export function saveModel(graph: Graph, dir: string, opts: SaveOptions = {}): Sa
   }
   const model = encodeModel(graph, external);
   const modelPath = join(dir, fileName);
+  sideFiles.push(...linked.values());
   writeFileSync(modelPath, model);
   return { modelPath, sideFiles: sideFiles.map((f) => join(dir, f)), modelBytes: model.length, weightBytes };
 }

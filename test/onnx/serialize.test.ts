@@ -6,6 +6,7 @@ import { Builder } from '../../src/onnx/builder.js';
 import { GraphCache } from '../../src/onnx/cache.js';
 import { encodeModel, saveModel } from '../../src/onnx/serialize.js';
 import { createSession } from '../../src/onnx/session.js';
+import { readWeightFile, writeWeightFile } from '../../src/onnx/weight-file.js';
 import { randn } from './harness.js';
 import { readMessage, sub, text } from './proto-reader.js';
 
@@ -29,6 +30,68 @@ function smallModel(): Builder {
 }
 
 const feeds = { x: { dtype: 'float32' as const, shape: [3, 16], data: Float32Array.from(randn(7, 48)) } };
+
+/** The weights of `smallModel` as tensor sources for a weight folder. */
+function smallModelTensors() {
+  const g = smallModel().graph;
+  return [...g.initializers.values()]
+    .filter((t) => t.name.startsWith('layers.'))
+    .map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, read: async () => t.data! }));
+}
+
+describe('weight folders: weights written once, referenced in place by every graph', () => {
+  it('a graph on file-region weights runs like the in-memory one; two graphs share the file (hard link)', async () => {
+    const stored = await writeWeightFile(join(dir, 'wf'), smallModelTensors());
+    const before = statSync(join(dir, 'wf', 'weights.data')).mtimeMs;
+    // A second call finds the folder and writes nothing.
+    await writeWeightFile(join(dir, 'wf'), smallModelTensors());
+    expect(statSync(join(dir, 'wf', 'weights.data')).mtimeMs).toBe(before);
+    expect(readWeightFile(join(dir, 'wf'))?.size).toBe(12);
+    for (const t of stored.values()) expect(t.file.offset % 4096).toBe(0);
+
+    const onDisk = (name: string) => {
+      const b = new Builder('stack');
+      const x = b.input('x', 'float32', [3, 16]);
+      let y = x;
+      for (let i = 0; i < 6; i++) {
+        const w = stored.get(`layers.${i}.weight`)!;
+        const bias = stored.get(`layers.${i}.bias`)!;
+        y = b.tanh(
+          b.linear(
+            y,
+            b.initializer(`w${i}`, w.file, w.shape, w.dtype),
+            b.initializer(`b${i}`, bias.file, bias.shape, bias.dtype),
+          ),
+        );
+      }
+      b.output(y, 'y');
+      return saveModel(b.graph, join(dir, name));
+    };
+    const first = onDisk('disk-a');
+    const second = onDisk('disk-b');
+    expect(first.sideFiles).toHaveLength(1);
+    const inode = (f: string) => statSync(f).ino;
+    expect(inode(first.sideFiles[0])).toBe(inode(join(dir, 'wf', 'weights.data')));
+    expect(inode(second.sideFiles[0])).toBe(inode(join(dir, 'wf', 'weights.data')));
+    expect(first.weightBytes).toBe(6 * (256 + 16) * 4);
+
+    const inline = await createSession(encodeModel(smallModel().graph), { executionProvider: 'cpu' });
+    const disk = await createSession(first.modelPath, { executionProvider: 'cpu' });
+    expect(Array.from((await disk.run(feeds)).y.data)).toEqual(Array.from((await inline.run(feeds)).y.data));
+    await inline.release();
+    await disk.release();
+  });
+
+  it('refuses an on-disk weight whose byte length does not match its shape, and inline encoding of one', () => {
+    const b = new Builder('bad');
+    const region = { path: join(dir, 'none.data'), offset: 0, length: 12 };
+    expect(() => b.initializer('w', region, [4, 4], 'float32')).toThrow(/needs 64 bytes/);
+    b.initializer('w', { ...region, length: 64 }, [4, 4], 'float32');
+    const x = b.input('x', 'float32', [1, 4]);
+    b.output(b.matmul(x, b.graph.value('w')), 'y');
+    expect(() => encodeModel(b.graph)).toThrow(/save the model with saveModel/);
+  });
+});
 
 describe('serialization', () => {
   it('external data split across several side files gives the same outputs as inline weights', async () => {

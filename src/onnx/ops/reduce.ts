@@ -43,7 +43,7 @@ function reduceGrad(b: GraphBuilder, g: Value, x: Value, axes: readonly number[]
 function constAxes(c: { b: GraphBuilder; node: { inputs: readonly string[] } }): number[] {
   const init = c.b.graph.initializers.get(c.node.inputs[1]);
   if (!init) throw new Error('ReduceSum gradient needs constant axes');
-  return Array.from(init.data as BigInt64Array, Number);
+  return Array.from(init.data! as BigInt64Array, Number);
 }
 
 defineGrad('ReduceSum', (c, [g]) => [g && reduceGrad(c.b, g, c.x(0), constAxes(c))]);

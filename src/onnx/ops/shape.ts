@@ -205,17 +205,61 @@ export function resizeNearestLike(b: GraphBuilder, x: Value, like: Value, hint =
   const inShape = shapeOf(b, x, `${hint}_in_shape`);
   const outShape = shapeOf(b, like, `${hint}_out_shape`);
   const dim = (shape: Value, axis: number, name: string) =>
-    b.emit1('Gather', [shape, b.constant('int64', [], [axis])], { dtype: 'int64', shape: [] }, { axis: { i: 0 } }, name);
+    b.emit1(
+      'Gather',
+      [shape, b.constant('int64', [], [axis])],
+      { dtype: 'int64', shape: [] },
+      { axis: { i: 0 } },
+      name,
+    );
   const toF = (v: Value, name: string) =>
     b.emit1('Cast', [v], { dtype: 'float32', shape: v.shape }, { to: { i: 1 } }, name);
   const indices = (axis: number, size: number, name: string) => {
     const inSize = dim(inShape, axis, `${name}_in`);
     const outSize = dim(outShape, axis, `${name}_out`);
-    const scale = b.emit1('Div', [toF(inSize, `${name}_in_f`), toF(outSize, `${name}_out_f`)], { dtype: 'float32', shape: [] }, {}, `${name}_scale`);
-    const d = b.emit1('Range', [b.constant('int64', [], [0]), outSize, b.constant('int64', [], [1])], { dtype: 'int64', shape: [size] }, {}, `${name}_d`);
-    const src = b.emit1('Floor', [b.emit1('Mul', [toF(d, `${name}_d_f`), scale], { dtype: 'float32', shape: [size] }, {}, `${name}_pos`)], { dtype: 'float32', shape: [size] }, {}, `${name}_floor`);
-    const last = b.emit1('Sub', [inSize, b.constant('int64', [], [1])], { dtype: 'int64', shape: [] }, {}, `${name}_last`);
-    const idx = b.emit1('Cast', [src], { dtype: 'int64', shape: [size] }, { to: { i: 7 } }, `${name}_idx_raw`);
+    const scale = b.emit1(
+      'Div',
+      [toF(inSize, `${name}_in_f`), toF(outSize, `${name}_out_f`)],
+      { dtype: 'float32', shape: [] },
+      {},
+      `${name}_scale`,
+    );
+    const d = b.emit1(
+      'Range',
+      [b.constant('int64', [], [0]), outSize, b.constant('int64', [], [1])],
+      { dtype: 'int64', shape: [size] },
+      {},
+      `${name}_d`,
+    );
+    const src = b.emit1(
+      'Floor',
+      [
+        b.emit1(
+          'Mul',
+          [toF(d, `${name}_d_f`), scale],
+          { dtype: 'float32', shape: [size] },
+          {},
+          `${name}_pos`,
+        ),
+      ],
+      { dtype: 'float32', shape: [size] },
+      {},
+      `${name}_floor`,
+    );
+    const last = b.emit1(
+      'Sub',
+      [inSize, b.constant('int64', [], [1])],
+      { dtype: 'int64', shape: [] },
+      {},
+      `${name}_last`,
+    );
+    const idx = b.emit1(
+      'Cast',
+      [src],
+      { dtype: 'int64', shape: [size] },
+      { to: { i: 7 } },
+      `${name}_idx_raw`,
+    );
     return b.emit1('Min', [idx, last], { dtype: 'int64', shape: [size] }, {}, `${name}_idx`);
   };
   const rows = gather(b, x, indices(2, height, `${hint}_rows`), 2, `${hint}_rows`);
@@ -254,7 +298,7 @@ defineGrad('Slice', (c, [g]) => {
   const bound = (i: number) => {
     const init = c.b.graph.initializers.get(c.node.inputs[i]);
     if (!init) throw new Error(`Slice '${c.node.name}': gradient needs constant bounds`);
-    return Array.from(init.data as BigInt64Array, Number);
+    return Array.from(init.data! as BigInt64Array, Number);
   };
   const [starts, axes, steps] = [bound(1), bound(3), bound(4)];
   const pads = new Array<number>(2 * x.shape.length).fill(0);
@@ -272,7 +316,7 @@ defineGrad('Pad', (c, [g]) => {
   const x = c.x(0);
   if (c.attrS('mode', 'constant') !== 'constant')
     throw new Error(`Pad '${c.node.name}': gradient supports constant mode only`);
-  const pads = Array.from(c.b.graph.initializers.get(c.node.inputs[1])!.data as BigInt64Array, Number);
+  const pads = Array.from(c.b.graph.initializers.get(c.node.inputs[1])!.data! as BigInt64Array, Number);
   const axes = x.shape.map((_, i) => i);
   return [
     slice(

@@ -85,6 +85,7 @@ export {
 export {
   type GraphDType,
   loadWeights,
+  storedWeights,
   type WeightReader,
   type Weights,
   type WeightTensor,

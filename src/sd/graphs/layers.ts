@@ -35,7 +35,7 @@ export class Net {
     if (w.dtype !== this.dtype) throw new Error(`weight '${key}' is ${w.dtype}; this graph is ${this.dtype}`);
     const v = this.isInput(key)
       ? this.weightInput(key, w.shape)
-      : this.b.param(leaf, w.data, w.shape, w.dtype);
+      : this.b.param(leaf, w.data ?? w.file!, w.shape, w.dtype);
     const scale = this.scaleOf(key);
     return scale ? this.b.mul(v, scale, `${leaf}.masked`) : v;
   }

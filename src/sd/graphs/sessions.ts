@@ -45,7 +45,7 @@ import {
   VAE_ENCODER_OUTPUTS,
   type VaeGraphOptions,
 } from './vae.js';
-import { type GraphDType, loadWeights, type WeightReader } from './weights.js';
+import { type GraphDType, loadWeights, storedWeights, type WeightReader, type Weights } from './weights.js';
 
 /** Bump when a builder here changes the graph it emits for the same options. */
 export const SD1_GRAPHS_VERSION = 2;
@@ -363,10 +363,28 @@ export class Sd1Sessions {
     };
   }
 
+  /**
+   * float32/float16: the part's weight folder in the graph cache (written on first use, then shared on
+   * disk by every graph of the part), so graph building never holds the weights. float64 (checks):
+   * read into memory.
+   */
+  private async weightsFor(part: 'unet' | 'vae' | 'text', dtype: GraphDType): Promise<Weights> {
+    const keys = this.source.keysOf(part);
+    if (dtype === 'float64') return loadWeights(this.source, keys, dtype);
+    const id = graphKeyHash({
+      fingerprint: this.source.fingerprint,
+      kind: `weights-${part}`,
+      dtype,
+      shapes: {},
+      options: { files: (this.fileIdentity ??= fileIdentity(this.source.path)) },
+    });
+    return storedWeights(this.source, keys, dtype, join(this.cache.dir, `weights-${part}-${dtype}-${id}`));
+  }
+
   private runner<R extends GraphRunnerInfo>(
     key: GraphKey,
     part: 'unet' | 'vae' | 'text',
-    build: (weights: Awaited<ReturnType<typeof loadWeights>>) => Graph,
+    build: (weights: Weights) => Graph,
     wrap: (info: GraphRunnerInfo) => R,
     callShapes = '',
   ): Promise<R> {
@@ -390,14 +408,14 @@ export class Sd1Sessions {
   private async open(
     key: GraphKey,
     part: 'unet' | 'vae' | 'text',
-    build: (weights: Awaited<ReturnType<typeof loadWeights>>) => Graph,
+    build: (weights: Weights) => Graph,
   ): Promise<GraphRunnerInfo> {
     let buildMs = 0;
     let built = false;
     let modelPath = this.cache.modelPath(key);
     if (!this.cache.has(key)) {
       const t0 = performance.now();
-      const weights = await loadWeights(this.source, this.source.keysOf(part), key.dtype as GraphDType);
+      const weights = await this.weightsFor(part, key.dtype as GraphDType);
       ({ modelPath, built } = this.cache.getOrBuild(key, () => build(weights)));
       buildMs = performance.now() - t0;
     }

@@ -1,9 +1,10 @@
 /**
- * Weights for the graph builders: read once from a checkpoint (canonical LDM keys) into memory in the
- * graph's dtype, then handed to the synchronous builders. float16 weights come straight from F16 files
- * (no widening); float64 exists for the gradient checks.
+ * Weights for the graph builders, by canonical LDM key in the graph's dtype: `storedWeights` writes
+ * them once per model part into a weight folder on disk (one tensor in memory at a time) and hands the
+ * builders file regions, so building a graph never holds the weights; `loadWeights` reads them into
+ * memory (float64 checks, tests). float16 weights come straight from F16 files (no widening).
  */
-import { type DType, numel, type TensorData } from '../../onnx/index.js';
+import { type DType, type FileRegion, numel, type TensorData, writeWeightFile } from '../../onnx/index.js';
 
 export type GraphDType = 'float32' | 'float16' | 'float64';
 
@@ -15,8 +16,10 @@ export interface WeightReader {
   readF16(key: string): Promise<Uint16Array>;
 }
 
+/** One weight: in memory (`data`) or on disk (`file`, from `storedWeights`). */
 export interface WeightTensor {
-  data: TensorData;
+  data?: TensorData;
+  file?: FileRegion;
   shape: readonly number[];
   dtype: DType;
 }
@@ -39,6 +42,36 @@ export async function loadWeights(
     if (data.length !== numel(shape))
       throw new Error(`weight ${key}: ${data.length} values for shape [${shape}]`);
     out.set(key, { data, shape, dtype });
+  }
+  return out;
+}
+
+/**
+ * The weights `keys` of `reader` in `dtype`, written once into the weight folder `dir` (reused when it
+ * exists) and returned as file regions. Only one tensor is in memory while the folder is written.
+ */
+export async function storedWeights(
+  reader: WeightReader,
+  keys: Iterable<string>,
+  dtype: 'float32' | 'float16',
+  dir: string,
+): Promise<Weights> {
+  const list = [...keys];
+  const stored = await writeWeightFile(
+    dir,
+    list.map((key) => ({
+      name: key,
+      dtype,
+      shape: reader.shapeOf(key),
+      read: () => (dtype === 'float16' ? reader.readF16(key) : reader.readF32(key)),
+    })),
+  );
+  const out = new Map<string, WeightTensor>();
+  for (const key of list) {
+    const t = stored.get(key);
+    if (!t || t.dtype !== dtype)
+      throw new Error(`weight folder ${dir} lacks ${dtype} '${key}': delete it to rewrite`);
+    out.set(key, { file: t.file, shape: t.shape, dtype });
   }
   return out;
 }

@@ -1,7 +1,8 @@
-import { utimesSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync, statSync, utimesSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSd1Sessions, type Sd1Sessions } from '../../../src/sd/graphs/sessions.js';
+import { buildUnetGraph, UNET_OUTPUT } from '../../../src/sd/graphs/unet.js';
 import { allFinite, maxAbsDiff, signal, type TinyFixture, tinyFixture } from './fixtures.js';
 
 let fx: TinyFixture;
@@ -62,6 +63,28 @@ describe('loadSd1Sessions: graphs built once, cached on disk, run through typed-
     expect(allFinite(eps)).toBe(true);
     const masked = await sessions.unet({ batch: 1, height: 8, width: 8, kvMode: 'cross-attention' });
     expect(masked.session).not.toBe(small.session); // mask inputs make it another graph
+
+    // Built from the weight folder (never loaded into memory), equal to a graph on in-memory weights.
+    const fixed = await fx.open(
+      buildUnetGraph(fx.checkpoint.config, await fx.weights('unet'), { batch: 2, height: 12, width: 6 })
+        .builder.graph,
+      'unet-in-memory',
+    );
+    const want = (
+      await fixed.run({
+        sample: { dtype: 'float32', shape: [2, 4, 12, 6], data: signal(2 * 4 * 12 * 6, 1) },
+        timestep: { dtype: 'float32', shape: [2], data: new Float32Array([500, 20]) },
+        encoder_hidden_states: { dtype: 'float32', shape: [2, 77, D], data: signal(2 * 77 * D, 2) },
+      })
+    )[UNET_OUTPUT].data as Float32Array;
+    expect(maxAbsDiff(eps, want)).toBeLessThan(1e-5);
+    // Both UNet graphs reference one weight file on disk (hard links to the part's weight folder).
+    const shared = (modelPath: string) =>
+      readdirSync(dirname(modelPath))
+        .filter((f) => f.includes('.shared.'))
+        .map((f) => statSync(join(dirname(modelPath), f)).ino);
+    expect(shared(masked.modelPath)).toHaveLength(1);
+    expect(shared(masked.modelPath)).toEqual(shared(small.modelPath));
 
     const dec = await sessions.vaeDecoder({ batch: 1, height: 2, width: 2 });
     const dec2 = await sessions.vaeDecoder({ batch: 1, height: 3, width: 5 });

@@ -266,7 +266,7 @@ describe('SD1 UNet graph', () => {
     const zeroedWeights = new Map<string, WeightTensor>(weights);
     chosen.forEach((key, j) => {
       const w = weights.get(key)!;
-      const mask = new Float32Array(w.data.length).fill(1);
+      const mask = new Float32Array(w.data!.length).fill(1);
       const zeroed = Float32Array.from(w.data as Float32Array);
       for (let i = j; i < mask.length; i += 5) {
         mask[i] = 0;
@@ -290,7 +290,7 @@ describe('SD1 UNet graph', () => {
             {
               dtype: 'float32' as const,
               shape: [...w.shape],
-              data: m.get(key) ?? new Float32Array(w.data.length).fill(1),
+              data: m.get(key) ?? new Float32Array(w.data!.length).fill(1),
             },
           ];
         }),

@@ -112,7 +112,9 @@ describe('SD1 VAE graphs', () => {
       expect(maxAbsDiff(got.data as Float32Array, want)).toBeLessThan(1e-5);
 
       const image = signal(batch * 3 * 64 * h * w, 7);
-      const imageFeed = { sample: { dtype: 'float32' as const, shape: [batch, 3, 8 * h, 8 * w], data: image } };
+      const imageFeed = {
+        sample: { dtype: 'float32' as const, shape: [batch, 3, 8 * h, 8 * w], data: image },
+      };
       const fixedEnc = await fx.open(
         buildVaeEncoderGraph(config, weights, { batch, height: 8 * h, width: 8 * w }).graph,
         `vae-enc-${batch}-${h}x${w}`,
