@@ -77,7 +77,8 @@ describe('weight folders: weights written once, referenced in place by every gra
 
     const inline = await createSession(encodeModel(smallModel().graph), { executionProvider: 'cpu' });
     const disk = await createSession(first.modelPath, { executionProvider: 'cpu' });
-    expect(Array.from((await disk.run(feeds)).y.data)).toEqual(Array.from((await inline.run(feeds)).y.data));
+    const got = (await disk.run(feeds)).y.data as Float32Array;
+    expect(Array.from(got)).toEqual(Array.from((await inline.run(feeds)).y.data as Float32Array));
     await inline.release();
     await disk.release();
   });

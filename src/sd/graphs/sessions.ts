@@ -371,12 +371,13 @@ export class Sd1Sessions {
   private async weightsFor(part: 'unet' | 'vae' | 'text', dtype: GraphDType): Promise<Weights> {
     const keys = this.source.keysOf(part);
     if (dtype === 'float64') return loadWeights(this.source, keys, dtype);
+    this.fileIdentity ??= fileIdentity(this.source.path);
     const id = graphKeyHash({
       fingerprint: this.source.fingerprint,
       kind: `weights-${part}`,
       dtype,
       shapes: {},
-      options: { files: (this.fileIdentity ??= fileIdentity(this.source.path)) },
+      options: { files: this.fileIdentity },
     });
     return storedWeights(this.source, keys, dtype, join(this.cache.dir, `weights-${part}-${dtype}-${id}`));
   }
