@@ -1,8 +1,11 @@
 /**
  * `npm run bench:sd` — SD1 pipeline timings on this machine: text encode, one UNet sampling step
- * (batch 2 = classifier-free guidance) at 32² and 64² latents, VAE decode, for the tiny model and a
- * full-width SD1 model with random weights (made by `cones-nodes make-tiny-model --full --fp16`), with
- * float32 and float16 graphs. Each (model, dtype) runs in its own process so its peak RSS is its own.
+ * (batch 2 = classifier-free guidance) at 32², 40², 48² and 64² latents on one loaded model (the first
+ * step at each new size against the steady step there, and RSS after each size: the UNet graph is
+ * size-agnostic, so a new size opens no new session), a Cones training step opened beside them, VAE
+ * decode, for the tiny model and a full-width SD1 model with random weights (made by `cones-nodes
+ * make-tiny-model --full --fp16`), with float32 and float16 graphs. Each (model, dtype) runs in its own
+ * process so its peak RSS is its own.
  *
  * Options: --quick (tiny model only), --full-only, --full-fp16 (also time float16 graphs of the
  * full-width model: ORT's CPU float16 kernels make that take tens of minutes), --keep, --reps N.
@@ -22,12 +25,25 @@ interface Timing {
   ms: number;
 }
 
+interface MemoryPoint {
+  /** What is open at this point. */
+  what: string;
+  rssMiB: number;
+  /** Bytes the model cache accounts for this model (LoadedModel.bytes). */
+  accountedMiB: number;
+}
+
 interface ChildResult {
   model: string;
   dtype: string;
   timings: Timing[];
+  memory: MemoryPoint[];
   peakRssMiB: number;
   error?: string;
+}
+
+function rssMiB(): number {
+  return process.memoryUsage().rss / 2 ** 20;
 }
 
 const here = fileURLToPath(import.meta.url);
@@ -73,11 +89,14 @@ async function child(
   };
   const ids = tokenize('a photo of an astronaut riding a horse on the moon').chunks[0].ids;
   await measure('text encode (77 tokens)', () => m.encodeTokens(ids));
-  await m.releaseSessions();
   const u = m.config.unet;
+  const memory: MemoryPoint[] = [];
+  const mark = (what: string) => memory.push({ what, rssMiB: rssMiB(), accountedMiB: m.bytes() / 2 ** 20 });
+  mark('text encoder');
   // ORT's CPU float16 kernels are far slower than float32 (see the README): the full-width float16
-  // graph is timed at 32² only, so the bench finishes in minutes.
-  const unetSizes = full && dtype === 'float16' ? [32] : [32, 64];
+  // graph is timed at 32² only, so the bench finishes in minutes. All sizes run on one loaded model,
+  // sessions kept open: the first step at a size is what a user changing the image size waits for.
+  const unetSizes = full && dtype === 'float16' ? [32] : [32, 40, 48, 64];
   for (const size of unetSizes) {
     const batch = 2;
     const sample = new Float32Array(batch * u.inChannels * size * size).map((_, i) => Math.sin(i));
@@ -98,8 +117,33 @@ async function child(
         }),
       full ? Math.min(reps, 1) : reps,
     );
-    await m.releaseSessions(); // one shape at a time: each UNet session holds its own copy of the weights
+    mark(`UNet at ${unetSizes.slice(0, unetSizes.indexOf(size) + 1).join('², ')}²`);
   }
+  if (dtype === 'float32') {
+    // A Cones training step (2 samples, 32² latents, cross-attention scope) on the same loaded model.
+    const { training } = m.extraction();
+    const B = 2;
+    const n = B * u.inChannels * 32 * 32;
+    const inputs = {
+      latents: new Float32Array(n).map((_, i) => Math.sin(i)),
+      noise: new Float32Array(n).map((_, i) => Math.cos(i * 1.3)),
+      timestep: new Float32Array([400, 700]),
+      context: new Float32Array(B * 77 * u.contextDim).map((_, i) => Math.cos(i) * 0.1),
+      lossWeight: new Float32Array([1, 1]),
+      sqrtAlphaBar: new Float32Array([0.8, 0.5]),
+      sqrtOneMinusAlphaBar: new Float32Array([0.6, 0.866]),
+    };
+    await measure(
+      'Cones training step 32×32 latent (batch 2, cross-attention)',
+      async () => {
+        const runner = await training.training({ batch: B, height: 32, width: 32, scope: 'cross-attention' });
+        return runner.run(inputs);
+      },
+      full ? 0 : reps,
+    );
+    mark('UNet at every size + training graph');
+  }
+  await m.releaseSessions();
   for (const size of full ? (dtype === 'float32' ? [32] : []) : [32, 64]) {
     const latent = new Float32Array(4 * size * size).map((_, i) => Math.sin(i));
     await measure(
@@ -107,10 +151,15 @@ async function child(
       () => m.decode(latent, size, size),
       full ? 0 : reps,
     );
-    await m.releaseSessions();
   }
   await m.release();
-  const result: ChildResult = { model, dtype, timings, peakRssMiB: process.resourceUsage().maxRSS / 1024 };
+  const result: ChildResult = {
+    model,
+    dtype,
+    timings,
+    memory,
+    peakRssMiB: process.resourceUsage().maxRSS / 1024,
+  };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
@@ -131,7 +180,7 @@ function runChild(
   try {
     return JSON.parse(line) as ChildResult;
   } catch {
-    return { model, dtype, timings: [], peakRssMiB: 0, error: `exit ${r.status ?? r.signal}` };
+    return { model, dtype, timings: [], memory: [], peakRssMiB: 0, error: `exit ${r.status ?? r.signal}` };
   }
 }
 
@@ -193,6 +242,20 @@ async function main() {
       );
     }
   }
+  console.log('\nFirst UNet step at a size never used before on the loaded model, against the steady step there:\n');
+  console.log('| model | graph dtype | step | first − steady |');
+  console.log('|---|---|---|---|');
+  for (const r of results)
+    for (const t of r.timings.filter((t) => t.name.startsWith('UNet step')).slice(1))
+      console.log(`| ${r.model} | ${r.dtype} | ${t.name} | ${((t.firstMs - t.ms) / 1000).toFixed(2)} s |`);
+  console.log('\nRSS as sizes and graph kinds are added to one loaded model (accounted = the model cache\'s figure):\n');
+  console.log('| model | graph dtype | open | RSS | accounted |');
+  console.log('|---|---|---|---|---|');
+  for (const r of results)
+    for (const p of r.memory)
+      console.log(
+        `| ${r.model} | ${r.dtype} | ${p.what} | ${(p.rssMiB / 1024).toFixed(2)} GiB | ${(p.accountedMiB / 1024).toFixed(2)} GiB |`,
+      );
   console.log('\n| model | graph dtype | peak RSS |');
   console.log('|---|---|---|');
   for (const r of results)

@@ -34,6 +34,13 @@ export interface SessionOptions {
    * src/train/README.md for the measured cost. Off by default (inference matches PyTorch exactly).
    */
   denormalAsZero?: boolean;
+  /**
+   * Let kernels pre-pack constant weights into private buffers (ORT's default, true). false
+   * (session.disable_prepacking) keeps weights where they were loaded: with optimization 'extended'
+   * or lower, external-data weights then stay memory-mapped from their file, shared by every session
+   * of the process that maps the same file (see src/sd/graphs/README.md for what that costs).
+   */
+  prepack?: boolean;
   /** Run the model once on zeros after loading (first runs grow the arena and record the memory pattern). */
   warmup?: boolean;
   /** Where to say which provider was chosen and why (default: console.info). */
@@ -100,6 +107,7 @@ function ortOptions(opts: SessionOptions, provider: 'cuda' | 'cpu'): ort.Inferen
       session: {
         'intra_op.allow_spinning': opts.spinning ? '1' : '0',
         ...(opts.denormalAsZero ? { set_denormal_as_zero: '1' } : {}),
+        ...(opts.prepack === false ? { disable_prepacking: '1' } : {}),
       },
     },
   };
