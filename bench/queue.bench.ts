@@ -24,9 +24,11 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
+import { QueueRuntime } from '../src/runtime/queue/queue-runtime.js';
 import type { RuntimeClient } from '../src/runtime/task-map.js';
 import { WorkerRuntime } from '../src/runtime/worker-runtime.js';
 import { ensureDemoCheckpoint } from '../src/sd/tiny-model.js';
+import { type RedisServer, redisSkipReason, startRedisServer } from '../test/helpers/redis-server.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const cli = join(root, 'src', 'cli.ts');
@@ -209,22 +211,39 @@ export interface LoadResult {
 
 let seedCounter = 1000;
 
-/** Warm-up, then `n` prompts one at a time, then a burst of `n` queued at once. */
-export async function measureLoad(url: string, n: number, size: number, steps: number): Promise<LoadResult> {
-  const client = await PromptClient.open(url, `bench-queue-${process.pid}`);
+/**
+ * Warm-up, then `n` prompts one at a time through the first front, then a burst of `n` queued at once,
+ * spread round-robin over all `urls` (one engine per front: each runs its prompts one after another).
+ */
+export async function measureLoad(
+  urls: string[],
+  n: number,
+  size: number,
+  steps: number,
+): Promise<LoadResult> {
+  const clients = await Promise.all(
+    urls.map((url, i) => PromptClient.open(url, `bench-queue-${process.pid}-${i}`)),
+  );
   try {
-    // Warm-up: loads the model (and, in distributed mode, on every worker a burst reaches).
-    await Promise.all(Array.from({ length: 4 }, () => client.run(smallPrompt(seedCounter++, size, steps))));
+    // Warm-up: loads the model and builds its sessions, on every worker a burst reaches.
+    await Promise.all(
+      Array.from({ length: 4 * clients.length }, (_, i) =>
+        clients[i % clients.length].run(smallPrompt(seedCounter++, size, steps)),
+      ),
+    );
     const sequential: number[] = [];
-    for (let i = 0; i < n; i++) sequential.push(await client.run(smallPrompt(seedCounter++, size, steps)));
+    for (let i = 0; i < n; i++)
+      sequential.push(await clients[0].run(smallPrompt(seedCounter++, size, steps)));
     const t0 = performance.now();
     const burst = await Promise.all(
-      Array.from({ length: n }, () => client.run(smallPrompt(seedCounter++, size, steps))),
+      Array.from({ length: n }, (_, i) =>
+        clients[i % clients.length].run(smallPrompt(seedCounter++, size, steps)),
+      ),
     );
     const wall = performance.now() - t0;
     return { sequential: stats(sequential), burst: stats(burst), promptsPerSecond: (n * 1000) / wall };
   } finally {
-    client.close();
+    for (const client of clients) client.close();
   }
 }
 
@@ -238,7 +257,7 @@ interface Row {
 async function benchSingleProcess(dataDir: string, n: number, size: number, steps: number): Promise<Row> {
   const { url, child } = await startServe([], dataDir);
   try {
-    return { setup: 'single process (`serve`)', result: await measureLoad(url, n, size, steps) };
+    return { setup: 'single process (`serve`)', result: await measureLoad([url], n, size, steps) };
   } finally {
     await child.stop();
   }
@@ -265,6 +284,88 @@ async function benchThreadHop(n: number): Promise<Stats> {
     return await measureHop(runtime, n);
   } finally {
     await runtime.close();
+  }
+}
+
+/** `cones-nodes worker --queue URL` with its own data folder (models, graph cache), once it takes tasks. */
+async function startWorker(redisUrl: string, dataDir: string, id: string): Promise<Child> {
+  const child = startCli(['worker', '--queue', redisUrl, '--data-dir', dataDir, '--id', id]);
+  try {
+    await waitForOutput(child, /taking tasks from/);
+    return child;
+  } catch (error) {
+    await child.stop();
+    throw error;
+  }
+}
+
+interface Distributed {
+  redis: RedisServer;
+  fronts: Array<{ url: string; child: Child }>;
+  workers: Child[];
+  stop(): Promise<void>;
+}
+
+/** A private redis-server, `fronts` × `serve --queue` and `workers` × `worker --queue`, each a process. */
+async function startDistributed(baseDir: string, fronts: number, workers: number): Promise<Distributed> {
+  const redis = await startRedisServer();
+  const setup: Distributed = {
+    redis,
+    fronts: [],
+    workers: [],
+    async stop() {
+      await Promise.all([...setup.fronts.map((f) => f.child.stop()), ...setup.workers.map((w) => w.stop())]);
+      await redis.stop();
+    },
+  };
+  try {
+    await Promise.all([
+      ...Array.from({ length: fronts }, (_, i) =>
+        startServe(['--queue', redis.url], join(baseDir, `front-${i}`)).then((f) => setup.fronts.push(f)),
+      ),
+      ...Array.from({ length: workers }, (_, i) =>
+        startWorker(redis.url, join(baseDir, `worker-${i}`), `bench-${i}`).then((w) => setup.workers.push(w)),
+      ),
+    ]);
+    return setup;
+  } catch (error) {
+    await setup.stop();
+    throw error;
+  }
+}
+
+async function benchDistributed(
+  baseDir: string,
+  fronts: number,
+  workers: number,
+  n: number,
+  size: number,
+  steps: number,
+  hopCalls: number,
+): Promise<{ row: Row; hop?: Stats }> {
+  const setup = await startDistributed(baseDir, fronts, workers);
+  try {
+    const result = await measureLoad(
+      setup.fronts.map((f) => f.url),
+      n,
+      size,
+      steps,
+    );
+    const frontLabel = fronts === 1 ? '1 front' : `${fronts} fronts`;
+    const row = {
+      setup: `${frontLabel} + ${workers} worker${workers === 1 ? '' : 's'} (\`--queue\`)`,
+      result,
+    };
+    if (hopCalls <= 0) return { row };
+    // The queue hop alone: this process as a front (QueueRuntime), the same workers behind it.
+    const queue = await QueueRuntime.connect({ url: setup.redis.url, checkpointFolders: [], log: () => {} });
+    try {
+      return { row, hop: await measureHop(queue, hopCalls) };
+    } finally {
+      await queue.close();
+    }
+  } finally {
+    await setup.stop();
   }
 }
 
@@ -305,20 +406,58 @@ async function main() {
         `txt2img on the tiny demo model, ${size}×${size} px, ${steps} steps, ${n} prompts per phase\n`,
     );
     const rows: Row[] = [];
-    if (!values['queue-only']) rows.push(await benchSingleProcess(dataDir, n, size, steps));
-    console.log(loadTable(rows).join('\n'));
-
     const hops: Array<{ transport: string; hop: Stats }> = [];
-    hops.push({
-      transport: 'worker thread (`WorkerRuntime`, single process)',
-      hop: await benchThreadHop(Number(values.hop)),
-    });
+    const hopCalls = Number(values.hop);
+    if (!values['queue-only']) {
+      rows.push(await benchSingleProcess(dataDir, n, size, steps));
+      hops.push({
+        transport: 'worker thread (`WorkerRuntime`, single process)',
+        hop: await benchThreadHop(hopCalls),
+      });
+    }
+    if (!values['single-only']) {
+      if (redisSkipReason) {
+        console.log(`queue setups skipped: ${redisSkipReason.replace('distributed tests skipped: ', '')}\n`);
+      } else {
+        const counts = values.workers.split(',').map(Number);
+        for (const workers of counts) {
+          const measured = await benchDistributed(
+            dataDir,
+            1,
+            workers,
+            n,
+            size,
+            steps,
+            workers === counts[0] ? hopCalls : 0,
+          );
+          rows.push(measured.row);
+          if (measured.hop)
+            hops.push({
+              transport: `Redis queue (\`QueueRuntime\` → BullMQ → 1 \`worker\` process → its thread)`,
+              hop: measured.hop,
+            });
+          process.stderr.write(`  measured: ${measured.row.setup}\n`);
+        }
+        // One engine runs its prompts one after another: more workers than fronts only help when several
+        // fronts (or several users' fronts) share them.
+        for (const workers of counts.filter((w) => w > 1)) {
+          const measured = await benchDistributed(dataDir, workers, workers, n, size, steps, 0);
+          rows.push(measured.row);
+          process.stderr.write(`  measured: ${measured.row.setup}\n`);
+        }
+      }
+    }
+    console.log(loadTable(rows).join('\n'));
     console.log(
-      `\nPer-task overhead: a task that does nothing (debug.spin 0 ms), ${values.hop} calls one after another\n`,
+      `\nPer-task overhead: a task that does nothing (debug.spin 0 ms), ${hopCalls} calls one after another\n`,
     );
     console.log('| transport | p50 | p99 |\n|---|--:|--:|');
     for (const { transport, hop } of hops)
       console.log(`| ${transport} | ${fmtMs(hop.p50)} | ${fmtMs(hop.p99)} |`);
+    if (hops.length === 2)
+      console.log(
+        `\nQueue hop (p50 difference): ${fmtMs(hops[1].hop.p50 - hops[0].hop.p50)} (target < 5 ms on loopback)`,
+      );
   } finally {
     await rm(dataDir, { recursive: true, force: true });
   }
