@@ -242,13 +242,17 @@ async function main() {
       );
     }
   }
-  console.log('\nFirst UNet step at a size never used before on the loaded model, against the steady step there:\n');
+  console.log(
+    '\nFirst UNet step at a size never used before on the loaded model, against the steady step there:\n',
+  );
   console.log('| model | graph dtype | step | first − steady |');
   console.log('|---|---|---|---|');
   for (const r of results)
     for (const t of r.timings.filter((t) => t.name.startsWith('UNet step')).slice(1))
       console.log(`| ${r.model} | ${r.dtype} | ${t.name} | ${((t.firstMs - t.ms) / 1000).toFixed(2)} s |`);
-  console.log('\nRSS as sizes and graph kinds are added to one loaded model (accounted = the model cache\'s figure):\n');
+  console.log(
+    "\nRSS as sizes and graph kinds are added to one loaded model (accounted = the model cache's figure):\n",
+  );
   console.log('| model | graph dtype | open | RSS | accounted |');
   console.log('|---|---|---|---|---|');
   for (const r of results)

@@ -3,7 +3,7 @@
  * shapes, dtype, options), written once (atomically, via rename) and then loaded by path.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DType } from './dtype.js';
 import type { Graph } from './ir.js';
@@ -60,6 +60,22 @@ export class GraphCache {
     return existsSync(this.modelPath(key));
   }
 
+  /**
+   * Bytes of weights and constants the model for `key` references (what a session that copies its
+   * initializers holds for it; weight files shared with other graphs count in full here), or undefined
+   * for an entry written before this was recorded.
+   */
+  modelBytes(key: GraphKey): number | undefined {
+    try {
+      const info = JSON.parse(readFileSync(join(this.entryDir(key), 'key.json'), 'utf8')) as {
+        bytes?: number;
+      };
+      return typeof info.bytes === 'number' ? info.bytes : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** The model path for `key`, calling `build` and writing the model only when it is not cached yet. */
   getOrBuild(key: GraphKey, build: () => Graph): { modelPath: string; built: boolean } {
     const modelPath = this.modelPath(key);
@@ -68,10 +84,11 @@ export class GraphCache {
     const tmp = `${final}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
     mkdirSync(this.dir, { recursive: true });
     try {
-      saveModel(build(), tmp, this.saveOptions);
+      const saved = saveModel(build(), tmp, this.saveOptions);
+      const bytes = saved.weightBytes + saved.modelBytes;
       writeFileSync(
         join(tmp, 'key.json'),
-        `${JSON.stringify({ formatVersion: GRAPH_FORMAT_VERSION, ...key }, null, 2)}\n`,
+        `${JSON.stringify({ formatVersion: GRAPH_FORMAT_VERSION, ...key, bytes }, null, 2)}\n`,
       );
       try {
         renameSync(tmp, final);

@@ -77,6 +77,8 @@ export interface GraphRunnerInfo {
   /** Weight loading + graph building + serialization, when built. */
   readonly buildMs: number;
   readonly createMs: number;
+  /** Bytes of the weights and constants the graph references (≈ what its ORT session holds). */
+  readonly weightBytes?: number;
   readonly session: EngineSession;
 }
 
@@ -189,23 +191,30 @@ export class Sd1Sessions {
     const L = opts.contextLength ?? 77;
     const io = ioDtype(dtype);
     const sampleShape = [opts.batch, u.inChannels, opts.height, opts.width];
-    // Attention chunking depends on the size: only an unchunked UNet is size-agnostic.
+    // Attention chunking depends on the size: only an unchunked UNet is size-agnostic. That one also
+    // takes a mask for every K/V weight whatever `kvMode` asks (unmasked ones are fed ones), so plain
+    // and masked sampling share one session and one copy of the weights.
     const sizeAgnostic = !opts.attentionMapBudget;
+    const graphMode: KvMode = sizeAgnostic ? 'all' : kvMode;
     const key = this.key(
       'unet',
       dtype,
       sizeAgnostic ? {} : { sample: sampleShape, context: [opts.batch, L, u.contextDim] },
-      sizeAgnostic ? { kvMode, sizeAgnostic } : { kvMode, attentionMapBudget: opts.attentionMapBudget },
+      sizeAgnostic
+        ? { kvMode: graphMode, sizeAgnostic }
+        : { kvMode, attentionMapBudget: opts.attentionMapBudget },
     );
     const kv = kvMode === 'none' ? [] : kvWeights(u, kvMode);
+    const fed = graphMode === 'none' ? [] : kvWeights(u, graphMode);
     return this.runner(
       key,
       'unet',
-      (w) => buildUnetGraph(this.config, w, { ...opts, dtype, kvMode, sizeAgnostic }).builder.graph,
+      (w) =>
+        buildUnetGraph(this.config, w, { ...opts, dtype, kvMode: graphMode, sizeAgnostic }).builder.graph,
       (info) => {
         const ones = onesFor(
           dtype,
-          kv.map((k) => k.shape[0] * k.shape[1]),
+          fed.map((k) => k.shape[0] * k.shape[1]),
         );
         return {
           ...info,
@@ -217,7 +226,7 @@ export class Sd1Sessions {
               [UNET_INPUTS.context]: { dtype: io, shape: [opts.batch, L, u.contextDim], data: inp.context },
             };
             checkKnownKeys(inp.kvMasks, kv, 'kvMasks');
-            for (const k of kv)
+            for (const k of fed)
               feeds[kvInputName(k.key)] = {
                 dtype,
                 shape: k.shape,
@@ -228,7 +237,7 @@ export class Sd1Sessions {
           },
         };
       },
-      `${sampleShape}|${L}`,
+      `${sampleShape}|${L}|${kvMode}`,
     );
   }
 
@@ -424,7 +433,15 @@ export class Sd1Sessions {
       ...this.opts.session,
       ...(key.dtype === 'float64' ? { optimization: 'basic' as const } : {}),
     });
-    return { kind: key.kind, modelPath, built, buildMs, createMs: session.createMs, session };
+    return {
+      kind: key.kind,
+      modelPath,
+      built,
+      buildMs,
+      createMs: session.createMs,
+      weightBytes: this.cache.modelBytes(key),
+      session,
+    };
   }
 }
 

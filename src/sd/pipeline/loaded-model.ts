@@ -1,9 +1,11 @@
 /**
  * One checkpoint loaded in a runtime worker: the open checkpoint (tensor data stays on disk until a
  * graph needs it) and its ONNX sessions (src/sd/graphs/sessions.ts), created lazily — the text
- * encoder once, the UNet per (batch, latent size, context length, K/V mode), the VAE per size. When
- * more than `maxShapes` UNet/VAE shapes were opened, every session is released and reopened on
- * demand from the graph cache (cheap: the graphs are already built), which bounds memory per model.
+ * encoder once, the UNet once for every batch, latent size, context length and K/V mode (a
+ * size-agnostic graph), the VAE encoder and decoder once each. Each session holds its own copy of the
+ * weights its graph references, and that is what `bytes()` counts. When more than `maxShapes`
+ * UNet/VAE/training graphs were opened (only attention-chunked UNets and training graphs are
+ * per-size), every session is released and reopened on demand from the graph cache.
  *
  * Extraction and merge refinement (src/cones/extract/worker.ts) run on the same model: `extraction()`
  * hands out its sessions as `Sd1Sessions` whose runners are counted here like the pipeline's. The
@@ -62,7 +64,7 @@ export interface OpenGraph {
   /** The graph kind (`text-encoder`, `unet`, `vae-encoder`, `vae-decoder`, `unet-train-kv`). */
   kind: string;
   modelPath: string;
-  /** Size of the graph and its weights on disk (≈ what ORT holds for it). */
+  /** Bytes of the weights and constants the graph references (≈ what its ORT session holds). */
   bytes: number;
 }
 
@@ -102,7 +104,11 @@ export class LoadedModel implements CachedResource {
     return this.checkpoint.config;
   }
 
-  /** Bytes of the graphs whose sessions are open (≈ the weights ORT holds for them). */
+  /**
+   * Bytes of the weights held by the open sessions: each session copies the initializers its graph
+   * references (ORT's optimized layouts), so a graph opened in both session sets counts twice, and
+   * one size-agnostic UNet counts once however many sizes it ran at. Activations are not included.
+   */
   bytes(): number {
     let total = 0;
     for (const g of this.opened.values()) total += g.bytes;
@@ -262,7 +268,7 @@ export class LoadedModel implements CachedResource {
       }
       if (runner.built)
         this.settings.log(`sd: built ${runner.kind} graph in ${Math.round(runner.buildMs)} ms`);
-      const bytes = folderBytes(dirname(runner.modelPath));
+      const bytes = runner.weightBytes ?? folderBytes(dirname(runner.modelPath));
       this.opened.set(id, { set, kind: runner.kind, modelPath: runner.modelPath, bytes });
     }
     return runner;

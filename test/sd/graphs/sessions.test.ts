@@ -61,8 +61,11 @@ describe('loadSd1Sessions: graphs built once, cached on disk, run through typed-
     });
     expect(eps).toHaveLength(2 * 4 * 12 * 6);
     expect(allFinite(eps)).toBe(true);
+    // Plain and masked sampling share the graph too: it takes a mask for every K/V weight.
     const masked = await sessions.unet({ batch: 1, height: 8, width: 8, kvMode: 'cross-attention' });
-    expect(masked.session).not.toBe(small.session); // mask inputs make it another graph
+    expect(masked.session).toBe(small.session);
+    expect(masked.kvKeys).toHaveLength(32);
+    expect(small.kvKeys).toEqual([]);
 
     // Built from the weight folder (never loaded into memory), equal to a graph on in-memory weights.
     const fixed = await fx.open(
@@ -78,13 +81,14 @@ describe('loadSd1Sessions: graphs built once, cached on disk, run through typed-
       })
     )[UNET_OUTPUT].data as Float32Array;
     expect(maxAbsDiff(eps, want)).toBeLessThan(1e-5);
-    // Both UNet graphs reference one weight file on disk (hard links to the part's weight folder).
+    // The UNet and training graphs reference one weight file on disk (hard links to the part's weight folder).
+    const train = await sessions.training({ batch: 1, height: 8, width: 8, scope: 'cross-attention' });
     const shared = (modelPath: string) =>
       readdirSync(dirname(modelPath))
         .filter((f) => f.includes('.shared.'))
         .map((f) => statSync(join(dirname(modelPath), f)).ino);
-    expect(shared(masked.modelPath)).toHaveLength(1);
-    expect(shared(masked.modelPath)).toEqual(shared(small.modelPath));
+    expect(shared(small.modelPath)).toHaveLength(1);
+    expect(shared(train.modelPath)).toEqual(shared(small.modelPath));
 
     const dec = await sessions.vaeDecoder({ batch: 1, height: 2, width: 2 });
     const dec2 = await sessions.vaeDecoder({ batch: 1, height: 3, width: 5 });
