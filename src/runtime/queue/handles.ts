@@ -66,6 +66,8 @@ export function checkpointName(path: string, folders: readonly string[]): string
 
 /** The front's side: handles leave with names, and come back with the front's own paths. */
 export class FrontHandles {
+  private readonly fingerprints = new Map<string, string>();
+
   constructor(private readonly folders: readonly string[]) {}
 
   toWire(value: unknown): unknown {
@@ -79,9 +81,15 @@ export class FrontHandles {
     return mapHandles(value, (h) => ({ ...h, path: this.pathOf(h.path) }));
   }
 
-  /** `sd.loadCheckpoint`'s payload names a file, not a handle: it leaves as a name too. */
-  loadPayloadToWire(payload: { path: string }): { path: string } {
-    return { path: checkpointName(payload.path, this.folders) };
+  /**
+   * `sd.loadCheckpoint`'s payload names a file, not a handle: it leaves as a name, with the fingerprint
+   * of the front's file when the front can read it, so a worker holding different weights under that
+   * name refuses instead of loading them.
+   */
+  async loadPayloadToWire(payload: { path: string }): Promise<{ path: string; fingerprint?: string }> {
+    const name = checkpointName(payload.path, this.folders);
+    const fingerprint = await fingerprintOf(payload.path, this.fingerprints).catch(() => undefined);
+    return fingerprint ? { path: name, fingerprint } : { path: name };
   }
 
   private pathOf(name: string): string {
@@ -94,6 +102,20 @@ export class FrontHandles {
     }
     return name;
   }
+}
+
+/** The weights' fingerprint of the checkpoint at `path`, cached by path, size and modification time. */
+async function fingerprintOf(path: string, cache: Map<string, string>): Promise<string> {
+  const st = statSync(path);
+  const key = `${path}\0${st.size}\0${st.mtimeMs}`;
+  let fingerprint = cache.get(key);
+  if (fingerprint === undefined) {
+    const checkpoint = await openCheckpoint(path);
+    fingerprint = checkpoint.fingerprint;
+    await checkpoint.close();
+    cache.set(key, fingerprint);
+  }
+  return fingerprint;
 }
 
 /** A checkpoint a worker cannot use: missing from its models folder, or different weights. */
@@ -153,16 +175,15 @@ export class WorkerHandles {
     }));
   }
 
+  /** Resolves a name and checks the file's fingerprint when one is given. */
+  async resolveChecked(name: string, fingerprint?: string): Promise<string> {
+    const path = this.resolve(name, fingerprint);
+    if (fingerprint) await this.checkFingerprint(name, path, fingerprint);
+    return path;
+  }
+
   private async checkFingerprint(name: string, path: string, expected: string): Promise<void> {
-    const st = statSync(path);
-    const key = `${path}\0${st.size}\0${st.mtimeMs}`;
-    let actual = this.fingerprints.get(key);
-    if (actual === undefined) {
-      const checkpoint = await openCheckpoint(path);
-      actual = checkpoint.fingerprint;
-      await checkpoint.close();
-      this.fingerprints.set(key, actual);
-    }
+    const actual = await fingerprintOf(path, this.fingerprints);
     if (actual !== expected) {
       throw new MissingCheckpointError(
         `worker ${this.workerId}: checkpoint '${name}' in ${this.checkpointsDir} has fingerprint ${actual}, the front's has ${expected}: the files differ; copy the same file to every worker`,

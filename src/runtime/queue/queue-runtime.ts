@@ -61,7 +61,9 @@ export interface WorkerDevice {
 interface PendingCall {
   callId: string;
   task: TaskName;
-  bytes: Buffer;
+  payload: unknown;
+  /** The payload as it travels (set once, kept for re-submission). */
+  bytes?: Buffer;
   data: QueueJobData;
   queueName?: string;
   resolve(value: unknown): void;
@@ -213,10 +215,6 @@ export class QueueRuntime implements RuntimeClient {
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(new InterruptedError());
     const callId = randomUUID();
-    const wire =
-      task === 'sd.loadCheckpoint'
-        ? this.handles.loadPayloadToWire(payload as { path: string })
-        : this.handles.toWire(payload);
     const data: QueueJobData = { callId, task, frontId: this.frontId, fingerprint: fingerprintIn(payload) };
     return new Promise((resolve, reject) => {
       const onAbort = () => {
@@ -230,7 +228,7 @@ export class QueueRuntime implements RuntimeClient {
       const call: PendingCall = {
         callId,
         task,
-        bytes: pack(wire),
+        payload,
         data,
         resolve: resolve as (v: unknown) => void,
         reject,
@@ -258,13 +256,19 @@ export class QueueRuntime implements RuntimeClient {
       );
     }
     if (!this.pending.has(call.callId)) return; // aborted while waiting
+    const wire =
+      call.task === 'sd.loadCheckpoint'
+        ? await this.handles.loadPayloadToWire(call.payload as { path: string })
+        : this.handles.toWire(call.payload);
+    call.bytes = pack(wire);
+    call.payload = undefined; // only the packed form is kept
     call.queueName ??= await this.route(call.data.fingerprint);
     await this.enqueue(call);
   }
 
   private async enqueue(call: PendingCall): Promise<void> {
     const name = call.queueName!;
-    await this.client.set(keys.payload(call.callId), call.bytes, 'EX', PAYLOAD_TTL_S);
+    await this.client.set(keys.payload(call.callId), call.bytes!, 'EX', PAYLOAD_TTL_S);
     if (name !== GENERAL_QUEUE) await this.client.sadd(keys.modelQueues, name);
     // jobId = callId: adding it again (re-submission) is a no-op while BullMQ still has it.
     await this.queue(name).add(call.task, call.data, { ...JOB_OPTIONS, jobId: call.callId });

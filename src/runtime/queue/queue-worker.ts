@@ -343,7 +343,8 @@ export class QueueWorker {
       const wire = unpack<unknown>(bytes);
       let payload: unknown;
       if (task === 'sd.loadCheckpoint') {
-        payload = { path: this.handles.resolve((wire as { path: string }).path) };
+        const { path, fingerprint } = wire as { path: string; fingerprint?: string };
+        payload = { path: await this.handles.resolveChecked(path, fingerprint) };
       } else {
         payload = await this.handles.fromWire(wire);
         if (task === 'cones.extract' && this.options.stateDir)
