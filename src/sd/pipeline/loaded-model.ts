@@ -11,7 +11,8 @@
  * hands out its sessions as `Sd1Sessions` whose runners are counted here like the pipeline's. The
  * training graphs live in a second `Sd1Sessions` over the same open checkpoint, because they need
  * other ORT settings: float32 and no CPU arena / memory pattern (at SD width and 512 px those pushed
- * one training step past 22 GiB; without them it peaks at 18.1 GiB, bench:cones --full).
+ * one training step past 22 GiB; without them it peaks at 18.1 GiB, bench:cones --full), and weights
+ * memory-mapped rather than copied (see `newTrainingSessions`).
  */
 import { createHash } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
@@ -219,6 +220,13 @@ export class LoadedModel implements CachedResource {
       threads,
       cpuArena: false,
       memPattern: false,
+      // Weights stay memory-mapped from the model's weight folder instead of copied: at optimization
+      // 'all' ORT keeps two copies in a training session (NCHWc-reordered convs for the forward, the
+      // originals for the backward). Full-width SD1, 24² latents: 6.5 GiB more RSS and 97 s to create
+      // at 'all', 1.9 GiB and 22 s like this (the mapped file pages are shared and reclaimable); step
+      // time within the noise of a loaded 2-core machine (mid-width model, 8 interleaved steps: 1.03×).
+      optimization: 'extended',
+      prepack: false,
       log,
     };
     return loadSd1Sessions(this.checkpoint, graphCacheDir, {
