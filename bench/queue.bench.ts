@@ -25,6 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { QueueRuntime } from '../src/runtime/queue/queue-runtime.js';
+import { channels } from '../src/runtime/queue/wire.js';
 import type { RuntimeClient } from '../src/runtime/task-map.js';
 import { WorkerRuntime } from '../src/runtime/worker-runtime.js';
 import { ensureDemoCheckpoint } from '../src/sd/tiny-model.js';
@@ -60,13 +61,22 @@ export interface Child {
   stop(): Promise<void>;
 }
 
-/** Runs `cones-nodes <args>` from source (tsx) at low priority's parent priority; output collected. */
+const children = new Set<ChildProcess>();
+// Ctrl-C or a crash of the bench must not leave servers and workers running.
+process.once('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
+process.once('SIGINT', () => process.exit(130));
+
+/** Runs `cones-nodes <args>` from source (tsx), as its own process; its output is collected. */
 export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): Child {
   const child = spawn(process.execPath, ['--import', 'tsx', cli, ...args], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
   let output = '';
   const collect = (chunk: Buffer) => {
     output = (output + chunk.toString()).slice(-20_000);
@@ -303,7 +313,19 @@ interface Distributed {
   redis: RedisServer;
   fronts: Array<{ url: string; child: Child }>;
   workers: Child[];
+  /** Fronts started again because they came up without their pub/sub subscription. */
+  restartedFronts: number;
   stop(): Promise<void>;
+}
+
+/**
+ * How many fronts listen on their events channel. A front that came up without that subscription
+ * still gets every result, but only from the stored outcome about 2 s later (QueueRuntime's
+ * reconcile), and no progress: measuring it would measure that fallback, not the queue.
+ */
+async function frontsSubscribed(redis: RedisServer): Promise<number> {
+  const listening = await redis.command('PUBSUB', 'CHANNELS', `${channels.events('')}*`);
+  return Array.isArray(listening) ? listening.length : 0;
 }
 
 /** A private redis-server, `fronts` × `serve --queue` and `workers` × `worker --queue`, each a process. */
@@ -313,20 +335,31 @@ async function startDistributed(baseDir: string, fronts: number, workers: number
     redis,
     fronts: [],
     workers: [],
+    restartedFronts: 0,
     async stop() {
       await Promise.all([...setup.fronts.map((f) => f.child.stop()), ...setup.workers.map((w) => w.stop())]);
       await redis.stop();
     },
   };
   try {
-    await Promise.all([
-      ...Array.from({ length: fronts }, (_, i) =>
-        startServe(['--queue', redis.url], join(baseDir, `front-${i}`)).then((f) => setup.fronts.push(f)),
-      ),
-      ...Array.from({ length: workers }, (_, i) =>
+    await Promise.all(
+      Array.from({ length: workers }, (_, i) =>
         startWorker(redis.url, join(baseDir, `worker-${i}`), `bench-${i}`).then((w) => setup.workers.push(w)),
       ),
-    ]);
+    );
+    // Fronts one at a time, each checked for its pub/sub subscription (see frontsSubscribed).
+    for (let i = 0; i < fronts; i++) {
+      for (let attempt = 1; ; attempt++) {
+        const front = await startServe(['--queue', redis.url], join(baseDir, `front-${i}`));
+        if ((await frontsSubscribed(redis)) === i + 1) {
+          setup.fronts.push(front);
+          break;
+        }
+        await front.child.stop();
+        setup.restartedFronts++;
+        if (attempt === 5) throw new Error(`front ${i}: no pub/sub subscription after ${attempt} starts`);
+      }
+    }
     return setup;
   } catch (error) {
     await setup.stop();
@@ -351,6 +384,10 @@ async function benchDistributed(
       size,
       steps,
     );
+    if (setup.restartedFronts > 0)
+      process.stderr.write(
+        `  warning: ${setup.restartedFronts} front start(s) came up without their pub/sub subscription and were started again\n`,
+      );
     const frontLabel = fronts === 1 ? '1 front' : `${fronts} fronts`;
     const row = {
       setup: `${frontLabel} + ${workers} worker${workers === 1 ? '' : 's'} (\`--queue\`)`,
@@ -358,7 +395,15 @@ async function benchDistributed(
     };
     if (hopCalls <= 0) return { row };
     // The queue hop alone: this process as a front (QueueRuntime), the same workers behind it.
-    const queue = await QueueRuntime.connect({ url: setup.redis.url, checkpointFolders: [], log: () => {} });
+    let queue = await QueueRuntime.connect({ url: setup.redis.url, checkpointFolders: [], log: () => {} });
+    for (let attempt = 1; (await frontsSubscribed(setup.redis)) !== fronts + 1; attempt++) {
+      await queue.close();
+      if (attempt === 5) throw new Error('the bench front: no pub/sub subscription after 5 connects');
+      process.stderr.write(
+        '  warning: the bench front connected without its pub/sub subscription; connecting again\n',
+      );
+      queue = await QueueRuntime.connect({ url: setup.redis.url, checkpointFolders: [], log: () => {} });
+    }
     try {
       return { row, hop: await measureHop(queue, hopCalls) };
     } finally {
