@@ -88,7 +88,7 @@ export function shapeBounds(shape: ShapeName): { u0: number; u1: number; v0: num
  * a square grid anchored at the object's centre; stripes run diagonally (down-left to up-right), half of each
  * period dark, one of them through the centre.
  */
-export const PATTERN_PERIOD_PX = 6;
+export const PATTERN_PERIOD_PX = 8;
 const DOT_RADIUS_PX = 0.26 * PATTERN_PERIOD_PX;
 
 /** The pattern's dark test, as a function of the offset (dx, dy) from the object's centre in pixels of a 64×64 frame. */

@@ -174,7 +174,7 @@ export function sampleScene(rng: Rng, options: SceneSamplerOptions = {}): Scene 
   for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
     const subjectFixed = heldOut === 'require' ? heldOutSubject(rng, sets) : {};
     const drawn = [drawAttributes(rng, sets, subjectFixed)];
-    // Two large objects (28–36 px each) do not fit side by side in 64 px: a large subject gets a small companion.
+    // Two large objects (30–36 px each) do not fit side by side in 64 px: a large subject gets a small companion.
     if (count === 2) {
       drawn.push(drawAttributes(rng, sets, {}, drawn[0].size === 'large' ? ['small'] : sets.sizes));
     }

@@ -34,8 +34,8 @@ export type SizeClass = (typeof SIZES)[number];
 
 /** Extent (the larger side of the object's box) in pixels of a 64×64 frame, per size class. */
 export const SIZE_EXTENT_PX: Record<SizeClass, readonly [number, number]> = {
-  small: [12, 16],
-  large: [28, 36],
+  small: [16, 20],
+  large: [30, 36],
 };
 
 export const PATTERNS = ['plain', 'dotted', 'striped'] as const;
