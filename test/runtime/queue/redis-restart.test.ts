@@ -4,7 +4,6 @@
  * (append-only file) or came back empty. Real redis-server, a real `cones-nodes worker` process, the
  * front as `serve --queue` builds it, a real /ws client; tiny demo model, 64 px.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,6 +14,7 @@ import type { RunningServer } from '../../../src/server/index.js';
 import { startServer } from '../../../src/server/index.js';
 import { describeWithRedis, type RedisServer, startRedisServer } from '../../helpers/redis-server.js';
 import { RecordingSocket } from '../../server/helpers.js';
+import { type QueueWorkerProcess, spawnQueueWorker, stopProcess } from './worker-process.js';
 
 const PROMPTS = 3;
 
@@ -44,49 +44,12 @@ function txt2img(seed: number, prefix: string) {
   };
 }
 
-/** `cones-nodes worker --queue URL` as a process; resolves once it takes tasks. */
-async function spawnQueueWorker(
-  url: string,
-  dataDir: string,
-): Promise<{ child: ChildProcess; output(): string }> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', join(process.cwd(), 'src/cli.ts'), 'worker', '--queue', url, '--data-dir', dataDir],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CONES_EXECUTION_PROVIDER: 'cpu' } },
-  );
-  let out = '';
-  child.stdout!.on('data', (c) => {
-    out += c;
-  });
-  child.stderr!.on('data', (c) => {
-    out += c;
-  });
-  const deadline = Date.now() + 60_000;
-  while (!out.includes('taking tasks from')) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`worker did not start:\n${out}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { child, output: () => out };
-}
-
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-  await exited;
-  clearTimeout(timer);
-}
-
 interface Cluster {
   redis: RedisServer;
   root: string;
   queue: QueueRuntime;
   front: RunningServer;
-  worker: { child: ChildProcess; output(): string };
+  worker: QueueWorkerProcess;
   frontLog: string[];
 }
 
