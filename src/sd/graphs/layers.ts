@@ -70,9 +70,25 @@ export class Net {
 
   /** Linear `<module>.weight` [out, in] (+ `.bias` when `bias`). */
   linear(x: Value, module: string, bias = true): Value {
-    return this.in(module, () =>
-      this.b.linear(x, this.param('weight'), bias ? this.param('bias') : undefined, 'linear'),
-    );
+    return this.in(module, () => this.linearHere(x, bias, 'linear'));
+  }
+
+  /**
+   * x·Wᵀ (+ b) with the current scope's `weight` [out, in] and `bias`. A weight whose weight folder
+   * also stores it transposed (`fileT`) is multiplied as stored: no Transpose of a constant for ORT
+   * to fold into a private copy, so a session that maps its weights keeps even these mapped.
+   */
+  linearHere(x: Value, bias: boolean, hint: string): Value {
+    const key = this.b.scoped('weight');
+    const w = this.weights.get(key);
+    if (!w?.fileT || this.isInput(key))
+      return this.b.linear(x, this.param('weight'), bias ? this.param('bias') : undefined, hint);
+    const [out, inner] = w.shape;
+    let wT = this.b.initializer(`${key}.T`, w.fileT, [inner, out], w.dtype);
+    const scale = this.scaleOf(key);
+    if (scale) wT = this.b.mul(wT, this.b.transpose(scale, [1, 0]), 'weight.masked');
+    const y = this.b.matmul(x, wT, bias ? `${hint}.matmul` : hint);
+    return bias ? this.b.add(y, this.param('bias'), hint) : y;
   }
 
   /**

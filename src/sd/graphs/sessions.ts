@@ -48,7 +48,10 @@ import {
 import { type GraphDType, loadWeights, storedWeights, type WeightReader, type Weights } from './weights.js';
 
 /** Bump when a builder here changes the graph it emits for the same options. */
-export const SD1_GRAPHS_VERSION = 2;
+export const SD1_GRAPHS_VERSION = 3;
+
+/** Bump when what a weight folder holds changes (2: the UNet's 2-D weights also transposed). */
+const WEIGHT_FOLDER_LAYOUT = 2;
 
 /** An open checkpoint (`SD1Checkpoint` satisfies this). */
 export interface Sd1ModelSource extends WeightReader {
@@ -386,9 +389,13 @@ export class Sd1Sessions {
       kind: `weights-${part}`,
       dtype,
       shapes: {},
-      options: { files: this.fileIdentity },
+      options: { files: this.fileIdentity, layout: WEIGHT_FOLDER_LAYOUT },
     });
-    return storedWeights(this.source, keys, dtype, join(this.cache.dir, `weights-${part}-${dtype}-${id}`));
+    // The UNet's linear weights are also stored transposed: the training graphs map their weights
+    // (no copies), and a Transpose of a constant would make ORT fold it into a private copy.
+    return storedWeights(this.source, keys, dtype, join(this.cache.dir, `weights-${part}-${dtype}-${id}`), {
+      transpose2d: part === 'unet',
+    });
   }
 
   private runner<R extends GraphRunnerInfo>(

@@ -182,16 +182,12 @@ export function unetForward(
             const n3 = net.layerNorm(s, 'norm3', LAYER_NORM_EPS);
             const ff = net.in('ff.net', () => {
               const gated = net.in('0.proj', () => {
-                if (recompute === 'none') return b.geglu(n3, net.param('weight'), net.param('bias'));
-                // Training: GELU's intermediates (4 tensors of [B, N, 4C]) are re-derived from the gate.
-                const p = b.linear(n3, net.param('weight'), net.param('bias'), 'proj');
+                // GEGLU; training re-derives GELU's intermediates (4 tensors of [B, N, 4C]) from the gate.
+                const p = net.linearHere(n3, true, 'proj');
                 const inner = p.shape[2] / 2;
                 const [value, gate] = b.split(p, [inner, inner], -1, 'halves');
-                return b.mul(
-                  value,
-                  b.recompute(() => b.gelu(gate)),
-                  'geglu',
-                );
+                const gelu = () => b.gelu(gate);
+                return b.mul(value, recompute === 'none' ? gelu() : b.recompute(gelu), 'geglu');
               });
               return net.linear(gated, '2');
             });

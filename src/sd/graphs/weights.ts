@@ -20,6 +20,8 @@ export interface WeightReader {
 export interface WeightTensor {
   data?: TensorData;
   file?: FileRegion;
+  /** A 2-D weight [out, in] also stored transposed [in, out] (linear layers multiply it as is). */
+  fileT?: FileRegion;
   shape: readonly number[];
   dtype: DType;
 }
@@ -46,32 +48,49 @@ export async function loadWeights(
   return out;
 }
 
+/** Name of the transposed copy of a 2-D weight in a weight folder. */
+const transposedName = (key: string) => `${key}.T`;
+
 /**
  * The weights `keys` of `reader` in `dtype`, written once into the weight folder `dir` (reused when it
- * exists) and returned as file regions. Only one tensor is in memory while the folder is written.
+ * exists) and returned as file regions. With `transpose2d`, every 2-D weight is also stored
+ * transposed (`fileT`, for linear layers). Only one tensor is in memory while the folder is written.
  */
 export async function storedWeights(
   reader: WeightReader,
   keys: Iterable<string>,
   dtype: 'float32' | 'float16',
   dir: string,
+  opts: { transpose2d?: boolean } = {},
 ): Promise<Weights> {
   const list = [...keys];
-  const stored = await writeWeightFile(
-    dir,
-    list.map((key) => ({
-      name: key,
+  const read = (key: string) => (dtype === 'float16' ? reader.readF16(key) : reader.readF32(key));
+  const sources = list.flatMap((key) => {
+    const shape = reader.shapeOf(key);
+    const plain = { name: key, dtype, shape, read: () => read(key) };
+    if (!opts.transpose2d || shape.length !== 2) return [plain];
+    const [rows, cols] = shape;
+    const flipped = {
+      name: transposedName(key),
       dtype,
-      shape: reader.shapeOf(key),
-      read: () => (dtype === 'float16' ? reader.readF16(key) : reader.readF32(key)),
-    })),
-  );
+      shape: [cols, rows],
+      read: async () => transpose2d(await read(key), rows, cols),
+    };
+    return [plain, flipped];
+  });
+  const stored = await writeWeightFile(dir, sources);
   const out = new Map<string, WeightTensor>();
   for (const key of list) {
     const t = stored.get(key);
     if (!t || t.dtype !== dtype)
       throw new Error(`weight folder ${dir} lacks ${dtype} '${key}': delete it to rewrite`);
-    out.set(key, { file: t.file, shape: t.shape, dtype });
+    out.set(key, { file: t.file, fileT: stored.get(transposedName(key))?.file, shape: t.shape, dtype });
   }
+  return out;
+}
+
+function transpose2d<T extends Float32Array | Uint16Array>(data: T, rows: number, cols: number): T {
+  const out = new (data.constructor as new (n: number) => T)(data.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c];
   return out;
 }

@@ -1,7 +1,9 @@
-import { readdirSync, statSync, utimesSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { kvGradName, kvInputName } from '../../../src/sd/graphs/kv.js';
 import { loadSd1Sessions, type Sd1Sessions } from '../../../src/sd/graphs/sessions.js';
+import { buildTrainingGraph, TRAINING_LOSS } from '../../../src/sd/graphs/training.js';
 import { buildUnetGraph, UNET_OUTPUT } from '../../../src/sd/graphs/unet.js';
 import { allFinite, maxAbsDiff, signal, type TinyFixture, tinyFixture } from './fixtures.js';
 
@@ -94,6 +96,80 @@ describe('loadSd1Sessions: graphs built once, cached on disk, run through typed-
     const dec2 = await sessions.vaeDecoder({ batch: 1, height: 3, width: 5 });
     expect(dec2.session).toBe(dec.session);
     expect(await dec2.run(signal(4 * 15, 3))).toHaveLength(3 * 24 * 40);
+  });
+
+  it('graphs on the weight folder (linear weights stored transposed) equal graphs on in-memory weights: masked UNet, training loss and ∂loss/∂ξ', async () => {
+    const { config } = fx.checkpoint;
+    const D = config.unet.contextDim;
+    const weights = await fx.weights('unet');
+    const unet = await sessions.unet({ batch: 1, height: 8, width: 8, kvMode: 'all' });
+    const key = unet.kvKeys[3];
+    const [rows, cols] = fx.checkpoint.shapeOf(key);
+    const mask = Float32Array.from({ length: rows * cols }, (_, i) => (i % 3 === 0 ? 0 : 1.5));
+    const inputs = {
+      sample: signal(4 * 64, 1),
+      timestep: new Float32Array([300]),
+      context: signal(77 * D, 2),
+    };
+    const got = await unet.run({ ...inputs, kvMasks: new Map([[key, mask]]) });
+    const plain = buildUnetGraph(config, weights, { batch: 1, height: 8, width: 8, kvMode: 'all' });
+    const ref = await fx.open(plain.builder.graph, 'unet-all-in-memory');
+    const feeds: Record<string, { dtype: 'float32'; shape: number[]; data: Float32Array }> = {
+      sample: { dtype: 'float32', shape: [1, 4, 8, 8], data: inputs.sample },
+      timestep: { dtype: 'float32', shape: [1], data: inputs.timestep },
+      encoder_hidden_states: { dtype: 'float32', shape: [1, 77, D], data: inputs.context },
+    };
+    for (const k of plain.kvKeys) {
+      const [r, c] = fx.checkpoint.shapeOf(k);
+      feeds[kvInputName(k)] = {
+        dtype: 'float32',
+        shape: [r, c],
+        data: k === key ? mask : new Float32Array(r * c).fill(1),
+      };
+    }
+    const want = (await ref.run(feeds))[UNET_OUTPUT].data as Float32Array;
+    expect(maxAbsDiff(got, want)).toBeLessThan(1e-5);
+    // The session's graph multiplies the stored transposes (and transposes the masks instead).
+    expect(readFileSync(unet.modelPath).includes(`${key}.T`)).toBe(true);
+
+    const shape = { batch: 1, height: 8, width: 8, scope: 'cross-attention' as const };
+    const train = await sessions.training(shape);
+    const xi = new Map(
+      train.kvKeys.map((k, i) => {
+        const [r, c] = fx.checkpoint.shapeOf(k);
+        return [k, Float32Array.from({ length: r * c }, (_, j) => 1 + 0.1 * Math.sin(i + j))] as const;
+      }),
+    );
+    const step = {
+      latents: signal(4 * 64, 4),
+      noise: signal(4 * 64, 5),
+      timestep: new Float32Array([400]),
+      context: signal(77 * D, 6),
+      lossWeight: new Float32Array([1]),
+      sqrtAlphaBar: new Float32Array([0.8]),
+      sqrtOneMinusAlphaBar: new Float32Array([0.6]),
+    };
+    const a = await train.run({ ...step, xi });
+    const built = buildTrainingGraph(config, weights, shape);
+    const refTrain = await fx.open(built.builder.graph, 'train-in-memory');
+    const v = (data: Float32Array, s: number[]) => ({ dtype: 'float32' as const, shape: s, data });
+    const tf: Record<string, ReturnType<typeof v>> = {
+      latents: v(step.latents, [1, 4, 8, 8]),
+      noise: v(step.noise, [1, 4, 8, 8]),
+      timestep: v(step.timestep, [1]),
+      encoder_hidden_states: v(step.context, [1, 77, D]),
+      loss_weight: v(step.lossWeight, [1]),
+      sqrt_alpha_bar: v(step.sqrtAlphaBar, [1]),
+      sqrt_one_minus_alpha_bar: v(step.sqrtOneMinusAlphaBar, [1]),
+    };
+    for (const [k, x] of xi) tf[kvInputName(k)] = v(x, [...fx.checkpoint.shapeOf(k)]);
+    const b = await refTrain.run(tf);
+    expect(Math.abs(a.loss - Number(b[TRAINING_LOSS].data[0]))).toBeLessThan(1e-5 * Math.abs(a.loss));
+    for (const k of train.kvKeys) {
+      const g = b[kvGradName(k)].data as Float32Array;
+      const scale = Math.max(...Array.from(g, Math.abs));
+      expect(maxAbsDiff(a.grads.get(k)!, g)).toBeLessThan(1e-4 * scale + 1e-9);
+    }
   });
 
   it('rebuilds when the checkpoint file changes on disk (size/mtime join the fingerprint in the key)', async () => {
