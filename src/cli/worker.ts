@@ -116,5 +116,7 @@ export async function run(argv: string[]): Promise<number> {
     process.on('SIGTERM', onTerm);
   });
   await worker.close();
+  // Connection libraries may keep timers after a close that Redis could not answer: do not linger.
+  setTimeout(() => process.exit(0), 2000).unref();
   return 0;
 }

@@ -19,6 +19,7 @@ import type { RuntimeClient, TaskMap, TaskName } from '../task-map.js';
 import { RuntimeTaskError } from '../worker-runtime.js';
 import { FrontHandles, fingerprintIn } from './handles.js';
 import { readLiveWorkers } from './registry.js';
+import { isProbe, subscribeVerified } from './subscribe.js';
 import {
   type ControlMessage,
   channels,
@@ -98,6 +99,7 @@ export class QueueRuntime implements RuntimeClient {
   private readyWaiters = new Set<() => void>();
   private closed = false;
   private reconciling = false;
+  private subscribed = false;
 
   private constructor(private readonly options: QueueRuntimeOptions) {
     this.log = options.log ?? ((m) => console.log(m));
@@ -110,9 +112,15 @@ export class QueueRuntime implements RuntimeClient {
     this.subscriber = new Redis(options.url, redisOptions);
     this.client.on('error', (error: Error) => this.onDown(error));
     this.subscriber.on('error', () => {}); // reported through the command connection
-    this.client.on('close', () => this.onDown(new Error('connection closed')));
+    this.client.on('close', () => this.onDown());
     this.client.on('ready', () => this.onReady());
-    this.subscriber.on('messageBuffer', (_channel: Buffer, message: Buffer) => this.onFrame(message));
+    this.subscriber.on('messageBuffer', (_channel: Buffer, message: Buffer) => {
+      if (!isProbe(message)) this.onFrame(message);
+    });
+    // ioredis subscribes again after a reconnect; make sure that one took as well.
+    this.subscriber.on('ready', () => {
+      if (this.subscribed && !this.closed) void this.resubscribe();
+    });
     this.reconcileTimer = setInterval(() => void this.reconcile(), options.reconcileMs ?? 1000);
     this.reconcileTimer.unref();
   }
@@ -122,7 +130,13 @@ export class QueueRuntime implements RuntimeClient {
     const runtime = new QueueRuntime(options);
     try {
       await runtime.waitReachable(timeoutMs);
-      await runtime.subscriber.subscribe(channels.events(runtime.frontId));
+      await subscribeVerified(
+        runtime.subscriber,
+        runtime.client,
+        [channels.events(runtime.frontId)],
+        timeoutMs,
+      );
+      runtime.subscribed = true;
     } catch (error) {
       await runtime.close();
       throw new Error(`cannot reach the task queue at ${options.url}: ${describe(error)}`);
@@ -134,8 +148,19 @@ export class QueueRuntime implements RuntimeClient {
     return this.options.url;
   }
 
-  private onDown(error: Error): void {
-    this.lastError = describe(error) || error.name;
+  private async resubscribe(): Promise<void> {
+    try {
+      await subscribeVerified(this.subscriber, this.client, [channels.events(this.frontId)], 60_000);
+    } catch (error) {
+      if (!this.closed)
+        this.log(`queue: could not subscribe to this front's channel again: ${describe(error)}`);
+    }
+  }
+
+  /** The connection failed (`error`) or closed (then the last error, if any, says why). */
+  private onDown(error?: Error): void {
+    if (error) this.lastError = describe(error) || error.name;
+    else if (this.reachable) this.lastError = 'connection closed';
     if (!this.reachable || this.closed) return;
     this.reachable = false;
     const wait = Math.round((this.options.unreachableWaitMs ?? 60_000) / 1000);

@@ -28,6 +28,7 @@ import type { TaskMap, TaskName } from '../task-map.js';
 import { WorkerRuntime } from '../worker-runtime.js';
 import { fingerprintIn, WorkerHandles } from './handles.js';
 import { readLiveWorkers, removeWorkerInfo, writeWorkerInfo } from './registry.js';
+import { subscribeVerified } from './subscribe.js';
 import {
   type ControlMessage,
   channels,
@@ -74,6 +75,10 @@ export interface QueueWorkerOptions {
 /** How many models a worker announces as held (the runtime's memory budget decides what really stays). */
 const HELD_MODELS = 8;
 const OUTCOME_TTL_S = 24 * 3600;
+const STORE_AND_SEND = `if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
+  redis.call('PUBLISH', ARGV[3], ARGV[1])
+end
+return 0`;
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
@@ -103,6 +108,8 @@ export class QueueWorker {
   private tokenCount = 0;
   private readonly startedAt = Date.now();
   private fetchErrorLogged = false;
+  /** The running task's computation (close() waits for it; its Redis traffic only so long). */
+  private computing: Promise<unknown> | undefined;
 
   constructor(private readonly options: QueueWorkerOptions) {
     this.id = options.id ?? `${hostname()}-${process.pid}`;
@@ -146,7 +153,22 @@ export class QueueWorker {
       clearTimeout(timer);
     }
     this.subscriber.on('message', (channel: string, message: string) => this.onMessage(channel, message));
-    await this.subscriber.subscribe(channels.cancel, channels.wake, channels.control);
+    // The probe goes to the wake channel: other idle workers just look at the queues once more.
+    const subscribe = () =>
+      subscribeVerified(
+        this.subscriber,
+        this.client,
+        [channels.wake, channels.cancel, channels.control],
+        10_000,
+      );
+    await subscribe();
+    // ioredis subscribes again after a reconnect; make sure that one took as well.
+    this.subscriber.on('ready', () => {
+      if (this.closing) return;
+      subscribe().catch((error: unknown) =>
+        this.log(`worker ${this.id}: could not subscribe again: ${describe(error)}`),
+      );
+    });
     await this.beat();
     this.heartbeat = setInterval(() => void this.beat().catch(() => {}), this.options.heartbeatMs ?? 1000);
     this.loopDone = this.loop();
@@ -299,9 +321,22 @@ export class QueueWorker {
     this.running = { callId, task, frontId, abort };
     void this.beat().catch(() => {});
     const lockMs = this.options.lockDurationMs ?? 30_000;
+    // A lock we could not renew (this worker stalled, or Redis lost the job) means the job is, or will
+    // be, another worker's: stop here and send nothing, so it runs to completion once.
+    let lockLost = false;
     const renew = setInterval(
       () => {
-        job.extendLock(token, lockMs).catch(() => {});
+        job.extendLock(token, lockMs).then(
+          (ok) => {
+            if (ok || lockLost) return;
+            lockLost = true;
+            this.log(
+              `worker ${this.id}: lost the lock of runtime task '${task}' (${callId}); leaving it to another worker`,
+            );
+            abort.abort();
+          },
+          () => {},
+        );
       },
       Math.max(100, Math.floor(lockMs / 3)),
     );
@@ -315,7 +350,12 @@ export class QueueWorker {
       } else {
         const attempt = Math.max(1, job.attemptsStarted ?? 1);
         this.publish(frontId, { type: 'started', callId, worker: this.id, attempt });
-        await this.finish(frontId, await this.run(task, callId, data, abort.signal));
+        const computing = this.run(task, callId, data, abort.signal);
+        this.computing = computing;
+        const outcome = await computing;
+        this.computing = undefined;
+        if (lockLost) return;
+        await this.finish(frontId, outcome);
       }
       await job.moveToCompleted('done', token, false);
     } catch (error) {
@@ -362,33 +402,45 @@ export class QueueWorker {
     }
   }
 
-  /** Stores the outcome (a retried job finds it), then sends it after the progress frames, in order. */
+  /**
+   * Stores the outcome (a retried job finds it) and sends it after the progress frames, in order; both
+   * only when no outcome is stored yet, so a front never gets two.
+   */
   private async finish(frontId: string, frame: FrontFrame): Promise<void> {
     const callId = 'callId' in frame ? frame.callId : '';
-    const bytes = pack(frame);
-    await this.client
-      .multi()
-      .set(keys.outcome(callId), bytes, 'EX', OUTCOME_TTL_S)
-      .publish(channels.events(frontId), bytes)
-      .exec();
+    await this.client.eval(
+      STORE_AND_SEND,
+      1,
+      keys.outcome(callId),
+      pack(frame),
+      OUTCOME_TTL_S,
+      channels.events(frontId),
+    );
   }
 
   private hold(fingerprint: string): void {
     this.held = [fingerprint, ...this.held.filter((f) => f !== fingerprint)].slice(0, HELD_MODELS);
   }
 
-  /** Stops taking jobs, lets the running one finish, and leaves the registry. */
+  /**
+   * Stops taking jobs, lets the running task finish and hands its outcome to Redis, leaves the registry
+   * and disconnects. Waits for Redis only so long: with Redis gone, commands would wait for it forever.
+   */
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
     this.wake?.();
-    await this.loopDone?.catch(() => {});
+    const bounded = (work: Promise<unknown>, ms: number) =>
+      Promise.race([work.catch(() => {}), new Promise((resolve) => setTimeout(resolve, ms).unref())]);
+    await this.computing?.catch(() => {});
+    await bounded(this.loopDone ?? Promise.resolve(), 5000);
     if (this.heartbeat) clearInterval(this.heartbeat);
-    await removeWorkerInfo(this.client, this.id).catch(() => {});
-    await Promise.all([...this.bull.values()].map((w) => w.close().catch(() => {})));
-    await this.runtime.close();
+    await bounded(removeWorkerInfo(this.client, this.id), 2000);
+    // Disconnecting fails the commands still waiting for Redis, which ends the job loop.
     this.client.disconnect();
     this.subscriber.disconnect();
+    await bounded(Promise.all([...this.bull.values()].map((w) => w.close())), 2000);
     this.bullConnection.disconnect();
+    await this.runtime.close();
   }
 }

@@ -168,6 +168,8 @@ describeWithRedis('distributed mode: serve --queue front, two cones-nodes worker
   }, 120_000);
 
   afterAll(async () => {
+    const queueLines = frontLog.filter((l) => l.startsWith('queue'));
+    if (queueLines.length > 0) console.error(`front queue log:\n${queueLines.join('\n')}`);
     await front?.close();
     await single?.close();
     await queue?.close();
@@ -297,4 +299,20 @@ describeWithRedis('distributed mode: serve --queue front, two cones-nodes worker
     const conceptDir = (server: string) => join(root, server, 'models/concepts');
     expect(outputFile(conceptDir('front'), 'resume')).toEqual(outputFile(conceptDir('single'), 'resume'));
   }, 400_000);
+
+  it('/free with unload_models reaches every worker: none holds a model afterwards', async () => {
+    await waitUntil('a worker holding a model', async () =>
+      (await stats()).devices.some((d: any) => d.worker.models.length > 0) ? true : undefined,
+    );
+    const res = await fetch(`${front.url}/free`, {
+      method: 'POST',
+      body: JSON.stringify({ unload_models: true }),
+    });
+    expect(res.status).toBe(200);
+    // Answered once every worker ran its unload hooks, so the next heartbeat already says so.
+    await waitUntil('every worker reporting no models', async () =>
+      (await stats()).devices.every((d: any) => d.worker.models.length === 0) ? true : undefined,
+    );
+    expect(frontLog.filter((l) => l.includes('unloading models failed'))).toEqual([]);
+  }, 60_000);
 });
