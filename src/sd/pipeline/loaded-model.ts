@@ -222,9 +222,10 @@ export class LoadedModel implements CachedResource {
       memPattern: false,
       // Weights stay memory-mapped from the model's weight folder instead of copied: at optimization
       // 'all' ORT keeps two copies in a training session (NCHWc-reordered convs for the forward, the
-      // originals for the backward). Full-width SD1, 24² latents: 6.5 GiB more RSS and 97 s to create
-      // at 'all', 1.9 GiB and 22 s like this (the mapped file pages are shared and reclaimable); step
-      // time within the noise of a loaded 2-core machine (mid-width model, 8 interleaved steps: 1.03×).
+      // originals for the backward). Full-width SD1, 24² latents: process RSS 10.3 GiB and 97 s to
+      // create at 'all', 1.0 GiB and 11 s like this (the mapped file pages are shared and
+      // reclaimable); step time within the noise of a loaded 2-core machine (mid-width model, 8
+      // interleaved steps: 1.03×).
       optimization: 'extended',
       prepack: false,
       log,
