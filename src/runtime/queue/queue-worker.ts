@@ -355,6 +355,10 @@ export class QueueWorker {
         const outcome = await computing;
         this.computing = undefined;
         if (lockLost) return;
+        // Say "idle, holding this model" before the front hears the outcome: its next task for the
+        // model then finds this worker idle, and other workers leave that task to it.
+        this.running = undefined;
+        await this.beat();
         await this.finish(frontId, outcome);
       }
       await job.moveToCompleted('done', token, false);

@@ -201,9 +201,21 @@ describeWithRedis('distributed mode: serve --queue front, two cones-nodes worker
     expect(outputFile(join(root, 'front/output'), 'same')).toEqual(
       outputFile(join(root, 'single/output'), 'same'),
     );
-    // The worker that ran the model now says it holds it (its model queue is preferred for it).
-    const held = (await stats()).devices.flatMap((d: any) => d.worker.models);
-    expect(held.length).toBeGreaterThan(0);
+  }, 120_000);
+
+  it("sends a model's tasks to the worker holding it: the other worker never loads it", async () => {
+    const holders = async () =>
+      (await stats()).devices.filter((d: any) => d.worker.models.length > 0).map((d: any) => d.worker.id);
+    const before = await holders();
+    expect(before).toHaveLength(1);
+    // Each prompt runs four tasks on the model (two text encodes, sampling, decoding), one after another.
+    for (const seed of [1, 2, 3]) {
+      const prompt = txt2img(2, `affinity-${seed}`);
+      prompt['3'].inputs.seed = seed;
+      prompt['6'].inputs.text = `a photo of a cat, take ${seed}`;
+      expect((await runPrompt(front.url, prompt)).end.type).toBe('execution_success');
+    }
+    expect(await holders()).toEqual(before);
   }, 120_000);
 
   it('/interrupt stops the task on the worker running it', async () => {
