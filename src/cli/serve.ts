@@ -6,6 +6,7 @@ import type { QueueRuntime } from '../runtime/queue/queue-runtime.js';
 import type { RunningServer } from '../server/options.js';
 import { authTokenProblem, MIN_AUTH_TOKEN_LENGTH } from '../server/security.js';
 import { startServer } from '../server/start-server.js';
+import { RUNTIME_SETTING_NAMES } from '../shared/runtime-settings.js';
 import {
   parseCommandArgs,
   runtimeSettingFlags,
@@ -73,6 +74,11 @@ export async function run(argv: string[]): Promise<number> {
       console.error(`cones-nodes serve: --queue must be a redis:// URL, got '${v.queue}'`);
       return 2;
     }
+    const given = RUNTIME_SETTING_NAMES.filter((name) => v[name] !== undefined);
+    if (given.length > 0)
+      console.warn(
+        `cones-nodes serve: ${given.map((n) => `--${n}`).join(', ')} ignored with --queue: the workers run the models; give them to 'cones-nodes worker'`,
+      );
     const dirs = resolveDataDirs({ dataDir, comfyuiDir: v['comfyui-dir'] });
     // Loaded only in distributed mode: the single-process service never imports BullMQ.
     const { QueueRuntime } = await import('../runtime/queue/queue-runtime.js');

@@ -84,6 +84,8 @@ export async function run(argv: string[]): Promise<number> {
   await ensureDemoCheckpoint(join(modelsDir, 'checkpoints'));
 
   const { QueueWorker } = await import('../runtime/queue/queue-worker.js');
+  const { displayUrl } = await import('../runtime/queue/wire.js');
+  const shown = displayUrl(v.queue);
   const worker = new QueueWorker({
     url: v.queue,
     settings,
@@ -96,12 +98,12 @@ export async function run(argv: string[]): Promise<number> {
   try {
     await worker.start();
   } catch (error) {
-    console.error(`cones-nodes worker: cannot reach ${v.queue}: ${(error as Error).message}`);
+    console.error(`cones-nodes worker: cannot reach ${shown}: ${(error as Error).message}`);
     await worker.close();
     return 1;
   }
   console.log(
-    `cones-nodes worker ${worker.id} taking tasks from ${v.queue} (provider ${settings.executionProvider}, models: ${modelsDir}, extraction state: ${stateDir ?? "the front's data folder"})`,
+    `cones-nodes worker ${worker.id} taking tasks from ${shown} (provider ${settings.executionProvider}, models: ${modelsDir}, extraction state: ${stateDir ?? "the front's data folder"})`,
   );
   await new Promise<void>((done) => {
     const stop = (signal: string) => {

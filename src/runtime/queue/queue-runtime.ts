@@ -23,6 +23,7 @@ import { isProbe, subscribeVerified } from './subscribe.js';
 import {
   type ControlMessage,
   channels,
+  displayUrl,
   type FrontFrame,
   GENERAL_QUEUE,
   keys,
@@ -139,13 +140,14 @@ export class QueueRuntime implements RuntimeClient {
       runtime.subscribed = true;
     } catch (error) {
       await runtime.close();
-      throw new Error(`cannot reach the task queue at ${options.url}: ${describe(error)}`);
+      throw new Error(`cannot reach the task queue at ${displayUrl(options.url)}: ${describe(error)}`);
     }
     return runtime;
   }
 
+  /** The Redis URL without its password (for logs and banners). */
   get url(): string {
-    return this.options.url;
+    return displayUrl(this.options.url);
   }
 
   private async resubscribe(): Promise<void> {
@@ -165,13 +167,13 @@ export class QueueRuntime implements RuntimeClient {
     this.reachable = false;
     const wait = Math.round((this.options.unreachableWaitMs ?? 60_000) / 1000);
     this.log(
-      `queue: lost the connection to ${this.options.url} (${this.lastError}); ${this.pending.size} runtime task(s) pending, new ones wait up to ${wait} s for it`,
+      `queue: lost the connection to ${this.url} (${this.lastError}); ${this.pending.size} runtime task(s) pending, new ones wait up to ${wait} s for it`,
     );
   }
 
   private onReady(): void {
     this.reachable = true;
-    if (this.wasReachable) this.log(`queue: connected to ${this.options.url} again`);
+    if (this.wasReachable) this.log(`queue: connected to ${this.url} again`);
     this.wasReachable = true;
     for (const wake of this.readyWaiters) wake();
     this.readyWaiters.clear();
@@ -277,7 +279,7 @@ export class QueueRuntime implements RuntimeClient {
       await this.waitReachable(this.options.unreachableWaitMs ?? 60_000);
     } catch {
       throw new Error(
-        `the task queue at ${this.options.url} is unreachable (${this.lastError}); runtime task '${call.task}' was not sent. Is redis-server running?`,
+        `the task queue at ${this.url} is unreachable (${this.lastError}); runtime task '${call.task}' was not sent. Is redis-server running?`,
       );
     }
     if (!this.pending.has(call.callId)) return; // aborted while waiting

@@ -32,6 +32,7 @@ import { subscribeVerified } from './subscribe.js';
 import {
   type ControlMessage,
   channels,
+  displayUrl,
   type FrontFrame,
   fingerprintOfQueue,
   GENERAL_QUEUE,
@@ -126,10 +127,12 @@ export class QueueWorker {
     this.client.on('error', (error: Error) => {
       if (down) return;
       down = true;
-      this.log(`worker ${this.id}: lost the connection to ${options.url} (${describe(error)}); retrying`);
+      this.log(
+        `worker ${this.id}: lost the connection to ${displayUrl(options.url)} (${describe(error)}); retrying`,
+      );
     });
     this.client.on('ready', () => {
-      if (down) this.log(`worker ${this.id}: connected to ${options.url} again`);
+      if (down) this.log(`worker ${this.id}: connected to ${displayUrl(options.url)} again`);
       down = false;
     });
     this.subscriber.on('error', () => {});

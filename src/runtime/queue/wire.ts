@@ -7,8 +7,9 @@
 import { Packr } from 'msgpackr';
 import type { TaskMetrics, TaskPreview } from '../../shared/tasks.js';
 
-// Both ends are this program: structured clone keeps Maps, Sets and typed arrays as they were.
-const packr = new Packr({ useRecords: false, moreTypes: true, structuredClone: true });
+// Both ends are this program: structured clone keeps Maps, Sets and typed arrays as they were, and
+// msgpackr's records (each message carries its own record definitions) tell a Map from an object.
+const packr = new Packr({ moreTypes: true, structuredClone: true });
 
 export function pack(value: unknown): Buffer {
   return packr.pack(value);
@@ -16,6 +17,11 @@ export function pack(value: unknown): Buffer {
 
 export function unpack<T>(bytes: Buffer): T {
   return packr.unpack(bytes) as T;
+}
+
+/** A Redis URL for logs and messages: any user name and password in it replaced by `***`. */
+export function displayUrl(url: string): string {
+  return url.replace(/^(rediss?:\/\/)[^@/]*@/, '$1***@');
 }
 
 /** BullMQ queue names: one general queue, and one per model fingerprint (see queue-worker.ts). */
