@@ -8,6 +8,7 @@ import { cloneConfig } from '../sd/config.js';
 import { formatDuration } from '../shared/duration.js';
 import { TOY_WORLDS, type ToyWorld } from '../train/data.js';
 import { defaultRecipe, type StageName, type TrainRecipe } from '../train/recipe.js';
+import { vaeTrainingSize } from '../train/stages.js';
 import { loadTrainState } from '../train/state.js';
 import { type StepEvent, TrainError, train, trainPaths } from '../train/trainer.js';
 import { parseCommandArgs, usageError } from './args.js';
@@ -29,6 +30,7 @@ Options:
   --world W             toy world curriculum: ${TOY_WORLDS.join(' | ')} (default full)
   --lr X                peak learning rate of the stage (with all: the UNet's)
   --edge-weight X       VAE: weight of an L1 term on neighbouring-pixel differences (default 0, LDM's loss)
+  --vae-crop N          VAE: train on random N×N crops of each image (a multiple of 8; default the whole image)
   --checkpoint-every N  steps between training states (default 500)
   --threads N           ORT threads (default 2)
   --train-text-encoder  train CLIP with the UNet (default: frozen)
@@ -71,6 +73,7 @@ export async function run(argv: string[]): Promise<number> {
       world: { type: 'string' },
       lr: { type: 'string' },
       'edge-weight': { type: 'string' },
+      'vae-crop': { type: 'string' },
       'checkpoint-every': { type: 'string' },
       threads: { type: 'string' },
       'train-text-encoder': { type: 'boolean', default: false },
@@ -120,6 +123,15 @@ export async function run(argv: string[]): Promise<number> {
         const w = Number(values['edge-weight']);
         if (!(w >= 0)) throw new TrainError(`--edge-weight must be ≥ 0, got ${values['edge-weight']}`);
         if (w > 0) recipe.vae.edgeWeight = w;
+      }
+      const crop = positiveInt('vae-crop', values['vae-crop']);
+      if (crop !== undefined) {
+        recipe.vae.cropSize = crop;
+        try {
+          vaeTrainingSize(recipe);
+        } catch (error) {
+          throw new TrainError(`--vae-crop: ${(error as Error).message}`);
+        }
       }
     }
     // Step counts and bookkeeping may change on resume (to extend a run); nothing else may.

@@ -12,12 +12,50 @@ export type ToyWorld = keyof typeof TRAINING_STAGES;
 export const TOY_WORLDS = Object.keys(TRAINING_STAGES) as ToyWorld[];
 
 /** Stream ids: separate streams for the data and each kind of noise, so they never correlate. */
-export const STREAM = { data: 1, vaeNoise: 2, latentNoise: 3, diffusionNoise: 4, timesteps: 5 } as const;
+export const STREAM = {
+  data: 1,
+  vaeNoise: 2,
+  latentNoise: 3,
+  diffusionNoise: 4,
+  timesteps: 5,
+  crops: 6,
+} as const;
 
 export interface ImageBatch {
   /** [B, 3, S, S] in −1..1 (channel-first, as the VAE takes it). */
   images: Float32Array;
   captions: string[];
+}
+
+/**
+ * A random `crop`×`crop` window of each image of a batch, its corner a multiple of `align` (the VAE's
+ * downsampling, so the latent grid stays anchored as in whole frames), drawn from `seed`.
+ */
+export function cropBatch(
+  images: Float32Array,
+  size: number,
+  crop: number,
+  align: number,
+  seed: number,
+): Float32Array {
+  const plane = size * size;
+  const batch = images.length / (3 * plane);
+  const out = new Float32Array(batch * 3 * crop * crop);
+  const positions = (size - crop) / align + 1;
+  for (let i = 0; i < batch; i++) {
+    const rng = createRng(streamSeed(seed, i));
+    const x0 = align * rng.int(positions);
+    const y0 = align * rng.int(positions);
+    for (let c = 0; c < 3; c++) {
+      const from = (i * 3 + c) * plane;
+      const to = (i * 3 + c) * crop * crop;
+      for (let y = 0; y < crop; y++) {
+        const row = from + (y0 + y) * size + x0;
+        out.set(images.subarray(row, row + crop), to + y * crop);
+      }
+    }
+  }
+  return out;
 }
 
 export function toyBatch(

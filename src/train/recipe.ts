@@ -26,6 +26,12 @@ export interface VaeRecipe extends StageRecipe {
   klWeight: number;
   /** L1 on neighbouring-pixel differences (absent = 0, LDM's loss; see buildVaeTrainingGraph). */
   edgeWeight?: number;
+  /**
+   * Train on random square crops of this side (pixels, a multiple of the VAE's downsampling) of each
+   * rendered image instead of the whole frame (absent = whole frame). The VAE is convolutional, so a
+   * crop teaches the same local rendering at a fraction of the cost per sample.
+   */
+  cropSize?: number;
 }
 
 export interface UnetRecipe extends StageRecipe {

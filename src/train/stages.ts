@@ -30,7 +30,7 @@ import {
 } from '../sd/graphs/index.js';
 import { sd1Schedule, TRAIN_TIMESTEPS } from '../sd/schedule.js';
 import { emptyChunk, tokenize } from '../sd/tokenizer/index.js';
-import { type ImageBatch, STREAM, toyBatch } from './data.js';
+import { cropBatch, type ImageBatch, STREAM, toyBatch } from './data.js';
 import type { TensorSet } from './model-init.js';
 import { gaussians, streamSeed, Uniforms } from './random.js';
 import type { StageName, TrainRecipe } from './recipe.js';
@@ -86,13 +86,27 @@ function gradsOf(out: Record<string, TensorValue>, keys: readonly string[]): Map
   return new Map(keys.map((k) => [k, out[weightGradName(k)].data as Float32Array]));
 }
 
+/** Side of the VAE stage's training images: the recipe's crop, or the whole frame. */
+export function vaeTrainingSize(recipe: TrainRecipe): number {
+  const crop = recipe.vae.cropSize;
+  if (crop === undefined) return recipe.imageSize;
+  const f = 2 ** (recipe.config.vae.channelMult.length - 1);
+  if (!Number.isInteger(crop) || crop < f || crop > recipe.imageSize || crop % f !== 0)
+    throw new RangeError(
+      `VAE crop size must be a multiple of ${f} between ${f} and the image size ${recipe.imageSize}, got ${crop}`,
+    );
+  return crop;
+}
+
 /** The VAE stage: reconstruction + KL on toy images (LDM's autoencoder loss without LPIPS/GAN). */
 export async function vaeStage(
   recipe: TrainRecipe,
   weights: TensorSet,
   opts: StageOptions = {},
 ): Promise<TrainingStage> {
-  const { config, imageSize: S } = recipe;
+  const { config, imageSize } = recipe;
+  const f = 2 ** (config.vae.channelMult.length - 1);
+  const S = vaeTrainingSize(recipe);
   const B = recipe.vae.batch;
   const built = buildVaeTrainingGraph(config, weightsOf(weights, VAE_PREFIX), {
     batch: B,
@@ -102,17 +116,20 @@ export async function vaeStage(
     edgeWeight: recipe.vae.edgeWeight,
   });
   const session = await open(built.builder.graph, recipe, opts);
-  const f = 2 ** (config.vae.channelMult.length - 1);
   const lc = config.vae.latentChannels;
   const noiseShape = [B, lc, S / f, S / f];
   return {
     name: 'vae',
     trainableKeys: built.trainableKeys,
     async step(step) {
-      const batch = toyBatch(recipe.seed, step, B, S, recipe.world);
+      const whole = toyBatch(recipe.seed, step, B, imageSize, recipe.world).images;
+      const images =
+        S === imageSize
+          ? whole
+          : cropBatch(whole, imageSize, S, f, streamSeed(recipe.seed, STREAM.crops, step));
       const noise = gaussians(streamSeed(recipe.seed, STREAM.vaeNoise, step), B * lc * (S / f) ** 2);
       const out = await session.run({
-        [VAE_TRAINING_INPUTS.image]: f32([B, 3, S, S], batch.images),
+        [VAE_TRAINING_INPUTS.image]: f32([B, 3, S, S], images),
         [VAE_TRAINING_INPUTS.noise]: f32(noiseShape, noise),
         ...weightFeeds(weights, built.trainableKeys),
       });

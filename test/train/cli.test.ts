@@ -32,6 +32,8 @@ describe('cones-nodes train-toy-model', () => {
     expect(errors.join('\n')).toMatch(/no training state to resume/);
     expect(await run([join(dir, 'm.safetensors'), '--stage', 'unet'])).toBe(2);
     expect(errors.join('\n')).toMatch(/run --stage vae first/);
+    expect(await run([join(dir, 'm.safetensors'), '--stage', 'vae', '--vae-crop', '20'])).toBe(2);
+    expect(errors.join('\n')).toMatch(/--vae-crop: VAE crop size must be a multiple of 8/);
   });
   it('prints step, loss, samples/s and ETA', () => {
     const line = progressLine({
