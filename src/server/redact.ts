@@ -6,7 +6,8 @@ const TOKEN_FLAG = '--auth-token';
 const TOKEN_ENV = 'CONES_AUTH_TOKEN';
 
 // Places a secret sits in text whatever its value: `--auth-token X` / `--auth-token=X`,
-// `CONES_AUTH_TOKEN=X`, `Bearer X`, a `token=` query parameter and the token cookie. A token the
+// `CONES_AUTH_TOKEN=X`, `Bearer X`, a `token=` query parameter, the token cookie and a URL's password
+// (`redis://user:X@host`, as `--queue` takes it). A token the
 // server rejected is hidden too: it may be the caller's real one for another server.
 const SECRET_SLOTS: RegExp[] = [
   new RegExp(`(${TOKEN_FLAG}(?:=|\\s+))(?:"[^"]*"|'[^']*'|\\S+)`, 'g'),
@@ -14,6 +15,8 @@ const SECRET_SLOTS: RegExp[] = [
   /(\bBearer\s+)[^\s,;"']+/gi,
   /((?:^|[?&;\s])token=)[^&#\s"']*/g,
   new RegExp(`(\\b${TOKEN_COOKIE}=)[^;\\s"']*`, 'g'),
+  // The password of a URL's user info, e.g. `--queue redis://user:secret@host:6379`.
+  /(\b[a-z][a-z0-9+.-]*:\/\/[^\s:@/]*:)[^\s@/]+(?=@)/gi,
 ];
 
 /**

@@ -14,7 +14,10 @@ export interface RuntimeSettings {
   modelMemoryBytes: number;
   /** ONNX Runtime intra-op threads (undefined: ORT's default). */
   threads?: number;
-  /** Distinct UNet/VAE shapes kept open per model before all its sessions are recycled. */
+  /**
+   * UNet/VAE/training graphs kept open per model before all its sessions are recycled. The UNet and VAE
+   * graphs are size-agnostic (one each for every size); attention-chunked UNets and training graphs are per size.
+   */
   maxShapes: number;
   /** Folder for built graphs when a task names none (the service passes `<data dir>/cache/onnx`). */
   graphCacheDir: string;
@@ -61,7 +64,7 @@ export const RUNTIME_SETTING_OPTIONS: Record<RuntimeSettingName, SettingOption> 
   'max-shapes': {
     env: 'CONES_SD_MAX_SHAPES',
     arg: 'N',
-    help: 'UNet/VAE image sizes kept open per model before its sessions are recycled; default 4',
+    help: 'graphs (UNet, VAE, training; chunked-attention UNets and training graphs per size) kept open per model before its sessions are recycled; default 4',
   },
   'graph-cache-dir': {
     env: 'CONES_GRAPH_CACHE_DIR',

@@ -20,6 +20,21 @@ describe('Redactor', () => {
     expect(redactor.argv(['serve', `--something=${secret}`])).toEqual(['serve', `--something=${REDACTED}`]);
   });
 
+  it('hides the password of a --queue Redis URL, with or without a user name, and keeps the rest', () => {
+    expect(redactor.argv(['serve', '--queue', 'redis://cones:s3cret-pass@10.0.0.1:6379/2'])).toEqual([
+      'serve',
+      '--queue',
+      `redis://cones:${REDACTED}@10.0.0.1:6379/2`,
+    ]);
+    expect(redactor.argv(['worker', '--queue=rediss://:p%40ss@host:6380'])).toEqual([
+      'worker',
+      `--queue=rediss://:${REDACTED}@host:6380`,
+    ]);
+    expect(redactor.text('lost redis://127.0.0.1:6379 (no password)')).toBe(
+      'lost redis://127.0.0.1:6379 (no password)',
+    );
+  });
+
   it('hides token query parameters, also with an encoded key, and the secret anywhere in a URL', () => {
     expect(redactor.url('/prompt?token=abc&x=1')).toBe(`/prompt?token=${REDACTED}&x=1`);
     expect(redactor.url('/prompt?x=1&tok%65n=abc')).toBe(`/prompt?x=1&tok%65n=${REDACTED}`);
