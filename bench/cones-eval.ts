@@ -5,17 +5,17 @@
  * random-mask and a class-prompt control and the subject loss against A2's prediction. Everything runs
  * through the runtime worker tasks the nodes use. Prints the Markdown report and writes report.md,
  * report.json, grid.png and rows.txt into --out. Without a checkpoint it runs on the random-weight demo
- * model (every number then meaningless; the report says so).
+ * model. On random weights (the demo, any make-tiny-model file) the report says every number is meaningless.
  *
  * Options:
- *   --quick              smoke run (2 subjects, 6 seeds, 20 extraction steps, small sweeps): ≤ 10 min on 2 CPU cores with the demo model
+ *   --quick              smoke run (2 subjects, 12 seeds, 50 extraction steps, small sweeps): ≤ 10 min on 2 CPU cores with the demo model
  *   --out DIR            output folder (default: <checkpoint>.cones-eval next to the checkpoint)
- *   --seeds N            seeds per condition (default 128; --quick 6), also for the sweeps
- *   --steps N            Extract Concept steps of the main extractions (default 1000; --quick 20)
+ *   --seeds N            seeds per condition (default 128; --quick 12), also for the sweeps
+ *   --steps N            Extract Concept steps of the main extractions (default 1000; --quick 50)
  *   --subjects a,b,…     subject names (default all; --quick green-dotted-star,red-striped-square)
  *   --sweep-subjects N   how many of them get the sparsity sweeps (0: none)
- *   --refine-steps N     merge refinement steps (default 300; --quick 5)
- *   --sampling-steps N   image sampling steps (default 20; --quick 10)
+ *   --refine-steps N     merge refinement steps (default 300; --quick 10)
+ *   --sampling-steps N   image sampling steps (default 20)
  *   --cfg X              guidance scale (default 5)
  *   --no-pairs           skip the multi-subject part
  *   --cache DIR          extraction cache (results, resume checkpoints, priors; default <out>/cache)
@@ -25,6 +25,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { WorkerRuntime } from '../src/runtime/worker-runtime.js';
+import { openCheckpoint } from '../src/sd/checkpoint/checkpoint.js';
 import { ensureDemoCheckpoint } from '../src/sd/tiny-model.js';
 import { resolveRuntimeSettings } from '../src/shared/runtime-settings.js';
 import { subjectByName } from '../src/toy/subjects.js';
@@ -124,11 +125,13 @@ async function main(): Promise<number> {
     process.stderr.write(`${(error as Error).message}\n`);
     return 2;
   }
-  const demo = parsed.checkpoint === undefined;
   const checkpoint = parsed.checkpoint ?? (await ensureDemoCheckpoint(join(tmpdir(), 'cones-eval-demo')));
+  const file = await openCheckpoint(checkpoint);
+  const demo = file.randomWeights;
+  await file.close();
   if (demo) {
     process.stderr.write(
-      `no checkpoint given: running on the random-weight demo model ${checkpoint}; every number is meaningless\n`,
+      `${parsed.checkpoint === undefined ? 'no checkpoint given: running on the demo model' : 'the checkpoint says its weights are random:'} ${checkpoint}; every number is meaningless\n`,
     );
   }
   const out = parsed.out ?? `${checkpoint.replace(/\.safetensors$/, '')}.cones-eval`;

@@ -52,7 +52,7 @@ import {
 
 export interface ConesEvalOptions {
   checkpoint: string;
-  /** The random-weight demo model: every number is meaningless, and the report says so. */
+  /** The checkpoint holds random weights (the demo model): every number is meaningless, and the report says so. */
   demo: boolean;
   settings: ConesEvalSettings;
   /** Extraction cache (results, checkpoints for resume, generated priors). */
@@ -142,6 +142,8 @@ export interface PairReport {
 export interface ConesEvalReport {
   checkpoint: string;
   fingerprint: string;
+  /** The model's size (UNet width, parameters), for comparing widths. */
+  model: CheckpointHandle['config'];
   demo: boolean;
   date: string;
   settings: ConesEvalSettings;
@@ -509,6 +511,7 @@ export async function runConesEval(runtime: RuntimeClient, o: ConesEvalOptions):
     report: {
       checkpoint: o.checkpoint,
       fingerprint: handle.fingerprint,
+      model: handle.config,
       demo: o.demo,
       date: new Date().toISOString(),
       settings: o.settings,

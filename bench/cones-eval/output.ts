@@ -71,13 +71,13 @@ export function markdownReport(r: ConesEvalReport): string {
   const lines = [`# Cones in the toy world: ${r.checkpoint}`, ''];
   if (r.demo) {
     lines.push(
-      '> **Demo run on the random-weight tiny model: every number below is meaningless** (it shows the harness',
+      '> **Random-weight model (the demo): every number below is meaningless** (it shows the harness',
       '> runs end to end, nothing about Cones). Pass a trained toy checkpoint for real figures.',
       '',
     );
   }
   lines.push(
-    `${r.date}; fingerprint ${r.fingerprint.slice(0, 16)}; wall time ${r.wallSeconds.toFixed(1)} s ` +
+    `${r.date}; fingerprint ${r.fingerprint.slice(0, 16)}; UNet width ${r.model.modelChannels}, ${(r.model.parameterCount / 1e6).toFixed(2)} M parameters in the file; wall time ${r.wallSeconds.toFixed(1)} s ` +
       `(${r.imagesGenerated} images in ${r.generationSeconds.toFixed(1)} s of generation).`,
     `Images: ${g.samplerName} / ${g.scheduler}, CFG ${g.cfg}, ${g.steps} steps, empty negative prompt, 64 px, ${s.seeds} seeds a condition ` +
       '(seed i, background rotating over the backgrounds that are not the subject colour); read back by the toy attribute reader ' +

@@ -64,16 +64,15 @@ export const FULL_CONES_EVAL: ConesEvalSettings = {
   controlSeed: 99,
 };
 
-/** A smoke run of every part (≤ 10 min on 2 CPU cores with the tiny demo model): 2 subjects, few seeds and steps. */
+/** A smoke run of every part (≤ 10 min on 2 CPU cores with the demo-size model): 2 subjects, few seeds and steps. */
 export const QUICK_CONES_EVAL: ConesEvalSettings = {
   ...FULL_CONES_EVAL,
   subjects: ['green-dotted-star', 'red-striped-square'],
-  seeds: 6,
-  sampling: { ...DEFAULT_SAMPLING, steps: 10 },
-  extraction: { steps: 20, priorCount: 4 },
-  sweep: { ...FULL_CONES_EVAL.sweep, subjects: 1, steps: [5, 10, 20], seeds: 6 },
+  seeds: 12,
+  extraction: { steps: 50, priorCount: 4 },
+  sweep: { ...FULL_CONES_EVAL.sweep, subjects: 1, steps: [10, 25, 50], seeds: 12 },
   pairs: [['green-dotted-star', 'red-striped-square']],
-  refineSteps: 5,
+  refineSteps: 10,
   probe: { levels: [2, 5, 25], seeds: 2 },
   gridSeeds: 6,
 };
