@@ -17,7 +17,7 @@
  *   --refine-steps N     merge refinement steps (default 300; --quick 10)
  *   --sampling-steps N   image sampling steps (default 20)
  *   --cfg X              guidance scale (default 5)
- *   --no-pairs           skip the multi-subject part
+ *   --no-pairs           skip the multi-subject part (default: the preset pairs among --subjects, else the first two that fit a frame)
  *   --cache DIR          extraction cache (results, resume checkpoints, priors; default <out>/cache)
  *   --threads N, --provider P   ONNX Runtime threads and provider (the `run` command's flags)
  */
@@ -39,6 +39,18 @@ function count(name: string, value: string | undefined, fallback: number, min = 
   if (!Number.isSafeInteger(n) || n < min)
     throw new Error(`--${name} must be an integer ≥ ${min}, got '${value}'`);
   return n;
+}
+
+/** The preset pairs among the chosen subjects; failing those, the first two that fit one frame together. */
+function pairsFor(subjects: string[], preset: [string, string][]): [string, string][] {
+  const chosen = preset.filter(([a, b]) => subjects.includes(a) && subjects.includes(b));
+  if (chosen.length > 0) return chosen;
+  for (const [i, a] of subjects.entries()) {
+    for (const b of subjects.slice(i + 1)) {
+      if (subjectByName(a).size === 'small' || subjectByName(b).size === 'small') return [[a, b]];
+    }
+  }
+  return [];
 }
 
 interface Parsed {
@@ -80,9 +92,7 @@ function options(argv: string[]): Parsed {
   const cfg = values.cfg === undefined ? base.sampling.cfg : Number(values.cfg);
   if (!(cfg >= 0 && Number.isFinite(cfg))) throw new Error(`--cfg must be a number ≥ 0, got '${values.cfg}'`);
   const steps = count('steps', values.steps, base.extraction.steps ?? 1000);
-  const pairs = values['no-pairs']
-    ? []
-    : base.pairs.filter(([a, b]) => subjects.includes(a) && subjects.includes(b));
+  const pairs = values['no-pairs'] ? [] : pairsFor(subjects, base.pairs);
   const settings: ConesEvalSettings = {
     ...base,
     subjects,
