@@ -23,14 +23,14 @@ single-file LDM checkpoint that CheckpointLoaderSimple loads. Next to it: <name>
 Options:
   --stage S             vae | unet | all (default all)
   --steps N             steps of the stage (--stage vae|unet); with all, the UNet's
-  --vae-steps N         VAE steps (default 10000)
+  --vae-steps N         VAE steps (default 8000)
   --unet-steps N        UNet steps (default 5000)
   --batch N             batch of the stage (with all: the UNet's)
   --seed N              initial weights and data (default 0)
   --world W             toy world curriculum: ${TOY_WORLDS.join(' | ')} (default full)
   --lr X                peak learning rate of the stage (with all: the UNet's)
   --edge-weight X       VAE: weight of an L1 term on neighbouring-pixel differences (default 0, LDM's loss)
-  --vae-crop N          VAE: train on random N×N crops of each image (a multiple of 8; default the whole image)
+  --vae-crop N          VAE: train on random N×N crops (a multiple of 8; 64 = whole frames; default 32)
   --checkpoint-every N  steps between training states (default 500)
   --threads N           ORT threads (default 2)
   --train-text-encoder  train CLIP with the UNet (default: frozen)

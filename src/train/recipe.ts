@@ -91,8 +91,8 @@ export function defaultRecipe(overrides: { config?: SD1Config; seed?: number } =
     imageSize: 64,
     world: 'full',
     vae: {
-      steps: 10000,
-      batch: 8,
+      steps: 8000,
+      batch: 16,
       lr: 1e-3,
       warmupSteps: 100,
       decay: 'cosine',
@@ -100,6 +100,7 @@ export function defaultRecipe(overrides: { config?: SD1Config; seed?: number } =
       clipNorm: 1,
       adamw: adamw(0),
       klWeight: 1e-6,
+      cropSize: 32,
     },
     unet: {
       steps: 5000,

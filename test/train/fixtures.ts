@@ -1,4 +1,4 @@
-/** A recipe small enough for tests: 2-level UNet and VAE, 16-pixel images, batch 2. */
+/** A recipe small enough for tests: 2-level UNet and VAE, 16-pixel images (VAE: 8-pixel crops), batch 2. */
 import { cloneConfig } from '../../src/sd/config.js';
 import { TINY_SD1_CONFIG } from '../../src/sd/tiny-model.js';
 import type { TrainRecipe } from '../../src/train/recipe.js';
@@ -17,7 +17,7 @@ export function testRecipe(steps: { vae: number; unet: number }): TrainRecipe {
   r.imageSize = 16;
   r.threads = 1;
   r.checkpointEvery = 2;
-  r.vae = { ...r.vae, steps: steps.vae, batch: 2, warmupSteps: 1 };
+  r.vae = { ...r.vae, steps: steps.vae, batch: 2, warmupSteps: 1, cropSize: 8 };
   r.unet = { ...r.unet, steps: steps.unet, batch: 2, warmupSteps: 1 };
   return r;
 }
