@@ -25,34 +25,9 @@ import {
   type WorkerProcess,
   waitUntil,
 } from './cluster.js';
+import { txt2imgPrompt } from './prompts.js';
 
 process.env.CONES_EXECUTION_PROVIDER = 'cpu';
-
-function txt2img(steps: number, prefix: string, ckpt = 'tiny-sd1-demo.safetensors') {
-  return {
-    '3': {
-      class_type: 'KSampler',
-      inputs: {
-        seed: 42,
-        steps,
-        cfg: 7,
-        sampler_name: 'euler',
-        scheduler: 'normal',
-        denoise: 1,
-        model: ['4', 0],
-        positive: ['6', 0],
-        negative: ['7', 0],
-        latent_image: ['5', 0],
-      },
-    },
-    '4': { class_type: 'CheckpointLoaderSimple', inputs: { ckpt_name: ckpt } },
-    '5': { class_type: 'EmptyLatentImage', inputs: { width: 64, height: 64, batch_size: 1 } },
-    '6': { class_type: 'CLIPTextEncode', inputs: { text: 'a photo of a cat', clip: ['4', 1] } },
-    '7': { class_type: 'CLIPTextEncode', inputs: { text: 'blurry', clip: ['4', 1] } },
-    '8': { class_type: 'VAEDecode', inputs: { samples: ['3', 0], vae: ['4', 2] } },
-    '9': { class_type: 'SaveImage', inputs: { filename_prefix: prefix, images: ['8', 0] } },
-  };
-}
 
 function extraction(steps: number, prefix: string) {
   return {
@@ -191,8 +166,8 @@ describeWithRedis('distributed mode: serve --queue front, two cones-nodes worker
   });
 
   it('gives the same PNG bytes, event order and preview frames as single-process mode', async () => {
-    const reference = await runPrompt(single.url, txt2img(6, 'same'));
-    const distributed = await runPrompt(front.url, txt2img(6, 'same'));
+    const reference = await runPrompt(single.url, txt2imgPrompt({ steps: 6, prefix: 'same' }));
+    const distributed = await runPrompt(front.url, txt2imgPrompt({ steps: 6, prefix: 'same' }));
     expect(reference.end.type).toBe('execution_success');
     expect(distributed.end.type).toBe('execution_success');
     expect(timeline(distributed)).toEqual(timeline(reference));
@@ -210,7 +185,7 @@ describeWithRedis('distributed mode: serve --queue front, two cones-nodes worker
     expect(before).toHaveLength(1);
     // Each prompt runs four tasks on the model (two text encodes, sampling, decoding), one after another.
     for (const seed of [1, 2, 3]) {
-      const prompt = txt2img(2, `affinity-${seed}`);
+      const prompt = txt2imgPrompt({ steps: 2, prefix: `affinity-${seed}` });
       prompt['3'].inputs.seed = seed;
       prompt['6'].inputs.text = `a photo of a cat, take ${seed}`;
       expect((await runPrompt(front.url, prompt)).end.type).toBe('execution_success');
@@ -237,7 +212,10 @@ describeWithRedis('distributed mode: serve --queue front, two cones-nodes worker
   }, 120_000);
 
   it('fails with an error naming the checkpoint and its fingerprint when a worker lacks it', async () => {
-    const run = await runPrompt(front.url, txt2img(2, 'missing', 'other.safetensors'));
+    const run = await runPrompt(
+      front.url,
+      txt2imgPrompt({ steps: 2, prefix: 'missing', ckpt: 'other.safetensors' }),
+    );
     expect(run.end.type).toBe('execution_error');
     const message = String(run.end.data.exception_message);
     expect(message).toContain("'other.safetensors'");
@@ -247,18 +225,25 @@ describeWithRedis('distributed mode: serve --queue front, two cones-nodes worker
 
   it('retries a sampling task whose worker was killed (kill -9): the client gets its image once', async () => {
     const steps = 1000; // long enough to kill the worker mid-way, short enough to run three times
-    const reference = await runPrompt(single.url, txt2img(steps, 'retry'));
+    const reference = await runPrompt(single.url, txt2imgPrompt({ steps, prefix: 'retry' }));
     let killed = '';
-    const run = await runPrompt(front.url, txt2img(steps, 'retry'), async (socket, promptId) => {
-      await nextMessage(
-        socket,
-        (m) =>
-          m.type === 'progress' && m.data.prompt_id === promptId && m.data.node === '3' && m.data.value >= 10,
-      );
-      const victim = await workerRunning('sd.sample');
-      killed = victim.id;
-      await victim.kill9();
-    });
+    const run = await runPrompt(
+      front.url,
+      txt2imgPrompt({ steps, prefix: 'retry' }),
+      async (socket, promptId) => {
+        await nextMessage(
+          socket,
+          (m) =>
+            m.type === 'progress' &&
+            m.data.prompt_id === promptId &&
+            m.data.node === '3' &&
+            m.data.value >= 10,
+        );
+        const victim = await workerRunning('sd.sample');
+        killed = victim.id;
+        await victim.kill9();
+      },
+    );
     expect(killed).not.toBe('');
     expect(run.end.type).toBe('execution_success');
     const executed = run.messages.filter((m) => 'type' in m && m.type === 'executed');

@@ -14,35 +14,10 @@ import type { RunningServer } from '../../../src/server/index.js';
 import { startServer } from '../../../src/server/index.js';
 import { describeWithRedis, type RedisServer, startRedisServer } from '../../helpers/redis-server.js';
 import { RecordingSocket } from '../../server/helpers.js';
+import { txt2imgPrompt } from './prompts.js';
 import { type QueueWorkerProcess, spawnQueueWorker, stopProcess } from './worker-process.js';
 
 const PROMPTS = 3;
-
-function txt2img(seed: number, prefix: string) {
-  return {
-    '3': {
-      class_type: 'KSampler',
-      inputs: {
-        seed,
-        steps: 6,
-        cfg: 7,
-        sampler_name: 'euler',
-        scheduler: 'normal',
-        denoise: 1,
-        model: ['4', 0],
-        positive: ['6', 0],
-        negative: ['7', 0],
-        latent_image: ['5', 0],
-      },
-    },
-    '4': { class_type: 'CheckpointLoaderSimple', inputs: { ckpt_name: 'tiny-sd1-demo.safetensors' } },
-    '5': { class_type: 'EmptyLatentImage', inputs: { width: 64, height: 64, batch_size: 1 } },
-    '6': { class_type: 'CLIPTextEncode', inputs: { text: 'a photo of a cat', clip: ['4', 1] } },
-    '7': { class_type: 'CLIPTextEncode', inputs: { text: 'blurry', clip: ['4', 1] } },
-    '8': { class_type: 'VAEDecode', inputs: { samples: ['3', 0], vae: ['4', 2] } },
-    '9': { class_type: 'SaveImage', inputs: { filename_prefix: prefix, images: ['8', 0] } },
-  };
-}
 
 interface Cluster {
   redis: RedisServer;
@@ -100,7 +75,10 @@ async function restartDuringPrompts(c: Cluster, restart: () => Promise<void>) {
     for (let i = 0; i < PROMPTS; i++) {
       const res = await fetch(`${c.front.url}/prompt`, {
         method: 'POST',
-        body: JSON.stringify({ client_id: clientId, prompt: txt2img(100 + i, `restart-${i}`) }),
+        body: JSON.stringify({
+          client_id: clientId,
+          prompt: txt2imgPrompt({ steps: 6, seed: 100 + i, prefix: `restart-${i}` }),
+        }),
       });
       expect(res.status).toBe(200);
       ids.push(((await res.json()) as { prompt_id: string }).prompt_id);

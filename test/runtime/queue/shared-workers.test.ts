@@ -14,35 +14,10 @@ import type { RunningServer } from '../../../src/server/index.js';
 import { startServer } from '../../../src/server/index.js';
 import { describeWithRedis, type RedisServer, startRedisServer } from '../../helpers/redis-server.js';
 import { RecordingSocket } from '../../server/helpers.js';
+import { txt2imgPrompt } from './prompts.js';
 import { type QueueWorkerProcess, spawnQueueWorker, stopProcess } from './worker-process.js';
 
 const STEPS = 4;
-
-function txt2img(seed: number, prefix: string) {
-  return {
-    '3': {
-      class_type: 'KSampler',
-      inputs: {
-        seed,
-        steps: STEPS,
-        cfg: 7,
-        sampler_name: 'euler',
-        scheduler: 'normal',
-        denoise: 1,
-        model: ['4', 0],
-        positive: ['6', 0],
-        negative: ['7', 0],
-        latent_image: ['5', 0],
-      },
-    },
-    '4': { class_type: 'CheckpointLoaderSimple', inputs: { ckpt_name: 'tiny-sd1-demo.safetensors' } },
-    '5': { class_type: 'EmptyLatentImage', inputs: { width: 64, height: 64, batch_size: 1 } },
-    '6': { class_type: 'CLIPTextEncode', inputs: { text: 'a photo of a dog', clip: ['4', 1] } },
-    '7': { class_type: 'CLIPTextEncode', inputs: { text: 'blurry', clip: ['4', 1] } },
-    '8': { class_type: 'VAEDecode', inputs: { samples: ['3', 0], vae: ['4', 2] } },
-    '9': { class_type: 'SaveImage', inputs: { filename_prefix: prefix, images: ['8', 0] } },
-  };
-}
 
 interface Front {
   server: RunningServer;
@@ -139,8 +114,14 @@ describeWithRedis('distributed mode: two fronts sharing two worker processes', (
 
   it("prompts on both fronts at once: each client sees only its own prompt's events, previews and image", async () => {
     const [a, b] = await Promise.all([
-      runOn(fronts[0], txt2img(11, 'shared-a')),
-      runOn(fronts[1], txt2img(12, 'shared-b')),
+      runOn(
+        fronts[0],
+        txt2imgPrompt({ steps: STEPS, seed: 11, prefix: 'shared-a', text: 'a photo of a dog' }),
+      ),
+      runOn(
+        fronts[1],
+        txt2imgPrompt({ steps: STEPS, seed: 12, prefix: 'shared-b', text: 'a photo of a dog' }),
+      ),
     ]);
     for (const [run, other] of [
       [a, b],
@@ -170,7 +151,10 @@ describeWithRedis('distributed mode: two fronts sharing two worker processes', (
   });
 
   it('/free with unload_models empties the models every worker holds, and the next prompt loads again', async () => {
-    await runOn(fronts[0], txt2img(21, 'free-before'));
+    await runOn(
+      fronts[0],
+      txt2imgPrompt({ steps: STEPS, seed: 21, prefix: 'free-before', text: 'a photo of a dog' }),
+    );
     await waitUntil('a worker holding the model', async () =>
       (await devices(fronts[0])).some((d) => d.worker.models.length > 0),
     );
@@ -182,7 +166,10 @@ describeWithRedis('distributed mode: two fronts sharing two worker processes', (
     await waitUntil('no worker holding a model', async () =>
       (await devices(fronts[0])).every((d) => d.worker.models.length === 0),
     );
-    const after = await runOn(fronts[0], txt2img(22, 'free-after'));
+    const after = await runOn(
+      fronts[0],
+      txt2imgPrompt({ steps: STEPS, seed: 22, prefix: 'free-after', text: 'a photo of a dog' }),
+    );
     expect(after.messages.some((m) => 'type' in m && m.type === 'execution_success')).toBe(true);
   });
 
