@@ -89,7 +89,7 @@ export function shapeBounds(shape: ShapeName): { u0: number; u1: number; v0: num
  * period dark, one of them through the centre.
  */
 export const PATTERN_PERIOD_PX = 8;
-const DOT_RADIUS_PX = 0.26 * PATTERN_PERIOD_PX;
+const DOT_RADIUS_PX = 0.32 * PATTERN_PERIOD_PX;
 
 /** The pattern's dark test, as a function of the offset (dx, dy) from the object's centre in pixels of a 64×64 frame. */
 export function patternTest(pattern: Pattern): (dx: number, dy: number) => boolean {

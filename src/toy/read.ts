@@ -49,7 +49,7 @@ export interface SceneReading {
 const FRAME_PX = 64;
 /** Components smaller than this (pixels of a 64×64 frame) are noise, not objects. */
 const SPECK_AREA_PX = 20;
-/** Between the small (16–20 px) and large (30–36 px) extents. */
+/** Between the small (18–22 px) and large (30–36 px) extents. */
 const LARGE_FROM_PX = 25;
 /** Cap on one pixel's squared colour distance, so a few stray pixels cannot outvote the rest. */
 const COLOUR_DISTANCE_CAP2 = 90 * 90;

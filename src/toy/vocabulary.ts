@@ -34,7 +34,7 @@ export type SizeClass = (typeof SIZES)[number];
 
 /** Extent (the larger side of the object's box) in pixels of a 64×64 frame, per size class. */
 export const SIZE_EXTENT_PX: Record<SizeClass, readonly [number, number]> = {
-  small: [16, 20],
+  small: [18, 22],
   large: [30, 36],
 };
 

@@ -68,17 +68,17 @@ export function demoConfig(): SD1Config {
   c.unet.numHeads = 4;
   c.unet.normGroups = 8;
   c.unet.timeEmbedDim = 4 * 48;
-  c.unet.contextDim = 256;
+  c.unet.contextDim = 192;
   // VAE: SD1's four levels (64×64 px → 8×8 latents) at widths 16/32/64/128. The widest level is the
   // cheapest (8×8); doubling it lowered the loss ~10 % per step for ~1.2× the step time (src/train/README.md).
   c.vae.baseChannels = 16;
   c.vae.channelMult = [1, 2, 4, 8];
   c.vae.numResBlocks = 1;
   c.vae.normGroups = 8;
-  c.text.width = 256;
+  c.text.width = 192;
   c.text.layers = 2;
   c.text.numHeads = 4;
-  c.text.mlpDim = 1024;
+  c.text.mlpDim = 768;
   return c;
 }
 

@@ -41,7 +41,7 @@ describe('toy renderer', () => {
     const first = digest();
     expect(digest()).toBe(first);
     // Pinned: a change here changes the training data of every model trained on the toy world.
-    expect(first).toBe('16ad4fc9e64cd20808c9fa35f3c13dd8061efccc926dad0e323ce823b6473646');
+    expect(first).toBe('bea8a10512e3963551c3a9f3fd4bda5dc34ec45bf022e4ef8fec0f25b8e2be70');
   });
 
   it('is RGB HWC of the requested size, plain colours inside and anti-aliased edges', () => {
@@ -74,8 +74,8 @@ describe('toy renderer', () => {
     };
     expect(share('plain')).toBe(0);
     expect(share('dotted')).toBeGreaterThan(0.1);
-    expect(share('dotted')).toBeLessThan(0.3);
-    expect(share('striped')).toBeGreaterThan(0.3);
+    expect(share('dotted')).toBeLessThan(0.4);
+    expect(share('striped')).toBeGreaterThan(0.4);
     expect(share('striped')).toBeLessThan(0.55);
   });
 
