@@ -13,8 +13,9 @@ const GREEN = '#8A8';
 
 const DEMO_MODEL =
   'Load Checkpoint picks the Stable Diffusion 1.x model. "tiny-sd1-demo.safetensors" is the small demo model ' +
-  'cones-nodes makes on first use: its weights are random, so its pictures are noise. It shows that the ' +
-  'workflow runs, in seconds. For real pictures put an SD 1.5 checkpoint in models/checkpoints and pick it here.';
+  'that comes with cones-nodes: an SD 1.x-architecture model trained on a toy world of coloured shapes on plain ' +
+  'backgrounds at 64×64, so it draws only what the toy world holds, in seconds on a CPU. For real pictures put ' +
+  'an SD 1.5 checkpoint in models/checkpoints and pick it here.';
 
 const loadModel = (id: string): GroupLayout => ({
   title: 'Load model',
@@ -25,15 +26,16 @@ const loadModel = (id: string): GroupLayout => ({
 
 const SUBJECT_PHOTOS =
   'Load Subject Photos reads the photos of one subject: a folder under input/ (1–20 photos), or one of the ' +
-  'samples that come with cones-nodes (red-ball, blue-box).';
+  'samples that come with cones-nodes (toy-world subjects, 4 photos each: green-dotted-star, orange-striped-ring, ' +
+  'red-striped-square, blue-dotted-triangle, purple-plain-cross).';
 
 const EXTRACT =
   'Extract Concept finds the few neurons of the model that make this subject (its "concept neurons"), so ' +
-  'you can later ask for "a sks ball" and get this ball. The identifier (sks) is a rare word that will name ' +
-  'the subject; the class noun (ball) says what it is.';
+  'you can later ask for "a sks star" and get this star (small, green, dotted) rather than any star. The ' +
+  'identifier (sks) is a rare word that will name the subject; the class noun (star) says what it is.';
 
 const EXTRACT_TIME =
-  'This is the slow part: about 10 seconds on a CPU with the demo model (4 steps at 64 px; the first run ' +
+  'This is the slow part: about 10 seconds on a CPU with the random tiny model (4 steps at 64 px; the first run ' +
   'also builds the training graph). With a real SD 1.5 checkpoint one step at 512 px takes about a minute on ' +
   'a CPU and 13–18 GB of memory, and a good concept needs hundreds of steps: use a GPU, or lower ' +
   '`resolution` to try it out. The seed is "fixed": finished results are cached, so pressing Queue again ' +
@@ -41,7 +43,8 @@ const EXTRACT_TIME =
 
 const generate = (subjects: string, names: string): string =>
   `Apply Concept Mask switches ${subjects} on in the model; the prompt names each subject by identifier ` +
-  `and class noun (${names}). Then the usual text-to-image: KSampler (6 steps, seed fixed), VAE Decode and Save ` +
+  `and class noun (${names}) and a background. Then the usual text-to-image: KSampler (20 steps, dpmpp_2m, ` +
+  "CFG 5, seed fixed; the negative prompt stays empty, as in the demo model's training), VAE Decode and Save " +
   'Image (to output/cones/). A few seconds on a CPU with the demo model.';
 
 export const exampleLayouts: ExampleLayout[] = [
@@ -54,9 +57,13 @@ export const exampleLayouts: ExampleLayout[] = [
           title: 'Describe the picture',
           color: YELLOW,
           note:
-            'The positive prompt says what to draw, the negative one what to avoid; (red:1.2) gives a word more ' +
-            'weight. Empty Latent Image sets the size: 64×64 suits the demo model, use 512×512 with a real ' +
-            'SD 1.5 checkpoint.',
+            'The positive prompt says what to draw. The demo model knows the words of its toy world: "a photo ' +
+            'of a {small|large} {red|orange|yellow|green|blue|purple} [dotted|striped] ' +
+            '{circle|square|triangle|cross|star|ring} on a {white|red|green|blue|black|yellow} background", or ' +
+            'shorter ("a photo of a star"). The negative prompt stays empty: the demo model learned the empty ' +
+            'prompt as "anything" (10 % of its training captions were dropped), which guidance steers away ' +
+            "from. Empty Latent Image sets the size: 64×64 is the demo model's training size; use 512×512 with " +
+            'a real SD 1.5 checkpoint.',
           columns: [['6', '7', '5']],
         },
       ],
@@ -65,7 +72,7 @@ export const exampleLayouts: ExampleLayout[] = [
           title: 'Generate and save',
           color: GREEN,
           note:
-            'KSampler turns noise into the picture in 8 steps. The seed is "fixed", so Queue gives the same ' +
+            'KSampler turns noise into the picture in 20 steps (dpmpp_2m, CFG 5). The seed is "fixed", so Queue gives the same ' +
             'picture again; set "control after generate" to "randomize" for a new one each time. VAE Decode ' +
             'makes pixels and Save Image writes output/txt2img_00001_.png. A few seconds on a CPU with the demo ' +
             'model; a real SD 1.5 checkpoint at 512×512 and 20 steps takes several minutes on a CPU.',
@@ -84,7 +91,7 @@ export const exampleLayouts: ExampleLayout[] = [
           color: YELLOW,
           note:
             `${SUBJECT_PHOTOS} ${EXTRACT}\n${EXTRACT_TIME}\n` +
-            'Save Concept writes the concept to models/concepts/examples/sks_ball_00001_.cones.safetensors, ' +
+            'Save Concept writes the concept to models/concepts/examples/sks_star_00001_.cones.safetensors, ' +
             'so Load Concept can use it later without extracting again. Concept Info shows how many neurons ' +
             'the concept holds in each layer.',
           columns: [['2'], ['3'], ['5', '6']],
@@ -94,7 +101,7 @@ export const exampleLayouts: ExampleLayout[] = [
         {
           title: 'Generate with the subject',
           color: GREEN,
-          note: generate('the subject', '"sks ball"'),
+          note: generate('the subject', '"sks star"'),
           columns: [['4', '22'], ['20', '21'], ['23'], ['24'], ['25']],
         },
       ],
@@ -106,17 +113,17 @@ export const exampleLayouts: ExampleLayout[] = [
       [loadModel('1')],
       [
         {
-          title: 'Learn the first subject (sks ball)',
+          title: 'Learn the first subject (qlv square)',
           color: YELLOW,
           note: `${SUBJECT_PHOTOS} ${EXTRACT}\n${EXTRACT_TIME}`,
           columns: [['2'], ['3']],
         },
         {
-          title: 'Learn the second subject (zwx box)',
+          title: 'Learn the second subject (vbn triangle)',
           color: YELLOW,
           note:
-            'The same for a second subject, with its own identifier (zwx). "keep_training_data" is on in ' +
-            'both, so Merge Concepts can refine the pair. About 10 seconds on a CPU with the demo model.',
+            'The same for a second subject, with its own identifier (vbn). "keep_training_data" is on in ' +
+            'both, so Merge Concepts can refine the pair. About 10 seconds on a CPU with the random tiny model.',
           columns: [['4'], ['5']],
         },
       ],
@@ -136,7 +143,7 @@ export const exampleLayouts: ExampleLayout[] = [
         {
           title: 'Generate with both subjects',
           color: GREEN,
-          note: generate('both subjects', '"sks ball" and "zwx box"'),
+          note: generate('both subjects', '"qlv square" and "vbn triangle"'),
           columns: [['8', '22'], ['20', '21'], ['23'], ['24'], ['25']],
         },
       ],
@@ -151,7 +158,7 @@ export const exampleLayouts: ExampleLayout[] = [
           title: 'Load the subject (carried in this workflow)',
           color: YELLOW,
           note:
-            'No extraction here: the concept "sks ball" travels inside this workflow file (the extra ' +
+            'No extraction here: the concept "sks star" (the single-subject example\'s) travels inside this workflow file (the extra ' +
             'cones_concepts field), so Load Concept finds it even when models/concepts does not have the ' +
             'file. Pictures saved by this workflow carry it too. Concept Info shows its neurons per layer ' +
             'as text and a bar chart. Takes a second.',
@@ -162,7 +169,7 @@ export const exampleLayouts: ExampleLayout[] = [
         {
           title: 'Generate with the subject',
           color: GREEN,
-          note: generate('the subject', '"sks ball"'),
+          note: generate('the subject', '"sks star"'),
           columns: [['4', '22'], ['20', '21'], ['23'], ['24'], ['25']],
         },
       ],

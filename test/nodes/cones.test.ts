@@ -76,7 +76,7 @@ describe('Cones nodes', () => {
     expect(info.ConesExtractConcept.input.optional?.prior_images?.[0]).toBe('IMAGE');
     expect(info.ConesApplyConceptMask.output).toEqual(['MODEL']);
     expect(info.ConesLoadSubjectImages.input.required.subject[0]).toEqual(
-      expect.arrayContaining(['blue-box', 'red-ball']),
+      expect.arrayContaining(['green-dotted-star', 'red-striped-square', 'blue-dotted-triangle']),
     );
   });
 
@@ -113,7 +113,7 @@ describe('Cones nodes', () => {
     const service = freshService();
     const entry = await runPrompt(service, workflow('cones-embedded-concept.api.json'));
     expect(existsSync(savedPng(service, entry, '25'))).toBe(true);
-    expect(JSON.stringify(entry.outputs['3'])).toMatch(/sks ball/);
+    expect(JSON.stringify(entry.outputs['3'])).toMatch(/sks star/);
   }, 120_000);
 
   it('run the single-subject example through a real server with the scripted msgpack client', async () => {
@@ -138,9 +138,9 @@ describe('Cones nodes', () => {
         }),
       );
       expect(sizes).toContainEqual(['png', 64, 64]);
-      expect(existsSync(join(dataDir, 'input', 'red-ball', '1.png'))).toBe(true);
+      expect(existsSync(join(dataDir, 'input', 'green-dotted-star', '1.png'))).toBe(true);
       expect(
-        existsSync(join(dataDir, 'models', 'concepts', 'examples', 'sks_ball_00001_.cones.safetensors')),
+        existsSync(join(dataDir, 'models', 'concepts', 'examples', 'sks_star_00001_.cones.safetensors')),
       ).toBe(true);
       expect(existsSync(join(dataDir, 'cache', 'cones', 'results'))).toBe(true);
     } finally {
