@@ -3,6 +3,7 @@
  */
 import { resolveDataDirs } from '../engine/data-dirs.js';
 import type { QueueRuntime } from '../runtime/queue/queue-runtime.js';
+import { type DemoModel, demoModelUsage, resolveDemoModel } from '../sd/demo-checkpoint.js';
 import type { RunningServer } from '../server/options.js';
 import { authTokenProblem, MIN_AUTH_TOKEN_LENGTH } from '../server/security.js';
 import { startServer } from '../server/start-server.js';
@@ -33,6 +34,7 @@ Options:
   --enable-cors-header ORIGIN
                        allow cross-origin browser requests from ORIGIN ('*' for any), as ComfyUI's flag
   --max-upload-mb N    largest accepted upload; default 100
+${demoModelUsage(23)}
   --log                log every request
   --queue URL          distributed mode: run no models here; send runtime tasks through the Redis at URL
                        (redis://HOST:PORT[/DB]) to 'cones-nodes worker --queue URL' processes. The
@@ -63,6 +65,13 @@ export async function run(argv: string[]): Promise<number> {
   if (tokenProblem) {
     const source = v['auth-token'] === undefined ? 'CONES_AUTH_TOKEN' : '--auth-token';
     console.error(`cones-nodes serve: ${source}: ${tokenProblem}`);
+    return 2;
+  }
+  let demoModel: DemoModel;
+  try {
+    demoModel = resolveDemoModel(v['demo-model'], '--demo-model');
+  } catch (error) {
+    console.error(`cones-nodes serve: ${(error as Error).message}`);
     return 2;
   }
   const runtimeSettings = runtimeSettingsFromFlags('cones-nodes serve', v);
@@ -106,6 +115,7 @@ export async function run(argv: string[]): Promise<number> {
       corsOrigin: v['enable-cors-header'],
       logger: v.log,
       limits: { maxUploadBytes: Math.round(maxUploadMb * 1024 * 1024) },
+      demoCheckpoint: demoModel,
       serviceOptions: { runtimeSettings, ...(queue && { runtime: queue }) },
       ...(queue && { runtimeDevices: () => queue.devices() }),
     });
@@ -172,6 +182,7 @@ function parse(argv: string[]) {
       insecure: { type: 'boolean' },
       'enable-cors-header': { type: 'string' },
       'max-upload-mb': { type: 'string' },
+      'demo-model': { type: 'string' },
       log: { type: 'boolean' },
       queue: { type: 'string' },
       ...runtimeSettingFlags,

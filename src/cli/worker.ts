@@ -3,7 +3,12 @@
  * of `serve --queue` fronts. Start one per device, on any number of machines.
  */
 import { join, resolve } from 'node:path';
-import { ensureDemoCheckpoint } from '../sd/tiny-model.js';
+import {
+  type DemoModel,
+  demoModelUsage,
+  ensureDemoCheckpoint,
+  resolveDemoModel,
+} from '../sd/demo-checkpoint.js';
 import { RUNTIME_SETTING_OPTIONS } from '../shared/runtime-settings.js';
 import {
   parseCommandArgs,
@@ -32,6 +37,7 @@ Options:
   --lock-ms N            a running task's lock lives N ms without renewal; after a crash the task moves to
                          another worker once the lock expired and a stalled check ran; default 30000
   --stalled-check-ms N   how often workers look for tasks of crashed workers; default 30000
+${demoModelUsage(25)}
   -h, --help             this text
 
 ${runtimeSettingsUsage()}`;
@@ -55,6 +61,7 @@ export async function run(argv: string[]): Promise<number> {
       id: { type: 'string' },
       'lock-ms': { type: 'string' },
       'stalled-check-ms': { type: 'string' },
+      'demo-model': { type: 'string' },
       ...runtimeSettingFlags,
       help: { type: 'boolean', short: 'h' },
     },
@@ -70,6 +77,12 @@ export async function run(argv: string[]): Promise<number> {
   const stalledMs = positiveInt(v['stalled-check-ms'], '--stalled-check-ms');
   for (const problem of [lockMs, stalledMs])
     if (typeof problem === 'string') return usageError('cones-nodes worker', problem, usage);
+  let demoModel: DemoModel;
+  try {
+    demoModel = resolveDemoModel(v['demo-model'], '--demo-model');
+  } catch (error) {
+    return usageError('cones-nodes worker', (error as Error).message, usage);
+  }
   const dataDir = resolve(v['data-dir'] ?? './data');
   const graphCacheEnv = process.env[RUNTIME_SETTING_OPTIONS['graph-cache-dir'].env];
   const settings = runtimeSettingsFromFlags('cones-nodes worker', {
@@ -80,8 +93,9 @@ export async function run(argv: string[]): Promise<number> {
   if (typeof settings === 'number') return settings;
   const modelsDir = resolve(v['models-dir'] ?? join(dataDir, 'models'));
   const stateDir = v['state-dir'] === undefined ? undefined : resolve(v['state-dir']);
-  // Like serve: the demo checkpoint is there from the start (same seed, so the same fingerprint).
-  await ensureDemoCheckpoint(join(modelsDir, 'checkpoints'));
+  // Like serve: the demo checkpoint is there from the start. The same --demo-model (or CONES_DEMO_MODEL)
+  // as the fronts gives the same file, so the same fingerprint.
+  await ensureDemoCheckpoint(join(modelsDir, 'checkpoints'), { model: demoModel });
 
   const { QueueWorker } = await import('../runtime/queue/queue-worker.js');
   const { displayUrl } = await import('../runtime/queue/wire.js');

@@ -5,6 +5,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { type DemoModel, ensureDemoCheckpoint } from '../sd/demo-checkpoint.js';
 import { listCheckpointNames, resolveCheckpointPath } from '../sd/pipeline/checkpoint-files.js';
 import { SAMPLER_NAMES, SCHEDULER_NAMES } from '../sd/pipeline/names.js';
 import { SD_TASKS } from '../sd/pipeline/protocol.js';
@@ -17,8 +18,9 @@ import {
   type SdClip,
   type SdVae,
 } from '../sd/pipeline/values.js';
-import { DEMO_CHECKPOINT_NAME, ensureDemoCheckpoint } from '../sd/tiny-model.js';
+import { DEMO_CHECKPOINT_NAME } from '../sd/tiny-model.js';
 import type { Latent, Tensor } from '../shared/types.js';
+import { BACKGROUND_COLOURS, OBJECT_COLOURS, SHAPES, SIZES } from '../toy/vocabulary.js';
 import type { NodeContext, NodeDefinition, NodeEnvironment } from './types.js';
 
 /** ComfyUI's MAX_RESOLUTION. */
@@ -44,17 +46,19 @@ function demoFolder(env: NodeEnvironment): string | undefined {
 }
 
 /**
- * Puts the built-in demo checkpoint (random tiny SD1 weights) into the service's own checkpoints
- * folder unless it is there; started by the first checkpoint listing, so a fresh install offers a
- * runnable model. Resolves once the file exists. One write per folder process-wide (services may
- * share a folder); each service that sees it in flight tracks it, so its close() waits for it.
+ * Puts the built-in demo checkpoint (the trained toy-world model the package ships, else random tiny
+ * SD1 weights: src/sd/demo-checkpoint.ts) into the service's own checkpoints folder unless it is
+ * there; started by the server at start and by the first checkpoint listing, so a fresh install offers
+ * a runnable model. Resolves once the file exists. One placement per folder process-wide (services may
+ * share a folder): the first call's `model` (default: CONES_DEMO_MODEL, else 'shipped') decides. Each
+ * service that sees it in flight tracks it, so its close() waits for it.
  */
-export function ensureDemoInFolders(env: NodeEnvironment): Promise<string> | undefined {
+export function ensureDemoInFolders(env: NodeEnvironment, model?: DemoModel): Promise<string> | undefined {
   const target = demoFolder(env);
   if (!target) return undefined;
   let write = demoWrites.get(target);
   if (!write) {
-    write = ensureDemoCheckpoint(target);
+    write = ensureDemoCheckpoint(target, { model });
     write.catch(() => demoWrites.delete(target)); // retried on the next listing
     demoWrites.set(target, write);
   }
@@ -117,6 +121,16 @@ function requireImage(value: unknown, input: string): Tensor {
   return t;
 }
 
+/** What the demo model is, from the toy world's own vocabulary lists so it cannot drift from them. */
+const CKPT_NAME_TOOLTIP =
+  `The name of the checkpoint (model) to load. ${DEMO_CHECKPOINT_NAME} is the built-in demo: a small ` +
+  'SD1-architecture model trained on a toy world of coloured shapes on plain backgrounds, drawn at 64×64 px. ' +
+  'It understands prompts like "a photo of a large red circle on a blue background" ' +
+  `(shapes: ${SHAPES.join(', ')}; colours: ${OBJECT_COLOURS.join(', ')}; ` +
+  `backgrounds: ${BACKGROUND_COLOURS.join(', ')}; sizes: ${SIZES.join(', ')}) and nothing else. ` +
+  'Where the package ships no trained file, the demo has RANDOM weights and draws noise. ' +
+  'For real pictures add an SD1 checkpoint to models/checkpoints.';
+
 export const CheckpointLoaderSimple: NodeDefinition = {
   name: 'CheckpointLoaderSimple',
   pythonModule: 'nodes',
@@ -128,7 +142,7 @@ export const CheckpointLoaderSimple: NodeDefinition = {
       ckpt_name: {
         type: 'COMBO',
         options: listCheckpoints,
-        tooltip: `The name of the checkpoint (model) to load. ${DEMO_CHECKPOINT_NAME} is the built-in demo: RANDOM weights, so it draws noise-like images, not pictures; add a real SD1 checkpoint to models/checkpoints.`,
+        tooltip: CKPT_NAME_TOOLTIP,
       },
     },
   },

@@ -1,7 +1,8 @@
 /**
- * SD1-architecture checkpoints with random weights from a seed: the test model, the built-in demo
- * model, and (with the real widths) a benchmark stand-in for SD1.5. Same block structure as SD1 —
- * 4 UNet levels with transformers at the first three, the mid block, the skip structure, the VAE
+ * SD1-architecture checkpoints with random weights from a seed: the test model, the random demo
+ * model (src/sd/demo-checkpoint.ts: the tests' choice, and the fallback where the package ships no
+ * trained one), and (with the real widths) a benchmark stand-in for SD1.5. Same block structure as
+ * SD1 — 4 UNet levels with transformers at the first three, the mid block, the skip structure, the VAE
  * and the CLIP text encoder — at small widths by default.
  *
  * Values: each tensor draws from its own PRNG stream seeded by (seed, canonical key), so a tensor's
@@ -9,7 +10,6 @@
  * stay O(1) through the network; norm scales 1 + N(0, 0.05²) and shifts/biases N(0, 0.05²) — near
  * the usual γ = 1, β = 0, but distinct per tensor so a key-mapping mistake changes values.
  */
-import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -70,7 +70,15 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
+/** The built-in demo checkpoint's file name (which file it is: src/sd/demo-checkpoint.ts). */
 export const DEMO_CHECKPOINT_NAME = 'tiny-sd1-demo.safetensors';
+
+// Where the demo checkpoint comes from (shipped trained file or these random weights) is decided there;
+// re-exported for callers that knew it from here (bench/).
+export { ensureDemoCheckpoint } from './demo-checkpoint.js';
+
+/** `cones.generator` of every checkpoint written here: how the demo placement recognises an old random demo. */
+export const RANDOM_GENERATOR = 'cones-nodes make-tiny-model';
 
 export type TinyModelDtype = 'F32' | 'F16' | 'BF16';
 
@@ -185,19 +193,6 @@ export async function writeTinyModel(path: string, options: TinyModelOptions = {
 }
 
 /**
- * Write `tiny-sd1-demo.safetensors` into `checkpointsDir` unless it exists; returns its path. The
- * service calls this on first start so it works before the user adds a real model. Safe to call
- * concurrently: the file appears atomically.
- */
-export async function ensureDemoCheckpoint(checkpointsDir: string): Promise<string> {
-  const path = join(checkpointsDir, DEMO_CHECKPOINT_NAME);
-  if (existsSync(path)) return path;
-  await mkdir(checkpointsDir, { recursive: true });
-  await writeTinyModel(path, { seed: 0 });
-  return path;
-}
-
-/**
  * `__metadata__` of a generated checkpoint: the values shapes cannot show (SD1_SPEC Addendum E) and
  * a loud marker that the weights are random.
  */
@@ -211,7 +206,7 @@ export function checkpointMetadataFor(
   return {
     format: 'pt',
     'cones.random_weights': 'true',
-    'cones.generator': 'cones-nodes make-tiny-model',
+    'cones.generator': RANDOM_GENERATOR,
     'cones.model': info.kind,
     'cones.seed': String(info.seed),
     [METADATA_KEYS.unetHeads]: String(config.unet.numHeads),

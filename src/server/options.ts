@@ -1,4 +1,5 @@
 import type { PromptService } from '../engine/service-types.js';
+import type { DemoModel } from '../sd/demo-checkpoint.js';
 import type { DataDirs } from '../shared/types.js';
 import type { FrontEndChoice } from './front-end-locate.js';
 import type { ListenAddress } from './listen-address.js';
@@ -57,10 +58,14 @@ export interface StartServerOptions {
   /** Log requests to stdout (pino through fastify). Default false. */
   logger?: boolean;
   /**
-   * Write the demo checkpoint (`tiny-sd1-demo.safetensors`, random tiny SD1 weights) into the first
-   * checkpoints folder at start when it is missing; `startServer` resolves once it exists. Default true.
+   * The demo checkpoint (`tiny-sd1-demo.safetensors`) placed into the service's own checkpoints folder
+   * at start when missing (src/sd/demo-checkpoint.ts); `startServer` resolves once it exists.
+   * 'shipped': the trained toy-world model the package ships (random weights where it ships none; an
+   * old generated random demo there is replaced); 'random': random tiny SD1 weights (the tests' model);
+   * false: nothing at start (the first checkpoint listing still places one, as CONES_DEMO_MODEL says).
+   * Default (also `true`): CONES_DEMO_MODEL, else 'shipped'.
    */
-  demoCheckpoint?: boolean;
+  demoCheckpoint?: DemoModel | boolean;
   /**
    * The runtime's devices for `/system_stats` (distributed mode: one entry per live worker, see
    * src/runtime/queue/queue-runtime.ts). Default: this machine's CPU.

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { resolveDataDirs } from '../engine/data-dirs.js';
 import { createPromptService, type PromptServiceOptions } from '../engine/prompt-service.js';
 import { ensureDemoInFolders } from '../nodes/sd.js';
+import { resolveDemoModel } from '../sd/demo-checkpoint.js';
 import type { DataDirs } from '../shared/types.js';
 import { serverFeatureFlags } from './feature-flags.js';
 import { type FrontEndChoice, locateFrontEnd } from './front-end-locate.js';
@@ -24,8 +25,8 @@ export interface StartServerFullOptions extends StartServerOptions {
 /**
  * Starts the HTTP + WebSocket service. Creates the engine unless `options.service` is given.
  * Refuses a blank or short `authToken`, and a non-loopback bind without one unless `insecure`. On
- * first start it writes the demo checkpoint (about 0.3 s, overlapping the server's own start; later
- * starts find it there).
+ * first start it places the demo checkpoint (a file copy, or about 0.3 s to generate random weights,
+ * overlapping the server's own start; later starts find it there).
  */
 export async function startServer(options: StartServerFullOptions = {}): Promise<RunningServer> {
   const host = options.host ?? '127.0.0.1';
@@ -41,7 +42,13 @@ export async function startServer(options: StartServerFullOptions = {}): Promise
     resolveDataDirs({ dataDir: options.dataDir ?? './data', comfyuiDir: options.comfyuiDir });
   const ownsService = !options.service || options.closeService === true;
   // Started now, awaited after listen: the write overlaps the app's construction.
-  const demoWritten = options.demoCheckpoint === false ? undefined : ensureDemoInFolders({ dirs });
+  const demoWritten =
+    options.demoCheckpoint === false
+      ? undefined
+      : ensureDemoInFolders(
+          { dirs },
+          resolveDemoModel(options.demoCheckpoint === true ? undefined : options.demoCheckpoint),
+        );
   const service = options.service ?? createPromptService({ ...options.serviceOptions, dirs });
 
   const hub = new EventHub();

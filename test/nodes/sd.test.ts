@@ -97,10 +97,15 @@ describe('SD nodes in the engine', () => {
       category: 'loaders',
     });
     expect(info.CheckpointLoaderSimple.input.required.ckpt_name[0]).toContain('tiny-sd1-demo.safetensors');
-    // the UI says the demo checkpoint is random (issue #4 item 2): the front end shows this tooltip
-    expect(info.CheckpointLoaderSimple.input.required.ckpt_name[1].tooltip).toMatch(
-      /tiny-sd1-demo\.safetensors.*RANDOM weights/,
+    // The front end shows this tooltip: what the demo model is and what it draws (issue #13 item 3), and
+    // that it is random where the package ships no trained file (issue #4 item 2).
+    const tooltip = info.CheckpointLoaderSimple.input.required.ckpt_name[1].tooltip;
+    expect(tooltip).toMatch(
+      /tiny-sd1-demo\.safetensors is the built-in demo: a small .*trained on a toy world/,
     );
+    expect(tooltip).toContain('"a photo of a large red circle on a blue background"');
+    expect(tooltip).toContain('shapes: circle, square, triangle, cross, star, ring');
+    expect(tooltip).toMatch(/ships no trained file, the demo has RANDOM weights/);
     expect(info.CLIPTextEncode.input_order.required).toEqual(['text', 'clip']);
     expect(info.CLIPTextEncode.input.required.text[1]).toMatchObject({
       multiline: true,

@@ -1,18 +1,12 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCheckpoint } from '../../src/sd/checkpoint/checkpoint.js';
 import { SafetensorsFile } from '../../src/sd/checkpoint/safetensors-reader.js';
-import {
-  DEMO_CHECKPOINT_NAME,
-  ensureDemoCheckpoint,
-  initTensor,
-  TINY_SD1_CONFIG,
-  writeTinyModel,
-} from '../../src/sd/tiny-model.js';
+import { initTensor, TINY_SD1_CONFIG, writeTinyModel } from '../../src/sd/tiny-model.js';
 
 const run = promisify(execFile);
 let dir: string;
@@ -80,19 +74,6 @@ describe('tiny SD1 model', () => {
     expect(
       initTensor('model.diffusion_model.input_blocks.4.0.in_layers.2.weight', [64, 32, 3, 3], 1)[0],
     ).not.toBe(conv[0]);
-  });
-
-  it('ensureDemoCheckpoint writes tiny-sd1-demo.safetensors once and leaves it alone afterwards', async () => {
-    const folder = join(dir, 'checkpoints');
-    const path = await ensureDemoCheckpoint(folder);
-    expect(path).toBe(join(folder, DEMO_CHECKPOINT_NAME));
-    const first = await stat(path);
-    expect(await ensureDemoCheckpoint(folder)).toBe(path);
-    expect((await stat(path)).mtimeMs).toBe(first.mtimeMs);
-    const ckpt = await openCheckpoint(path);
-    expect(ckpt.randomWeights).toBe(true);
-    expect(ckpt.config).toEqual(TINY_SD1_CONFIG);
-    await ckpt.close();
   });
 });
 
