@@ -1,10 +1,13 @@
 /**
  * A content-keyed directory of built models: one subdirectory per (model fingerprint, graph kind,
- * shapes, dtype, options), written once (atomically, via rename) and then loaded by path.
+ * shapes, dtype, options), written once (atomically, via rename) and then loaded by path. The folder
+ * is kept under a size cap by its housekeeper (cache-housekeeping.ts): `touch` records a use, a sweep
+ * follows every new entry.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { type CacheEntry, type CacheHousekeeper, cacheHousekeeper } from './cache-housekeeping.js';
 import type { DType } from './dtype.js';
 import type { Graph } from './ir.js';
 import { type SaveOptions, saveModel } from './serialize.js';
@@ -42,11 +45,25 @@ export function graphKeyHash(key: GraphKey): string {
     .slice(0, 32);
 }
 
+/** Graph entries written by another GRAPH_FORMAT_VERSION (or before it was recorded) are stale. */
+const currentGraphFormat = (e: CacheEntry) =>
+  e.type !== 'graph' || e.meta?.formatVersion === GRAPH_FORMAT_VERSION;
+
 export class GraphCache {
+  /** This folder's housekeeping in this process (shared by every GraphCache on it). */
+  readonly housekeeper: CacheHousekeeper;
+
   constructor(
     readonly dir: string,
     private readonly saveOptions: SaveOptions = {},
-  ) {}
+  ) {
+    this.housekeeper = cacheHousekeeper(dir).configure({ checks: { graphFormat: currentGraphFormat } });
+  }
+
+  /** Records a use of the entry for `key` (its folder's mtime; at most once a minute). */
+  touch(key: GraphKey): void {
+    this.housekeeper.touch(this.entryDir(key));
+  }
 
   entryDir(key: GraphKey): string {
     return join(this.dir, `${key.kind.replace(/[^\w.-]/g, '_')}-${graphKeyHash(key)}`);
@@ -79,7 +96,10 @@ export class GraphCache {
   /** The model path for `key`, calling `build` and writing the model only when it is not cached yet. */
   getOrBuild(key: GraphKey, build: () => Graph): { modelPath: string; built: boolean } {
     const modelPath = this.modelPath(key);
-    if (existsSync(modelPath)) return { modelPath, built: false };
+    if (existsSync(modelPath)) {
+      this.touch(key);
+      return { modelPath, built: false };
+    }
     const final = this.entryDir(key);
     const tmp = `${final}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
     mkdirSync(this.dir, { recursive: true });
@@ -98,6 +118,7 @@ export class GraphCache {
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
+    this.housekeeper.schedule();
     return { modelPath, built: true };
   }
 }

@@ -21,7 +21,16 @@ export interface RuntimeSettings {
   maxShapes: number;
   /** Folder for built graphs when a task names none (the service passes `<data dir>/cache/onnx`). */
   graphCacheDir: string;
+  /**
+   * Bytes the graph cache folder may fill (built graphs and weight folders, hard-linked files counted
+   * once) before its least recently used entries are removed; 0 = unlimited. Undefined: the default,
+   * `DEFAULT_GRAPH_CACHE_MAX_GB` GiB (src/onnx/cache-housekeeping.ts).
+   */
+  graphCacheMaxBytes?: number;
 }
+
+/** Default cap of the graph cache folder, in GiB (a full-width SD1 weight folder is ~3.4 GB). */
+export const DEFAULT_GRAPH_CACHE_MAX_GB = 20;
 
 export type RuntimeSettingName =
   | 'provider'
@@ -29,7 +38,8 @@ export type RuntimeSettingName =
   | 'model-memory-mb'
   | 'threads'
   | 'max-shapes'
-  | 'graph-cache-dir';
+  | 'graph-cache-dir'
+  | 'graph-cache-max-gb';
 
 interface SettingOption {
   env: string;
@@ -70,6 +80,11 @@ export const RUNTIME_SETTING_OPTIONS: Record<RuntimeSettingName, SettingOption> 
     env: 'CONES_GRAPH_CACHE_DIR',
     arg: 'DIR',
     help: 'folder for built ONNX graphs when no data folder names one; default <tmp>/cones-nodes-graphs',
+  },
+  'graph-cache-max-gb': {
+    env: 'CONES_GRAPH_CACHE_MAX_GB',
+    arg: 'N',
+    help: `GiB the graph cache folder may fill before its least recently used graphs and weight folders are removed (never ones in use or used in the last 10 minutes); 0 = unlimited; default ${DEFAULT_GRAPH_CACHE_MAX_GB}`,
   },
 };
 
@@ -116,7 +131,16 @@ export function resolveRuntimeSettings(
     }
     return n;
   };
+  const nonNegative = (name: RuntimeSettingName): number | undefined => {
+    const r = raw(name);
+    if (!r) return undefined;
+    const n = Number(r.value.trim());
+    if (r.value.trim() === '' || !(n >= 0 && Number.isFinite(n)))
+      throw new RuntimeSettingsError(`${r.source} must be a number ≥ 0 (0 = unlimited); got '${r.value}'`);
+    return n;
+  };
   const memoryMb = positive('model-memory-mb', false);
+  const cacheGb = nonNegative('graph-cache-max-gb');
   return {
     executionProvider: oneOf('provider', ['auto', 'cpu', 'cuda'], 'auto'),
     dtype: oneOf('dtype', ['float32', 'float16'], 'float32'),
@@ -124,5 +148,6 @@ export function resolveRuntimeSettings(
     threads: positive('threads', true),
     maxShapes: positive('max-shapes', true) ?? 4,
     graphCacheDir: raw('graph-cache-dir')?.value ?? join(tmpdir(), 'cones-nodes-graphs'),
+    graphCacheMaxBytes: Math.floor((cacheGb ?? DEFAULT_GRAPH_CACHE_MAX_GB) * 2 ** 30),
   };
 }

@@ -12,6 +12,7 @@ describe('runtime settings', () => {
       threads: undefined,
       maxShapes: 4,
       graphCacheDir: join(tmpdir(), 'cones-nodes-graphs'),
+      graphCacheMaxBytes: 20 * 2 ** 30,
     });
   });
 
@@ -23,6 +24,7 @@ describe('runtime settings', () => {
       CONES_ORT_THREADS: '3',
       CONES_SD_MAX_SHAPES: '2',
       CONES_GRAPH_CACHE_DIR: '/env/graphs',
+      CONES_GRAPH_CACHE_MAX_GB: '0.5',
     };
     expect(resolveRuntimeSettings({}, env)).toEqual({
       executionProvider: 'cpu',
@@ -31,13 +33,20 @@ describe('runtime settings', () => {
       threads: 3,
       maxShapes: 2,
       graphCacheDir: '/env/graphs',
+      graphCacheMaxBytes: 2 ** 29,
     });
-    const flags = { provider: 'cuda', threads: '8', 'graph-cache-dir': '/flag/graphs' };
+    const flags = {
+      provider: 'cuda',
+      threads: '8',
+      'graph-cache-dir': '/flag/graphs',
+      'graph-cache-max-gb': '0',
+    };
     expect(resolveRuntimeSettings(flags, env)).toMatchObject({
       executionProvider: 'cuda',
       dtype: 'float16',
       threads: 8,
       graphCacheDir: '/flag/graphs',
+      graphCacheMaxBytes: 0, // unlimited
     });
   });
 
@@ -58,6 +67,14 @@ describe('runtime settings', () => {
       [[{ 'model-memory-mb': '0' }, {}], "--model-memory-mb must be a positive number; got '0'"],
       [[{ threads: ' ' }, {}], "--threads must be a positive integer; got ' '"],
       [[{}, { CONES_SD_MAX_SHAPES: '2.5' }], "CONES_SD_MAX_SHAPES must be a positive integer; got '2.5'"],
+      [
+        [{ 'graph-cache-max-gb': '-1' }, {}],
+        "--graph-cache-max-gb must be a number ≥ 0 (0 = unlimited); got '-1'",
+      ],
+      [
+        [{}, { CONES_GRAPH_CACHE_MAX_GB: '20GB' }],
+        "CONES_GRAPH_CACHE_MAX_GB must be a number ≥ 0 (0 = unlimited); got '20GB'",
+      ],
     ];
     for (const [args, message] of bad) {
       expect(() => resolveRuntimeSettings(...args)).toThrow(RuntimeSettingsError);

@@ -7,6 +7,7 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { type CacheEntry, writeEntryMeta } from '../../onnx/cache-housekeeping.js';
 import {
   createSession,
   type EngineSession,
@@ -67,6 +68,11 @@ export interface Sd1SessionsOptions {
   dtype?: GraphDType;
   /** ORT options for every session (float64 graphs get optimization 'basic' automatically). */
   session?: SessionOptions;
+  /**
+   * Cap on the graph cache folder's bytes (0 = unlimited; default: the folder's current setting,
+   * initially `DEFAULT_GRAPH_CACHE_MAX_GB` GiB). The housekeeping logs through `session.log`.
+   */
+  cacheMaxBytes?: number;
 }
 
 /** Float input data: float32 for float32/float16 graphs, float64 for float64 graphs. */
@@ -144,6 +150,8 @@ export class Sd1Sessions {
   private readonly graphs = new Map<string, Promise<GraphRunnerInfo>>();
   /** Runners by graph key hash and call shapes (a size-agnostic graph serves many). */
   private readonly runners = new Map<string, Promise<GraphRunnerInfo>>();
+  /** Cache entries this object's open sessions use, by graph key hash (released with the sessions). */
+  private readonly holds = new Map<string, () => void>();
   private readonly dtype: GraphDType;
   private fileIdentity: string[] | undefined;
 
@@ -153,6 +161,13 @@ export class Sd1Sessions {
     private readonly opts: Sd1SessionsOptions = {},
   ) {
     this.cache = new GraphCache(cacheDir);
+    this.cache.housekeeper.configure({
+      maxBytes: opts.cacheMaxBytes,
+      log: opts.session?.log,
+      checks: { sd1: currentSd1Entry },
+    });
+    // The first use of the folder in this process sweeps it in the background.
+    this.cache.housekeeper.startOnce();
     this.dtype = opts.dtype ?? 'float32';
   }
 
@@ -350,6 +365,8 @@ export class Sd1Sessions {
     const all = [...this.graphs.values()];
     this.graphs.clear();
     this.runners.clear();
+    for (const release of this.holds.values()) release();
+    this.holds.clear();
     for (const r of all) {
       try {
         await (await r).session.release();
@@ -383,6 +400,21 @@ export class Sd1Sessions {
   private async weightsFor(part: 'unet' | 'vae' | 'text', dtype: GraphDType): Promise<Weights> {
     const keys = this.source.keysOf(part);
     if (dtype === 'float64') return loadWeights(this.source, keys, dtype);
+    const dir = this.weightFolder(part, dtype);
+    this.cache.housekeeper.touch(dir, true);
+    // The UNet's linear weights are also stored transposed: the training graphs map their weights
+    // (no copies), and a Transpose of a constant would make ORT fold it into a private copy.
+    const weights = await storedWeights(this.source, keys, dtype, dir, { transpose2d: part === 'unet' });
+    await writeEntryMeta(dir, {
+      layout: WEIGHT_FOLDER_LAYOUT,
+      part,
+      dtype,
+      fingerprint: this.source.fingerprint,
+    });
+    return weights;
+  }
+
+  private weightFolder(part: 'unet' | 'vae' | 'text', dtype: 'float32' | 'float16'): string {
     this.fileIdentity ??= fileIdentity(this.source.path);
     const id = graphKeyHash({
       fingerprint: this.source.fingerprint,
@@ -391,11 +423,7 @@ export class Sd1Sessions {
       shapes: {},
       options: { files: this.fileIdentity, layout: WEIGHT_FOLDER_LAYOUT },
     });
-    // The UNet's linear weights are also stored transposed: the training graphs map their weights
-    // (no copies), and a Transpose of a constant would make ORT fold it into a private copy.
-    return storedWeights(this.source, keys, dtype, join(this.cache.dir, `weights-${part}-${dtype}-${id}`), {
-      transpose2d: part === 'unet',
-    });
+    return join(this.cache.dir, `weights-${part}-${dtype}-${id}`);
   }
 
   private runner<R extends GraphRunnerInfo>(
@@ -407,12 +435,20 @@ export class Sd1Sessions {
   ): Promise<R> {
     const id = graphKeyHash(key);
     const runnerId = `${id}|${callShapes}`;
+    this.cache.touch(key); // a use, for other processes' housekeeping (at most once a minute)
     let pending = this.runners.get(runnerId);
     if (!pending) {
       let graph = this.graphs.get(id);
       if (!graph) {
-        graph = this.open(key, part, build);
-        graph.catch(() => this.graphs.delete(id));
+        const hold = this.cache.housekeeper.acquire(this.cache.entryDir(key));
+        this.holds.get(id)?.();
+        this.holds.set(id, hold);
+        graph = this.openRebuilding(key, part, build);
+        graph.catch(() => {
+          this.graphs.delete(id);
+          if (this.holds.get(id) === hold) this.holds.delete(id);
+          hold();
+        });
         this.graphs.set(id, graph);
       }
       pending = graph.then(wrap);
@@ -422,20 +458,51 @@ export class Sd1Sessions {
     return pending as Promise<R>;
   }
 
-  private async open(
+  /**
+   * `open`, once more when the entry or its weight folder vanished meanwhile (evicted by another
+   * process sharing the cache folder between our look and ORT reading the files): rebuilt, not failed.
+   */
+  private async openRebuilding(
     key: GraphKey,
     part: 'unet' | 'vae' | 'text',
     build: (weights: Weights) => Graph,
   ): Promise<GraphRunnerInfo> {
+    const seen = { entry: false };
+    try {
+      return await this.open(key, part, build, seen);
+    } catch (error) {
+      const vanished =
+        (error as NodeJS.ErrnoException).code === 'ENOENT' || (seen.entry && !this.cache.has(key));
+      if (!vanished) throw error;
+      return this.open(key, part, build, seen);
+    }
+  }
+
+  private async open(
+    key: GraphKey,
+    part: 'unet' | 'vae' | 'text',
+    build: (weights: Weights) => Graph,
+    seen: { entry: boolean },
+  ): Promise<GraphRunnerInfo> {
     let buildMs = 0;
     let built = false;
     let modelPath = this.cache.modelPath(key);
-    if (!this.cache.has(key)) {
+    if (this.cache.has(key)) this.cache.housekeeper.touch(this.cache.entryDir(key), true);
+    else {
       const t0 = performance.now();
-      const weights = await this.weightsFor(part, key.dtype as GraphDType);
-      ({ modelPath, built } = this.cache.getOrBuild(key, () => build(weights)));
+      const dtype = key.dtype as GraphDType;
+      // The weight folder stays in use (never evicted here) until the graph has linked its file.
+      const hold =
+        dtype === 'float64' ? () => {} : this.cache.housekeeper.acquire(this.weightFolder(part, dtype));
+      try {
+        const weights = await this.weightsFor(part, dtype);
+        ({ modelPath, built } = this.cache.getOrBuild(key, () => build(weights)));
+      } finally {
+        hold();
+      }
       buildMs = performance.now() - t0;
     }
+    seen.entry = true;
     const session = await createSession(modelPath, {
       ...this.opts.session,
       ...(key.dtype === 'float64' ? { optimization: 'basic' as const } : {}),
@@ -450,6 +517,16 @@ export class Sd1Sessions {
       session,
     };
   }
+}
+
+/**
+ * Cache entries of older builders are stale: graphs of another SD1_GRAPHS_VERSION, weight folders of
+ * another WEIGHT_FOLDER_LAYOUT (folders written before the layout was recorded are kept).
+ */
+function currentSd1Entry(e: CacheEntry): boolean {
+  if (e.type === 'weights') return e.meta?.layout === undefined || e.meta.layout === WEIGHT_FOLDER_LAYOUT;
+  const options = e.meta?.options as Record<string, unknown> | undefined;
+  return options?.sd1Graphs === undefined || options.sd1Graphs === SD1_GRAPHS_VERSION;
 }
 
 /** Opens the graph set for one checkpoint; graphs are built (or read from `cacheDir`) on first use. */
