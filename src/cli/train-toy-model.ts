@@ -1,5 +1,5 @@
 /**
- * `cones-nodes train-toy-model <out.safetensors> [--resume] [--stage vae|unet|all] [--steps N] …`
+ * `cones-nodes train-toy-model <out.safetensors> [--resume | --init-from FILE | --export-only] [--stage vae|unet|all] [--steps N] …`
  * Trains the SD1-architecture demo model on the procedural toy world with the project's own ONNX
  * engine (src/train). A CLI job: it runs in its own process, never in the server.
  */
@@ -7,10 +7,11 @@ import { existsSync } from 'node:fs';
 import { cloneConfig } from '../sd/config.js';
 import { formatDuration } from '../shared/duration.js';
 import { TOY_WORLDS, type ToyWorld } from '../train/data.js';
+import { readCheckpointRecipe } from '../train/init-from.js';
 import { defaultRecipe, type StageName, type TrainRecipe } from '../train/recipe.js';
 import { vaeTrainingSize } from '../train/stages.js';
 import { loadTrainState } from '../train/state.js';
-import { type StepEvent, TrainError, train, trainPaths } from '../train/trainer.js';
+import { exportTrainState, type StepEvent, TrainError, train, trainPaths } from '../train/trainer.js';
 import { parseCommandArgs, usageError } from './args.js';
 
 export const usage = `Usage: cones-nodes train-toy-model <out.safetensors> [options]
@@ -36,9 +37,15 @@ Options:
   --train-text-encoder  train CLIP with the UNet (default: frozen)
   --fp16                store the model as F16 (default F32)
   --resume              continue the run whose training state sits next to <out>
+  --init-from FILE      start a new run from the weights of FILE, a model this command exported
+                        (F32 or F16): fresh optimiser, step counter and warm-up, new samples; the
+                        recipe defaults to FILE's (same config required), the options above override
+                        it; the new model's metadata lists every run behind it and the totals
+  --export-only         write <out> from the training state next to it (honouring --fp16), no training
   -h, --help            this text
 
-Ctrl-C stops after the current step and saves the state and the model; --resume continues exactly.`;
+Ctrl-C stops after the current step and saves the state and the model; --resume continues exactly.
+A recipe longer than one sitting runs in parts: --init-from part1.safetensors --stage unet --steps N.`;
 
 function positiveInt(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -64,7 +71,7 @@ export async function run(argv: string[]): Promise<number> {
     allowPositionals: true,
     strict: true,
     options: {
-      stage: { type: 'string', default: 'all' },
+      stage: { type: 'string' },
       steps: { type: 'string' },
       'vae-steps': { type: 'string' },
       'unet-steps': { type: 'string' },
@@ -76,9 +83,11 @@ export async function run(argv: string[]): Promise<number> {
       'vae-crop': { type: 'string' },
       'checkpoint-every': { type: 'string' },
       threads: { type: 'string' },
-      'train-text-encoder': { type: 'boolean', default: false },
+      'train-text-encoder': { type: 'boolean' },
       fp16: { type: 'boolean', default: false },
       resume: { type: 'boolean', default: false },
+      'init-from': { type: 'string' },
+      'export-only': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -88,7 +97,36 @@ export async function run(argv: string[]): Promise<number> {
   const out = positionals[0];
   if (!/\.safetensors$/i.test(out))
     return usageError('train-toy-model', 'the output must end in .safetensors', usage);
-  const stageArg = values.stage as string;
+  if (values['export-only']) {
+    const others = Object.entries(values).filter(
+      ([k, v]) => !['export-only', 'fp16', 'help', 'resume'].includes(k) && v !== undefined,
+    );
+    if (others.length || values.resume)
+      return usageError(
+        'train-toy-model',
+        `--export-only takes only --fp16 (got --${others.map(([k]) => k)[0] ?? 'resume'})`,
+        usage,
+      );
+    try {
+      const state = await exportTrainState(out, values.fp16 as boolean);
+      console.log(`wrote ${out} (${values.fp16 ? 'F16' : 'F32'}) from ${state.stage} step ${state.step}`);
+      return 0;
+    } catch (error) {
+      if (error instanceof TrainError) {
+        console.error(`train-toy-model: ${error.message}`);
+        return 2;
+      }
+      throw error;
+    }
+  }
+  const initFrom = values['init-from'] as string | undefined;
+  if (initFrom !== undefined && values.resume)
+    return usageError(
+      'train-toy-model',
+      '--resume continues the run in the training state (which records its --init-from): drop --init-from',
+      usage,
+    );
+  const stageArg = (values.stage as string | undefined) ?? 'all';
   if (!['vae', 'unet', 'all'].includes(stageArg))
     return usageError('train-toy-model', `--stage must be vae, unet or all, got ${stageArg}`, usage);
   const stages: StageName[] = stageArg === 'all' ? ['vae', 'unet'] : [stageArg as StageName];
@@ -100,16 +138,21 @@ export async function run(argv: string[]): Promise<number> {
       recipe = (await loadTrainState(statePath)).recipe;
       recipe.config = cloneConfig(recipe.config);
     } else {
-      const seed = values.seed === undefined ? 0 : Number(values.seed);
-      if (!Number.isSafeInteger(seed) || seed < 0 || seed > 0xffffffff)
+      const seed = values.seed === undefined ? undefined : Number(values.seed);
+      if (seed !== undefined && (!Number.isSafeInteger(seed) || seed < 0 || seed > 0xffffffff))
         throw new TrainError(`--seed must be an integer in [0, 2^32), got ${JSON.stringify(values.seed)}`);
-      recipe = defaultRecipe({ seed });
+      if (initFrom !== undefined) {
+        recipe = await readCheckpointRecipe(initFrom);
+        recipe.config = cloneConfig(recipe.config);
+        if (seed !== undefined) recipe.seed = seed;
+      } else recipe = defaultRecipe({ seed: seed ?? 0 });
       if (values.world !== undefined) {
         if (!TOY_WORLDS.includes(values.world as ToyWorld))
           throw new TrainError(`--world must be one of ${TOY_WORLDS.join(', ')}`);
         recipe.world = values.world as ToyWorld;
       }
-      recipe.unet.trainTextEncoder = values['train-text-encoder'] as boolean;
+      if (values['train-text-encoder'] !== undefined || initFrom === undefined)
+        recipe.unet.trainTextEncoder = (values['train-text-encoder'] as boolean | undefined) ?? false;
       const batch = positiveInt('batch', values.batch);
       const target = stageArg === 'vae' ? recipe.vae : recipe.unet;
       if (batch) target.batch = batch;
@@ -123,6 +166,7 @@ export async function run(argv: string[]): Promise<number> {
         const w = Number(values['edge-weight']);
         if (!(w >= 0)) throw new TrainError(`--edge-weight must be ≥ 0, got ${values['edge-weight']}`);
         if (w > 0) recipe.vae.edgeWeight = w;
+        else delete recipe.vae.edgeWeight; // (an --init-from recipe may have one)
       }
       const crop = positiveInt('vae-crop', values['vae-crop']);
       if (crop !== undefined) {
@@ -160,6 +204,7 @@ export async function run(argv: string[]): Promise<number> {
         recipe,
         stages,
         resume: values.resume as boolean,
+        ...(initFrom !== undefined ? { initFrom } : {}),
         fp16: values.fp16 as boolean,
         signal: controller.signal,
         log: (line) => console.log(line),

@@ -20,6 +20,12 @@ export interface StageRecipe {
   /** Clip the global gradient norm to this (0 = off). */
   clipNorm: number;
   adamw: AdamWSettings;
+  /**
+   * Step s draws the batch and noise of data step `dataOffset` + s (absent = 0). A run started
+   * `--init-from` an earlier one sets it to the steps the lineage already trained, so the new run
+   * sees new samples while its step counter, warm-up and AdamW start afresh.
+   */
+  dataOffset?: number;
 }
 
 export interface VaeRecipe extends StageRecipe {

@@ -1,7 +1,7 @@
 /**
  * The two training stages as "compute the gradients of step s" objects: each owns its ORT sessions
  * (the training graph, plus the frozen VAE encoder and CLIP for the UNet stage) and rebuilds step s's
- * batch and noise from (seed, s) alone. The optimiser update lives in the trainer.
+ * batch and noise from (seed, dataOffset + s) alone. The optimiser update lives in the trainer.
  */
 import {
   createSession,
@@ -121,7 +121,8 @@ export async function vaeStage(
   return {
     name: 'vae',
     trainableKeys: built.trainableKeys,
-    async step(step) {
+    async step(s) {
+      const step = s + (recipe.vae.dataOffset ?? 0);
       const whole = toyBatch(recipe.seed, step, B, imageSize, recipe.world).images;
       const images =
         S === imageSize
@@ -239,7 +240,8 @@ export async function unetStage(
     return {
       name: 'unet',
       trainableKeys: built.trainableKeys,
-      async step(step) {
+      async step(s) {
+        const step = s + (u.dataOffset ?? 0);
         const batch = toyBatch(recipe.seed, step, B, S, recipe.world);
         const { latents } = await encodeLatents(
           encoder,

@@ -1,6 +1,6 @@
 /**
  * Training state on disk: every model weight, the optimiser's moments for the running stage, the
- * UNet EMA, the stage and step, and the recipe, in one safetensors file (tensor names `w:`, `m:`,
+ * UNet EMA, the stage and step, the recipe and the lineage (`--init-from`), in one safetensors file (tensor names `w:`, `m:`,
  * `v:`, `ema:` + canonical key). A SHA-256 of all tensor bytes in file order sits in `__metadata__`
  * and is checked on load; the file is written to a temporary name, fsynced, then renamed into place.
  */
@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
 import { SafetensorsFile } from '../sd/checkpoint/safetensors-reader.js';
 import { safetensorsOrder, type TensorSpec, writeSafetensors } from '../sd/checkpoint/safetensors-writer.js';
+import type { Lineage } from './lineage.js';
 import type { TensorSet } from './model-init.js';
 import type { AdamWSlot } from './optimizer.js';
 import type { StageName, TrainRecipe } from './recipe.js';
@@ -29,6 +30,8 @@ export interface TrainState {
   wallSeconds: number;
   /** The latent normalisation folded into the VAE after its stage (latent-scale.ts), once it was. */
   latentScale?: number;
+  /** The checkpoint the run started from (`--init-from`) and the runs behind it; absent: from scratch. */
+  lineage?: Lineage;
 }
 
 const META = {
@@ -38,6 +41,7 @@ const META = {
   step: 'cones.train.step',
   wall: 'cones.train.wall_seconds',
   latentScale: 'cones.train.latent_scale',
+  lineage: 'cones.train.lineage',
   sha256: 'cones.train.sha256',
 } as const;
 
@@ -79,6 +83,7 @@ export async function saveTrainState(path: string, state: TrainState): Promise<v
     [META.step]: String(state.step),
     [META.wall]: String(state.wallSeconds),
     ...(state.latentScale !== undefined ? { [META.latentScale]: String(state.latentScale) } : {}),
+    ...(state.lineage ? { [META.lineage]: JSON.stringify(state.lineage) } : {}),
     [META.sha256]: hash.digest('hex'),
   };
   const temp = `${path}.partial`;
@@ -149,6 +154,7 @@ export async function loadTrainState(path: string): Promise<TrainState> {
       ema,
       wallSeconds: Number(meta[META.wall] ?? 0),
       ...(meta[META.latentScale] !== undefined ? { latentScale: Number(meta[META.latentScale]) } : {}),
+      ...(meta[META.lineage] !== undefined ? { lineage: JSON.parse(meta[META.lineage]) as Lineage } : {}),
     };
   } finally {
     await file.close();

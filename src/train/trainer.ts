@@ -4,20 +4,29 @@
  * Everything a step reads is a function of (recipe, step, state), so `--resume` continues exactly:
  * 2N steps in one run equal N steps, a stop, and a resume for N more, bit for bit.
  *
+ * A new run starts from initialWeights or, with `initFrom`, from an exported checkpoint (a recipe
+ * run in parts); `exportTrainState` writes a state's model without training.
+ *
  * Files next to the output `<name>.safetensors`: `<name>.train-state` (safetensors bytes under a
  * name ComfyUI's checkpoint lists do not show) and `<name>.loss.jsonl`.
  */
 import { existsSync } from 'node:fs';
-import { appendFile, readFile, writeFile } from 'node:fs/promises';
-import { openCheckpoint } from '../sd/checkpoint/checkpoint.js';
+import { appendFile, writeFile } from 'node:fs/promises';
+import { SafetensorsFile } from '../sd/checkpoint/safetensors-reader.js';
 import { UNET_PREFIX } from '../sd/checkpoint/sd1-tensors.js';
-import { exportModel } from './export.js';
+import { TrainError } from './errors.js';
+import { exportInfo, exportModel } from './export.js';
+import { readInitCheckpoint } from './init-from.js';
 import { foldLatentScale, latentStd } from './latent-scale.js';
+import { historyTotals, type Lineage } from './lineage.js';
+import { readLog, truncateLog } from './loss-log.js';
 import { initialWeights } from './model-init.js';
 import { adamwUpdate, clipScale, emaDecay, emaUpdate, globalNorm, learningRate } from './optimizer.js';
 import { STAGE_NAMES, type StageName, type StageRecipe, type TrainRecipe } from './recipe.js';
 import { type StageOptions, type TrainingStage, unetStage, vaeStage } from './stages.js';
 import { loadTrainState, saveTrainState, type TrainState } from './state.js';
+
+export { TrainError } from './errors.js';
 
 export interface TrainPaths {
   model: string;
@@ -50,6 +59,12 @@ export interface TrainOptions extends StageOptions {
   stages: readonly StageName[];
   /** Continue from the training state next to `out` (its recipe must describe the same run). */
   resume?: boolean;
+  /**
+   * Start a new run from this exported checkpoint's weights (init-from.ts) instead of initialWeights:
+   * fresh AdamW moments, step counter and warm-up; EMA from its UNet; its latent scale and history
+   * carried over; each stage's `dataOffset` set to the steps its history trained. Not with `resume`.
+   */
+  initFrom?: string;
   /** Store the exported model as F16 (default F32). */
   fp16?: boolean;
   /** Stop after the step in progress, write the state and the model, and return. */
@@ -64,8 +79,6 @@ export interface TrainResult {
   interrupted: boolean;
   paths: TrainPaths;
 }
-
-export class TrainError extends Error {}
 
 /** Fields that must match between a saved state's recipe and a resumed run's (steps may grow). */
 export function recipeMismatch(saved: TrainRecipe, wanted: TrainRecipe): string | undefined {
@@ -83,62 +96,58 @@ export function recipeMismatch(saved: TrainRecipe, wanted: TrainRecipe): string 
   return undefined;
 }
 
-async function freshState(opts: TrainOptions, paths: TrainPaths): Promise<TrainState> {
+/**
+ * The recipe with each stage's `dataOffset` at the steps the lineage already trained (none: absent),
+ * so a run started from an export draws new samples; a resume derives the same offsets.
+ */
+function withDataOffsets(recipe: TrainRecipe, lineage: Lineage | undefined): TrainRecipe {
+  const done = historyTotals(lineage?.history ?? []).steps;
+  const { dataOffset: _v, ...vae } = recipe.vae;
+  const { dataOffset: _u, ...unet } = recipe.unet;
+  const offset = (n: number) => (n > 0 ? { dataOffset: n } : {});
+  return { ...recipe, vae: { ...vae, ...offset(done.vae) }, unet: { ...unet, ...offset(done.unet) } };
+}
+
+/** The state a new (not resumed) run starts from: initialWeights, `initFrom`'s, or <out>'s VAE and CLIP. */
+export async function startState(opts: TrainOptions): Promise<TrainState> {
+  const paths = trainPaths(opts.out);
   const { recipe } = opts;
-  const weights = initialWeights(recipe.config, recipe.seed);
   const first = opts.stages[0];
+  const start = { stage: first, step: 0, slots: new Map(), ema: new Map(), wallSeconds: 0 };
+  if (opts.initFrom) {
+    const init = await readInitCheckpoint(opts.initFrom, recipe.config);
+    const lineage = { initFrom: init.source, history: init.history };
+    return {
+      ...start,
+      recipe: withDataOffsets(recipe, lineage),
+      weights: init.weights,
+      ...(init.latentScale !== undefined ? { latentScale: init.latentScale } : {}),
+      lineage,
+    };
+  }
+  const weights = initialWeights(recipe.config, recipe.seed);
+  let latentScale: number | undefined;
   if (first === 'unet') {
     // Train the UNet against an autoencoder trained earlier: the VAE (and CLIP) of the output file.
     if (!existsSync(paths.model))
       throw new TrainError(`--stage unet needs a trained VAE in ${paths.model}: run --stage vae first`);
-    const ckpt = await openCheckpoint(paths.model);
+    const file = await SafetensorsFile.open(paths.model);
     try {
       for (const [key, shape] of weights.shapes) {
         if (key.startsWith(UNET_PREFIX)) continue;
-        const have = ckpt.has(key) ? ckpt.shapeOf(key) : undefined;
+        const have = file.tensors.get(key)?.shape;
         if (!have || have.join(',') !== shape.join(','))
           throw new TrainError(`${paths.model} does not match the recipe's architecture at ${key}`);
-        weights.values.set(key, await ckpt.readF32(key));
+        weights.values.set(key, await file.readF32(key));
       }
+      const scale = file.metadata['cones.train.latent_scale'];
+      if (scale !== undefined) latentScale = Number(scale);
     } finally {
-      await ckpt.close();
+      await file.close();
     }
   }
-  return { recipe, stage: first, step: 0, weights, slots: new Map(), ema: new Map(), wallSeconds: 0 };
-}
-
-interface LogEntry {
-  stage: StageName;
-  step: number;
-  loss: number;
-}
-
-async function readLog(path: string): Promise<LogEntry[]> {
-  if (!existsSync(path)) return [];
-  return (await readFile(path, 'utf8'))
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as LogEntry);
-}
-
-/** Keeps the log entries up to the state's position (later ones came from steps the resume redoes). */
-async function truncateLog(path: string, state: TrainState): Promise<void> {
-  const order = STAGE_NAMES.indexOf(state.stage);
-  const kept = (await readLog(path)).filter((e) => {
-    const o = STAGE_NAMES.indexOf(e.stage);
-    return o < order || (o === order && e.step <= state.step);
-  });
-  await writeFile(path, kept.map((e) => `${JSON.stringify(e)}\n`).join(''));
-}
-
-async function finalLosses(path: string): Promise<Record<string, number>> {
-  const entries = await readLog(path);
-  const out: Record<string, number> = {};
-  for (const stage of STAGE_NAMES) {
-    const last = entries.filter((e) => e.stage === stage).slice(-50);
-    if (last.length) out[stage] = last.reduce((s, e) => s + e.loss, 0) / last.length;
-  }
-  return out;
+  const fresh = withDataOffsets(recipe, undefined);
+  return { ...start, recipe: fresh, weights, ...(latentScale !== undefined ? { latentScale } : {}) };
 }
 
 function stageRecipe(recipe: TrainRecipe, stage: StageName): StageRecipe {
@@ -149,19 +158,28 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const paths = trainPaths(opts.out);
   const say = opts.log ?? (() => {});
   let state: TrainState;
+  if (opts.resume && opts.initFrom)
+    throw new TrainError(
+      '--resume continues the run in the training state (which records its --init-from): drop --init-from',
+    );
   if (opts.resume) {
     if (!existsSync(paths.state)) throw new TrainError(`no training state to resume at ${paths.state}`);
     state = await loadTrainState(paths.state);
-    const field = recipeMismatch(state.recipe, opts.recipe);
+    const wanted = withDataOffsets(opts.recipe, state.lineage);
+    const field = recipeMismatch(state.recipe, wanted);
     if (field)
       throw new TrainError(`the saved run's recipe differs in '${field}': resume it with the same settings`);
-    state.recipe = opts.recipe;
-    await truncateLog(paths.log, state);
+    state.recipe = wanted;
+    await truncateLog(paths.log, state.stage, state.step);
     say(`resuming ${state.stage} at step ${state.step}`);
   } else {
     if (existsSync(paths.state))
       throw new TrainError(`${paths.state} exists: pass --resume to continue it, or delete it to start over`);
-    state = await freshState(opts, paths);
+    state = await startState(opts);
+    if (opts.initFrom && state.latentScale === undefined && state.stage === 'unet')
+      say(
+        `warning: ${opts.initFrom} has no cones.train.latent_scale: its VAE's latents were never normalised`,
+      );
     await writeFile(paths.log, '');
   }
 
@@ -188,9 +206,12 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     if (interrupted) break;
     if (name === 'vae') {
       const std = await latentStd(state.recipe, state.weights, 4, state.recipe.vae.batch, opts);
-      state.latentScale = foldLatentScale(state.weights, state.recipe.config.vae.latentChannels, std);
+      // A VAE that started from an export already holds its scale: the fold now is the correction (≈ 1).
+      const k = foldLatentScale(state.weights, state.recipe.config.vae.latentChannels, std);
+      state.latentScale = (state.latentScale ?? 1) * k;
       say(
-        `VAE latent std ${std.toPrecision(4)}: folded ×${state.latentScale.toPrecision(4)} into quant_conv`,
+        `VAE latent std ${std.toPrecision(4)}: folded ×${k.toPrecision(4)} into quant_conv` +
+          ` (latent scale ${state.latentScale.toPrecision(4)})`,
       );
       state.stage = 'unet';
       state.step = 0;
@@ -199,17 +220,26 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       await saveTrainState(paths.state, state);
     }
   }
-  const steps: Record<string, number> = {};
-  const losses = await finalLosses(paths.log);
-  for (const e of await readLog(paths.log)) steps[e.stage] = Math.max(steps[e.stage] ?? 0, e.step);
   await exportModel(
     paths.model,
     state,
-    { steps, finalLosses: losses, latentScale: state.latentScale },
+    exportInfo(state, await readLog(paths.log)),
     opts.fp16 ? 'F16' : 'F32',
   );
   say(`wrote ${paths.model}`);
   return { state, interrupted, paths };
+}
+
+/**
+ * Writes the model of the training state next to `out` without training (`--export-only`): the same
+ * file a run ending at that state writes. Reads the state and the loss log as they are; writes only `out`.
+ */
+export async function exportTrainState(out: string, fp16 = false): Promise<TrainState> {
+  const paths = trainPaths(out);
+  if (!existsSync(paths.state)) throw new TrainError(`no training state to export at ${paths.state}`);
+  const state = await loadTrainState(paths.state);
+  await exportModel(paths.model, state, exportInfo(state, await readLog(paths.log)), fp16 ? 'F16' : 'F32');
+  return state;
 }
 
 /** Runs one stage from state.step to its recipe's steps; returns true when interrupted. */
