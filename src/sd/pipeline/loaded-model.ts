@@ -30,6 +30,8 @@ import type { CheckpointHandle } from './values.js';
 export interface ModelSettings {
   /** Folder of built graphs (src/onnx/cache.ts). */
   graphCacheDir: string;
+  /** Size cap of that folder (src/onnx/cache-housekeeping.ts; undefined: its default). */
+  graphCacheMaxBytes?: number;
   /** Weight dtype of the inference graphs (inputs and outputs are float32 either way). */
   dtype: GraphDType;
   executionProvider: ExecutionProvider;
@@ -208,7 +210,11 @@ export class LoadedModel implements CachedResource {
       threads,
       log,
     };
-    return loadSd1Sessions(this.checkpoint, graphCacheDir, { dtype, session: this.sessionOptions });
+    return loadSd1Sessions(this.checkpoint, graphCacheDir, {
+      dtype,
+      session: this.sessionOptions,
+      cacheMaxBytes: this.settings.graphCacheMaxBytes,
+    });
   }
 
   private sessionOptions: SessionOptions = {};
@@ -233,6 +239,7 @@ export class LoadedModel implements CachedResource {
     return loadSd1Sessions(this.checkpoint, graphCacheDir, {
       dtype: 'float32',
       session: this.trainingOptions,
+      cacheMaxBytes: this.settings.graphCacheMaxBytes,
     });
   }
 
