@@ -9,15 +9,18 @@
  * - 'random': TINY_SD1_CONFIG with random weights from seed 0 (what `make-tiny-model` writes). The
  *   tests ask for it (fast, fixed pixels); `CONES_DEMO_MODEL=random` or `--demo-model random` too.
  *
- * A file of that name already in the folder is left alone, with one exception: the random demo that
- * earlier versions generated (its metadata says `cones.random_weights=true`, `cones.generator=cones-nodes
- * make-tiny-model`) is replaced by the shipped model when the mode is 'shipped'. Every write goes to a
- * temporary name first and is renamed into place, so readers and concurrent starts never see half a file.
+ * A file of that name already in the folder is left alone, with two exceptions when the mode is
+ * 'shipped': the random demo that earlier versions generated (its metadata says
+ * `cones.random_weights=true`, `cones.generator=cones-nodes make-tiny-model`), and an earlier shipped
+ * model this service placed and nobody changed since (its size and mtime still match the record
+ * `.tiny-sd1-demo.placed.json` written next to it) when the package now ships a different one (a newer
+ * training run): both are replaced by the shipped model. Every write goes to a temporary name first and
+ * is renamed into place, so readers and concurrent starts never see half a file.
  */
-import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { copyFile, mkdir, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, existsSync } from 'node:fs';
+import { copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { assetPath } from '../shared/assets.js';
 import { SafetensorsFile } from './checkpoint/safetensors-reader.js';
 import { DEMO_CHECKPOINT_NAME, RANDOM_GENERATOR, writeTinyModel } from './tiny-model.js';
@@ -111,17 +114,20 @@ export async function placeDemoCheckpoint(
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const wantShipped = model === 'shipped' && existsSync(shipped);
   if (existsSync(path)) {
-    if (!wantShipped || !(await isGeneratedRandomDemo(path)) || !(await readable(shipped, log)))
-      return { path, action: 'kept' };
-    await copyIntoPlace(shipped, path);
-    log(
-      `cones-nodes: replaced the random-weights demo checkpoint ${path} with the trained demo model shipped in ${shipped}`,
-    );
+    if (!wantShipped) return { path, action: 'kept' };
+    const replaced = (await isGeneratedRandomDemo(path))
+      ? 'the random-weights demo checkpoint'
+      : (await isOlderShippedDemo(path, shipped))
+        ? 'the earlier trained demo checkpoint'
+        : undefined;
+    if (!replaced || !(await readable(shipped, log))) return { path, action: 'kept' };
+    await placeShipped(shipped, path);
+    log(`cones-nodes: replaced ${replaced} ${path} with the trained demo model shipped in ${shipped}`);
     return { path, action: 'upgraded' };
   }
   await mkdir(checkpointsDir, { recursive: true });
   if (wantShipped && (await readable(shipped, log))) {
-    await copyIntoPlace(shipped, path);
+    await placeShipped(shipped, path);
     return { path, action: 'copied' };
   }
   await writeTinyModel(path, { seed: 0 });
@@ -163,6 +169,46 @@ export async function isGeneratedRandomDemo(path: string): Promise<boolean> {
   } finally {
     await file.close();
   }
+}
+
+/** What was placed: the shipped file's hash, and the placed copy's size and mtime (to see it unchanged). */
+interface PlacedRecord {
+  sha256: string;
+  size: number;
+  mtimeMs: number;
+}
+
+const placedRecordPath = (path: string) =>
+  join(dirname(path), `.${basename(path, '.safetensors')}.placed.json`);
+
+async function sha256Of(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+async function placeShipped(shipped: string, path: string): Promise<void> {
+  const sha256 = await sha256Of(shipped);
+  await copyIntoPlace(shipped, path);
+  const { size, mtimeMs } = await stat(path);
+  const record: PlacedRecord = { sha256, size, mtimeMs };
+  await writeFile(placedRecordPath(path), `${JSON.stringify(record)}\n`);
+}
+
+/**
+ * True when `path` is a shipped model this service placed, unchanged since (size and mtime as
+ * recorded), and the package now ships a different file.
+ */
+async function isOlderShippedDemo(path: string, shipped: string): Promise<boolean> {
+  let record: PlacedRecord;
+  try {
+    record = JSON.parse(await readFile(placedRecordPath(path), 'utf8')) as PlacedRecord;
+  } catch {
+    return false; // no record: not placed by us (or placed before records existed), so the user's
+  }
+  const now = await stat(path);
+  if (now.size !== record.size || now.mtimeMs !== record.mtimeMs) return false;
+  return (await sha256Of(shipped)) !== record.sha256;
 }
 
 async function copyIntoPlace(source: string, target: string): Promise<void> {

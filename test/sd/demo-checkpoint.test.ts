@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +17,9 @@ import {
 import { checkpointMetadataFor, DEMO_CHECKPOINT_NAME, TINY_SD1_CONFIG } from '../../src/sd/tiny-model.js';
 import { assetPath } from '../../src/shared/assets.js';
 import { defaultRecipe, demoConfig } from '../../src/train/recipe.js';
+
+/** What placeDemoCheckpoint records next to a shipped model it placed. */
+const PLACED_RECORD = '.tiny-sd1-demo.placed.json';
 
 let root: string;
 /** A stand-in for assets/models/tiny-sd1-demo.safetensors: small, trained-like metadata. */
@@ -61,7 +64,7 @@ describe('placeDemoCheckpoint', () => {
     const placed = await placeDemoCheckpoint(folder, { model: 'shipped', shippedFile });
     expect(placed).toEqual({ path: join(folder, DEMO_CHECKPOINT_NAME), action: 'copied' });
     expect((await readFile(placed.path)).equals(shippedBytes)).toBe(true);
-    expect(await readdir(folder)).toEqual([DEMO_CHECKPOINT_NAME]);
+    expect((await readdir(folder)).sort()).toEqual([PLACED_RECORD, DEMO_CHECKPOINT_NAME]);
     const again = await placeDemoCheckpoint(folder, { model: 'shipped', shippedFile });
     expect(again.action).toBe('kept');
   });
@@ -127,7 +130,7 @@ describe('placeDemoCheckpoint', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain(path);
     expect(lines[0]).toMatch(/replaced the random-weights demo checkpoint/);
-    expect(await readdir(folder)).toEqual([DEMO_CHECKPOINT_NAME]);
+    expect((await readdir(folder)).sort()).toEqual([PLACED_RECORD, DEMO_CHECKPOINT_NAME]);
     expect(await isGeneratedRandomDemo(path)).toBe(false);
     const again = await placeDemoCheckpoint(folder, {
       model: 'shipped',
@@ -135,6 +138,43 @@ describe('placeDemoCheckpoint', () => {
       log: (l) => lines.push(l),
     });
     expect(again.action).toBe('kept');
+    expect(lines).toHaveLength(1);
+  });
+
+  it('replaces an earlier shipped model it placed, unchanged since, when the package ships another; never one the user changed', async () => {
+    const folder = newFolder();
+    const older = join(root, 'older-shipped.safetensors');
+    await writeSafetensors(
+      older,
+      [{ name: 'w', dtype: 'F32', shape: [4] }],
+      () => Float32Array.of(1, 2, 3, 4),
+      {
+        metadata: { 'cones.random_weights': 'false', 'cones.generator': 'cones-nodes train-toy-model' },
+      },
+    );
+    const { path } = await placeDemoCheckpoint(folder, { model: 'shipped', shippedFile: older });
+    const lines: string[] = [];
+    const log = (line: string) => lines.push(line);
+    // The same file shipped again: nothing to do.
+    expect((await placeDemoCheckpoint(folder, { model: 'shipped', shippedFile: older, log })).action).toBe(
+      'kept',
+    );
+    // A newer training run ships: the untouched earlier copy is replaced, with one line.
+    const placed = await placeDemoCheckpoint(folder, { model: 'shipped', shippedFile, log });
+    expect(placed.action).toBe('upgraded');
+    expect((await readFile(path)).equals(shippedBytes)).toBe(true);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/replaced the earlier trained demo checkpoint/);
+
+    // Once the user has changed the placed file (here: rewritten it), it is theirs.
+    const other = newFolder();
+    const mine = await placeDemoCheckpoint(other, { model: 'shipped', shippedFile: older });
+    const edited = Buffer.concat([await readFile(mine.path)]);
+    await writeFile(mine.path, edited);
+    const later = new Date(Date.now() + 5_000);
+    await utimes(mine.path, later, later);
+    expect((await placeDemoCheckpoint(other, { model: 'shipped', shippedFile, log })).action).toBe('kept');
+    expect((await readFile(mine.path)).equals(edited)).toBe(true);
     expect(lines).toHaveLength(1);
   });
 
@@ -183,7 +223,7 @@ describe('placeDemoCheckpoint', () => {
     expect(results.every((r) => r.path === path)).toBe(true);
     expect(results.some((r) => r.action === 'upgraded')).toBe(true);
     expect((await readFile(path)).equals(shippedBytes)).toBe(true);
-    expect(await readdir(folder)).toEqual([DEMO_CHECKPOINT_NAME]);
+    expect((await readdir(folder)).sort()).toEqual([PLACED_RECORD, DEMO_CHECKPOINT_NAME]);
   });
 });
 
