@@ -8,7 +8,7 @@ export interface CliCommand {
 export const commands: Record<string, CliCommand> = {
   serve: {
     usage:
-      'serve [--host H] [--port P] [--data-dir DIR] [--comfyui-dir DIR] [--front-end DIR] [--auth-token T] [--insecure] [--enable-cors-header ORIGIN] [--max-upload-mb N] [--log] [--queue redis://HOST:PORT]',
+      'serve [--host H] [--port P] [--data-dir DIR] [--comfyui-dir DIR] [--front-end DIR] [--auth-token T] [--insecure] [--enable-cors-header ORIGIN] [--max-upload-mb N] [--log] [--queue redis://HOST:PORT] [--demo-model shipped|random]',
     summary: 'start the ComfyUI-compatible service (HTTP, /ws, native protocol at /native)',
     load: () => import('./serve.js'),
   },
@@ -36,7 +36,7 @@ export const commands: Record<string, CliCommand> = {
   },
   'train-toy-model': {
     usage:
-      'train-toy-model <out.safetensors> [--resume] [--stage vae|unet|all] [--steps N] [--batch N] [--seed N] [--world W] [--fp16]',
+      'train-toy-model <out.safetensors> [--resume | --init-from PREV.safetensors] [--stage vae|unet|all] [--steps N] [--batch N] [--seed N] [--world W] [--fp16] [--export-only]',
     summary: 'train the small SD1-architecture demo model on the procedural toy world (CPU, own engine)',
     load: () => import('./train-toy-model.js'),
   },
