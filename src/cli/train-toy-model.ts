@@ -24,7 +24,7 @@ single-file LDM checkpoint that CheckpointLoaderSimple loads. Next to it: <name>
 Options:
   --stage S             vae | unet | all (default all)
   --steps N             steps of the stage (--stage vae|unet); with all, the UNet's
-  --vae-steps N         VAE steps (default 8000)
+  --vae-steps N         VAE steps (default 10000)
   --unet-steps N        UNet steps (default 5000)
   --batch N             batch of the stage (with all: the UNet's)
   --seed N              initial weights and data (default 0)

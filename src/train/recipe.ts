@@ -97,7 +97,7 @@ export function defaultRecipe(overrides: { config?: SD1Config; seed?: number } =
     imageSize: 64,
     world: 'full',
     vae: {
-      steps: 8000,
+      steps: 10000,
       batch: 16,
       lr: 1e-3,
       warmupSteps: 100,
