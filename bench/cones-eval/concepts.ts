@@ -36,7 +36,11 @@ export interface Extraction {
   seconds: number;
 }
 
-/** Extract Concept on the subject's photos, class noun = its shape, identifier = its rare token. */
+/**
+ * Extract Concept on the subject's photos, class noun = its shape, identifier = its rare token. A
+ * result served from the worker's cache carries no ξ; then it runs once more past the cache
+ * (deterministic: the same concept).
+ */
 export async function extractSubject(
   runtime: RuntimeClient,
   checkpoint: CheckpointHandle,
@@ -46,48 +50,20 @@ export async function extractSubject(
   cacheDir: string,
 ): Promise<Extraction> {
   const started = performance.now();
-  const result = await runtime.call(CONES_TASKS.extract, {
-    checkpoint,
-    images: imageBatch(photos, 64),
-    identifier: subject.identifier,
-    classNoun: classNounOf(subject),
-    settings,
-    keepTrainingData: true,
-    cacheDir,
-    returnXi: true,
-  });
-  if (!result.xi) {
-    // A result served from the cache carries no ξ; run it once more (deterministic: the same concept).
-    return extractSubjectFresh(runtime, checkpoint, subject, photos, settings, cacheDir, started);
-  }
-  return {
-    result,
-    xi: new Map(Object.entries(result.xi)),
-    settings,
-    seconds: (performance.now() - started) / 1000,
-  };
-}
-
-async function extractSubjectFresh(
-  runtime: RuntimeClient,
-  checkpoint: CheckpointHandle,
-  subject: ToySubject,
-  photos: readonly Uint8Array[],
-  settings: ExtractSettings,
-  cacheDir: string,
-  started: number,
-): Promise<Extraction> {
-  const result = await runtime.call(CONES_TASKS.extract, {
-    checkpoint,
-    images: imageBatch(photos, 64),
-    identifier: subject.identifier,
-    classNoun: classNounOf(subject),
-    settings,
-    keepTrainingData: true,
-    cacheDir,
-    returnXi: true,
-    noResultCache: true,
-  });
+  const extract = (noResultCache: boolean) =>
+    runtime.call(CONES_TASKS.extract, {
+      checkpoint,
+      images: imageBatch(photos, 64),
+      identifier: subject.identifier,
+      classNoun: classNounOf(subject),
+      settings,
+      keepTrainingData: true,
+      cacheDir,
+      returnXi: true,
+      ...(noResultCache ? { noResultCache } : {}),
+    });
+  let result = await extract(false);
+  if (!result.xi) result = await extract(true);
   if (!result.xi) throw new Error('cones.extract returned no ξ although returnXi was set');
   return {
     result,
