@@ -102,10 +102,10 @@ try {
         to.inputs.findIndex((i) => i.name === input),
       );
     const ckpt = add('CheckpointLoaderSimple', [40, 80], { ckpt_name: 'tiny-sd1-demo.safetensors' });
-    const photos = add('ConesLoadSubjectImages', [40, 330], { subject: 'red-ball', size: 64 });
+    const photos = add('ConesLoadSubjectImages', [40, 330], { subject: 'green-dotted-star', size: 64 });
     const extract = add('ConesExtractConcept', [420, 80], {
       identifier: 'sks',
-      class_noun: 'ball',
+      class_noun: 'star',
       steps,
       learning_rate: 0.05,
       prior_count: 0,
@@ -113,7 +113,7 @@ try {
       hflip: false,
     });
     const info = add('ConesConceptInfo', [900, 60]);
-    const save = add('ConesSaveConcept', [900, 520], { filename_prefix: 'e2e/sks_ball' });
+    const save = add('ConesSaveConcept', [900, 520], { filename_prefix: 'e2e/sks_star' });
     link(ckpt, 0, extract, 'model');
     link(ckpt, 1, extract, 'clip');
     link(ckpt, 2, extract, 'vae');

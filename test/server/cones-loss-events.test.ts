@@ -12,7 +12,7 @@ const STEPS = 3;
 function extractionPrompt(seed: number) {
   return {
     '1': { class_type: 'CheckpointLoaderSimple', inputs: { ckpt_name: 'tiny-sd1-demo.safetensors' } },
-    '2': { class_type: 'ConesLoadSubjectImages', inputs: { subject: 'red-ball', size: 64 } },
+    '2': { class_type: 'ConesLoadSubjectImages', inputs: { subject: 'green-dotted-star', size: 64 } },
     '3': {
       class_type: 'ConesExtractConcept',
       inputs: {
@@ -21,7 +21,7 @@ function extractionPrompt(seed: number) {
         vae: ['1', 2],
         images: ['2', 0],
         identifier: 'sks',
-        class_noun: 'ball',
+        class_noun: 'star',
         prior_count: 0,
         steps: STEPS,
         learning_rate: 0.05,

@@ -32,7 +32,7 @@ process.env.CONES_EXECUTION_PROVIDER = 'cpu';
 function extraction(steps: number, prefix: string) {
   return {
     '1': { class_type: 'CheckpointLoaderSimple', inputs: { ckpt_name: 'tiny-sd1-demo.safetensors' } },
-    '2': { class_type: 'ConesLoadSubjectImages', inputs: { subject: 'red-ball', size: 64 } },
+    '2': { class_type: 'ConesLoadSubjectImages', inputs: { subject: 'green-dotted-star', size: 64 } },
     '3': {
       class_type: 'ConesExtractConcept',
       inputs: {
@@ -41,7 +41,7 @@ function extraction(steps: number, prefix: string) {
         vae: ['1', 2],
         images: ['2', 0],
         identifier: 'sks',
-        class_noun: 'ball',
+        class_noun: 'star',
         prior_count: 0,
         steps,
         learning_rate: 0.05,
