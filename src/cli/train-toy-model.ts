@@ -32,6 +32,8 @@ Options:
   --lr X                peak learning rate of the stage (with all: the UNet's)
   --edge-weight X       VAE: weight of an L1 term on neighbouring-pixel differences (default 0, LDM's loss)
   --vae-crop N          VAE: train on random N×N crops (a multiple of 8; 64 = whole frames; default 32)
+  --offset-noise X      UNet: add X times a per-sample, per-channel N(0,1) constant to the diffusion noise
+                        (default 0, plain SD1 training; lets the model move a latent's mean)
   --checkpoint-every N  steps between training states (default 500)
   --threads N           ORT threads (default 2)
   --train-text-encoder  train CLIP with the UNet (default: frozen)
@@ -81,6 +83,7 @@ export async function run(argv: string[]): Promise<number> {
       lr: { type: 'string' },
       'edge-weight': { type: 'string' },
       'vae-crop': { type: 'string' },
+      'offset-noise': { type: 'string' },
       'checkpoint-every': { type: 'string' },
       threads: { type: 'string' },
       'train-text-encoder': { type: 'boolean' },
@@ -167,6 +170,13 @@ export async function run(argv: string[]): Promise<number> {
         if (!(w >= 0)) throw new TrainError(`--edge-weight must be ≥ 0, got ${values['edge-weight']}`);
         if (w > 0) recipe.vae.edgeWeight = w;
         else delete recipe.vae.edgeWeight; // (an --init-from recipe may have one)
+      }
+      if (values['offset-noise'] !== undefined) {
+        const x = Number(values['offset-noise']);
+        if (!(x >= 0 && x <= 1))
+          throw new TrainError(`--offset-noise must be between 0 and 1, got ${values['offset-noise']}`);
+        if (x > 0) recipe.unet.offsetNoise = x;
+        else delete recipe.unet.offsetNoise; // (an --init-from recipe may have one)
       }
       const crop = positiveInt('vae-crop', values['vae-crop']);
       if (crop !== undefined) {

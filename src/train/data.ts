@@ -19,6 +19,7 @@ export const STREAM = {
   diffusionNoise: 4,
   timesteps: 5,
   crops: 6,
+  offsetNoise: 7,
 } as const;
 
 export interface ImageBatch {

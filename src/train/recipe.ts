@@ -46,6 +46,15 @@ export interface UnetRecipe extends StageRecipe {
   /** Fraction of captions replaced by the empty prompt (classifier-free guidance). */
   captionDropout: number;
   trainTextEncoder: boolean;
+  /**
+   * Offset noise (absent = 0, plain SD1 training): the diffusion noise of each sample gets this times a
+   * per-channel constant drawn from N(0, 1) added, so the model learns to move a latent's mean. Plain
+   * ε-noise barely changes an image's mean colour even at t = 999 (√ᾱ ≈ 0.07 of the signal stays), so a
+   * model trained without it keeps the mean of its starting noise — in the toy world, whose background
+   * fills most of the frame, the background then follows the seed instead of the prompt. Sampling is
+   * unchanged (SD1's schedule and samplers).
+   */
+  offsetNoise?: number;
 }
 
 export interface TrainRecipe {

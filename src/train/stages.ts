@@ -165,6 +165,24 @@ export async function encodeLatents(
   return { latents, mean };
 }
 
+/**
+ * Step `step`'s diffusion noise [B, C, h, w]: N(0, 1) per element, plus the recipe's offset noise
+ * (offsetNoise · one N(0, 1) value per sample and channel) when it has one.
+ */
+export function diffusionNoise(recipe: TrainRecipe, step: number, shape: readonly number[]): Float32Array {
+  const [B, C, h, w] = shape;
+  const noise = gaussians(streamSeed(recipe.seed, STREAM.diffusionNoise, step), B * C * h * w);
+  const offset = recipe.unet.offsetNoise ?? 0;
+  if (offset === 0) return noise;
+  const shifts = gaussians(streamSeed(recipe.seed, STREAM.offsetNoise, step), B * C);
+  const plane = h * w;
+  for (let bc = 0; bc < B * C; bc++) {
+    const shift = offset * shifts[bc];
+    for (let i = bc * plane; i < (bc + 1) * plane; i++) noise[i] += shift;
+  }
+  return noise;
+}
+
 /** The frozen VAE encoder at a batch size. */
 export async function openVaeEncoder(
   recipe: TrainRecipe,
@@ -266,10 +284,7 @@ export async function unetStage(
         }
         const feeds: Record<string, TensorValue> = {
           [UNET_TRAINING_INPUTS.latents]: f32(latentShape, latents),
-          [UNET_TRAINING_INPUTS.noise]: f32(
-            latentShape,
-            gaussians(streamSeed(recipe.seed, STREAM.diffusionNoise, step), latents.length),
-          ),
+          [UNET_TRAINING_INPUTS.noise]: f32(latentShape, diffusionNoise(recipe, step, latentShape)),
           [UNET_TRAINING_INPUTS.timestep]: f32([B], t),
           [UNET_TRAINING_INPUTS.sqrtAlphaBar]: f32([B], sa),
           [UNET_TRAINING_INPUTS.sqrtOneMinusAlphaBar]: f32([B], sb),

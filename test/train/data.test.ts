@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { cropBatch, toyBatch } from '../../src/train/data.js';
+import { cropBatch, STREAM, toyBatch } from '../../src/train/data.js';
+import { gaussians, streamSeed } from '../../src/train/random.js';
 import { defaultRecipe } from '../../src/train/recipe.js';
-import { vaeTrainingSize } from '../../src/train/stages.js';
+import { diffusionNoise, vaeTrainingSize } from '../../src/train/stages.js';
 
 describe('toy training batches', () => {
   it('crops each image to an aligned window of itself, the same windows for the same seed', () => {
@@ -39,5 +40,30 @@ describe('toy training batches', () => {
       recipe.vae.cropSize = bad;
       expect(() => vaeTrainingSize(recipe)).toThrow(/multiple of 8 between 8 and the image size 64/);
     }
+  });
+});
+
+describe('diffusion noise', () => {
+  it('is plain N(0, 1) without offset noise; with it, each (sample, channel) plane shifts by one constant', () => {
+    const recipe = defaultRecipe();
+    const shape = [3, 4, 8, 8];
+    const plain = diffusionNoise(recipe, 7, shape);
+    expect(plain).toEqual(gaussians(streamSeed(recipe.seed, STREAM.diffusionNoise, 7), 3 * 4 * 64));
+    const offsetRecipe = { ...recipe, unet: { ...recipe.unet, offsetNoise: 0.1 } };
+    const shifted = diffusionNoise(offsetRecipe, 7, shape);
+    expect(diffusionNoise(offsetRecipe, 7, shape)).toEqual(shifted);
+    const shifts: number[] = [];
+    for (let plane = 0; plane < 12; plane++) {
+      const d0 = shifted[plane * 64] - plain[plane * 64];
+      for (let i = 1; i < 64; i++) expect(shifted[plane * 64 + i] - plain[plane * 64 + i]).toBeCloseTo(d0, 5);
+      shifts.push(d0 / 0.1);
+    }
+    // The shifts are N(0, 1) draws of their own stream, different per plane and per step.
+    expect(new Set(shifts.map((x) => x.toFixed(4))).size).toBe(12);
+    expect(Math.max(...shifts.map(Math.abs))).toBeGreaterThan(0.3);
+    expect(diffusionNoise(offsetRecipe, 8, shape)[0] - diffusionNoise(recipe, 8, shape)[0]).not.toBeCloseTo(
+      shifts[0] * 0.1,
+      5,
+    );
   });
 });
