@@ -123,9 +123,10 @@ function requireImage(value: unknown, input: string): Tensor {
 
 /** What the demo model is, from the toy world's own vocabulary lists so it cannot drift from them. */
 const CKPT_NAME_TOOLTIP =
-  `The name of the checkpoint (model) to load. ${DEMO_CHECKPOINT_NAME} is the built-in demo: a small ` +
-  'SD1-architecture model trained on a toy world of coloured shapes on plain backgrounds, drawn at 64×64 px. ' +
-  'It understands prompts like "a photo of a large red circle on a blue background" ' +
+  `The name of the checkpoint (model) to load. ${DEMO_CHECKPOINT_NAME} is the built-in demo. Where the ` +
+  'package ships the trained toy model, it is a small SD1-architecture model trained on a toy world of ' +
+  'coloured shapes on plain backgrounds, drawn at 64×64 px, which understands prompts like ' +
+  '"a photo of a large red circle on a blue background" ' +
   `(shapes: ${SHAPES.join(', ')}; colours: ${OBJECT_COLOURS.join(', ')}; ` +
   `backgrounds: ${BACKGROUND_COLOURS.join(', ')}; sizes: ${SIZES.join(', ')}) and nothing else. ` +
   'Where the package ships no trained file, the demo has RANDOM weights and draws noise. ' +

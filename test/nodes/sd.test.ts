@@ -101,7 +101,7 @@ describe('SD nodes in the engine', () => {
     // that it is random where the package ships no trained file (issue #4 item 2).
     const tooltip = info.CheckpointLoaderSimple.input.required.ckpt_name[1].tooltip;
     expect(tooltip).toMatch(
-      /tiny-sd1-demo\.safetensors is the built-in demo: a small .*trained on a toy world/,
+      /tiny-sd1-demo\.safetensors is the built-in demo\. Where the package ships the trained toy model, it is a small .*trained on a toy world/,
     );
     expect(tooltip).toContain('"a photo of a large red circle on a blue background"');
     expect(tooltip).toContain('shapes: circle, square, triangle, cross, star, ring');
