@@ -32,14 +32,7 @@ import { subjectByName } from '../src/toy/subjects.js';
 import { type ConesEvalOptions, runConesEval } from './cones-eval/experiment.js';
 import { markdownReport, writeConesEvalOutputs } from './cones-eval/output.js';
 import { type ConesEvalSettings, FULL_CONES_EVAL, QUICK_CONES_EVAL } from './cones-eval/settings.js';
-
-function count(name: string, value: string | undefined, fallback: number, min = 1): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < min)
-    throw new Error(`--${name} must be an integer ≥ ${min}, got '${value}'`);
-  return n;
-}
+import { intOption } from './toy-eval/options.js';
 
 /** The preset pairs among the chosen subjects; failing those, the first two that fit one frame together. */
 function pairsFor(subjects: string[], preset: [string, string][]): [string, string][] {
@@ -88,10 +81,10 @@ function options(argv: string[]): Parsed {
   const base = values.quick ? QUICK_CONES_EVAL : FULL_CONES_EVAL;
   const subjects = values.subjects ? values.subjects.split(',').map((s) => s.trim()) : base.subjects;
   for (const s of subjects) subjectByName(s);
-  const seeds = count('seeds', values.seeds, base.seeds);
+  const seeds = intOption('seeds', values.seeds, base.seeds);
   const cfg = values.cfg === undefined ? base.sampling.cfg : Number(values.cfg);
   if (!(cfg >= 0 && Number.isFinite(cfg))) throw new Error(`--cfg must be a number ≥ 0, got '${values.cfg}'`);
-  const steps = count('steps', values.steps, base.extraction.steps ?? 1000);
+  const steps = intOption('steps', values.steps, base.extraction.steps ?? 1000);
   const pairs = values['no-pairs'] ? [] : pairsFor(subjects, base.pairs);
   const settings: ConesEvalSettings = {
     ...base,
@@ -100,21 +93,21 @@ function options(argv: string[]): Parsed {
     sampling: {
       ...base.sampling,
       cfg,
-      steps: count('sampling-steps', values['sampling-steps'], base.sampling.steps),
+      steps: intOption('sampling-steps', values['sampling-steps'], base.sampling.steps),
     },
     extraction: { ...base.extraction, steps },
     sweep: {
       ...base.sweep,
       subjects: Math.min(
         subjects.length,
-        count('sweep-subjects', values['sweep-subjects'], base.sweep.subjects, 0),
+        intOption('sweep-subjects', values['sweep-subjects'], base.sweep.subjects, 0),
       ),
       seeds: values.seeds === undefined ? base.sweep.seeds : seeds,
       // The step sweep ends at the main extraction's steps, so that point is shared with the main figures.
       steps: [...new Set([...base.sweep.steps.filter((k) => k < steps), steps])],
     },
     pairs,
-    refineSteps: count('refine-steps', values['refine-steps'], base.refineSteps),
+    refineSteps: intOption('refine-steps', values['refine-steps'], base.refineSteps),
   };
   return {
     checkpoint: positionals[0],

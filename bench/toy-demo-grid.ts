@@ -23,7 +23,6 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
 import { WorkerRuntime } from '../src/runtime/worker-runtime.js';
-import { SAMPLER_NAMES, SCHEDULER_NAMES } from '../src/sd/pipeline/names.js';
 import { DEMO_CHECKPOINT_NAME } from '../src/sd/tiny-model.js';
 import { assetPath } from '../src/shared/assets.js';
 import { resolveRuntimeSettings } from '../src/shared/runtime-settings.js';
@@ -32,6 +31,7 @@ import { gridLayout } from '../src/toy/eval/grid.js';
 import { isHeldOut, type ToyObject } from '../src/toy/scene.js';
 import type { BackgroundColour } from '../src/toy/vocabulary.js';
 import { TOY_SIZE } from './toy-eval/evaluate.js';
+import { intOption, samplingChoice } from './toy-eval/options.js';
 import { gridPng } from './toy-eval/output.js';
 import { type SamplingSettings, ToyPipeline } from './toy-eval/pipeline.js';
 
@@ -59,20 +59,6 @@ function demoPrompts(): string[] {
     if (isHeldOut(full)) throw new Error(`demo row ${object.shape} is a held-out combination`);
     return captionFor({ background, objects: [full] }, 'full');
   });
-}
-
-function count(
-  name: string,
-  value: string | undefined,
-  fallback: number,
-  min: number,
-  max = Infinity,
-): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < min || n > max)
-    throw new Error(`--${name} must be an integer in ${min}…${max === Infinity ? '' : max}, got '${value}'`);
-  return n;
 }
 
 interface GridOptions {
@@ -115,22 +101,15 @@ function options(argv: string[]): GridOptions {
           : ' (the trained demo is not in this package); give a path: npm run demo:grid -- <model.safetensors>'),
     );
   }
-  const sampler = values.sampler ?? 'dpmpp_2m';
-  const scheduler = values.scheduler ?? 'normal';
-  if (!(SAMPLER_NAMES as string[]).includes(sampler))
-    throw new Error(`--sampler must be one of ${SAMPLER_NAMES.join(', ')}`);
-  if (!(SCHEDULER_NAMES as string[]).includes(scheduler))
-    throw new Error(`--scheduler must be one of ${SCHEDULER_NAMES.join(', ')}`);
-  const cfg = values.cfg === undefined ? 5 : Number(values.cfg);
-  if (!(cfg >= 0 && Number.isFinite(cfg))) throw new Error(`--cfg must be a number ≥ 0, got '${values.cfg}'`);
+  const choice = samplingChoice(values, { samplerName: 'dpmpp_2m', scheduler: 'normal', cfg: 5 });
   const all = demoPrompts();
   return {
     checkpoint,
     out: resolve(values.out ?? DEFAULT_OUT),
-    prompts: all.slice(0, count('prompts', values.prompts, all.length, 1, all.length)),
-    seeds: Array.from({ length: count('seeds', values.seeds, 6, 1, 64) }, (_, i) => i),
-    sampling: { steps: count('steps', values.steps, 20, 1, 1000), cfg, samplerName: sampler, scheduler },
-    scale: count('scale', values.scale, 2, 1, 8),
+    prompts: all.slice(0, intOption('prompts', values.prompts, all.length, 1, all.length)),
+    seeds: Array.from({ length: intOption('seeds', values.seeds, 6, 1, 64) }, (_, i) => i),
+    sampling: { steps: intOption('steps', values.steps, 20, 1, 1000), ...choice },
+    scale: intOption('scale', values.scale, 2, 1, 8),
     threads: values.threads,
     provider: values.provider,
   };

@@ -21,18 +21,10 @@
  */
 import { parseArgs } from 'node:util';
 import { WorkerRuntime } from '../src/runtime/worker-runtime.js';
-import { SAMPLER_NAMES, SCHEDULER_NAMES } from '../src/sd/pipeline/names.js';
 import { resolveRuntimeSettings } from '../src/shared/runtime-settings.js';
 import { FULL_EVAL, QUICK_EVAL, runToyEval, type ToyEvalOptions } from './toy-eval/evaluate.js';
+import { intOption, samplingChoice } from './toy-eval/options.js';
 import { markdownReport, writeToyEvalOutputs } from './toy-eval/output.js';
-
-function count(name: string, value: string | undefined, fallback: number, min = 1): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < min)
-    throw new Error(`--${name} must be an integer ≥ ${min}, got '${value}'`);
-  return n;
-}
 
 function options(argv: string[]): { eval: ToyEvalOptions; out: string; threads?: string; provider?: string } {
   const { values, positionals } = parseArgs({
@@ -59,17 +51,8 @@ function options(argv: string[]): { eval: ToyEvalOptions; out: string; threads?:
     throw new Error('usage: npm run eval:toy -- <checkpoint.safetensors> [options]');
   const checkpoint = positionals[0];
   const base = values.quick ? QUICK_EVAL : FULL_EVAL;
-  const sampler = values.sampler ?? base.sampling.samplerName;
-  const scheduler = values.scheduler ?? base.sampling.scheduler;
-  if (!(SAMPLER_NAMES as string[]).includes(sampler)) {
-    throw new Error(`--sampler must be one of ${SAMPLER_NAMES.join(', ')}`);
-  }
-  if (!(SCHEDULER_NAMES as string[]).includes(scheduler)) {
-    throw new Error(`--scheduler must be one of ${SCHEDULER_NAMES.join(', ')}`);
-  }
-  const cfg = values.cfg === undefined ? base.sampling.cfg : Number(values.cfg);
-  if (!(cfg >= 0 && Number.isFinite(cfg))) throw new Error(`--cfg must be a number ≥ 0, got '${values.cfg}'`);
-  const vaeScenes = values['no-vae'] ? 0 : count('vae-scenes', values['vae-scenes'], base.vaeScenes);
+  const choice = samplingChoice(values, base.sampling);
+  const vaeScenes = values['no-vae'] ? 0 : intOption('vae-scenes', values['vae-scenes'], base.vaeScenes);
   const generate = !values['no-generation'];
   return {
     eval: {
@@ -79,14 +62,9 @@ function options(argv: string[]): { eval: ToyEvalOptions; out: string; threads?:
       heldOutVaeScenes: Math.ceil(vaeScenes / 2),
       seenPrompts: generate ? base.seenPrompts : 0,
       heldOutPrompts: generate ? base.heldOutPrompts : 0,
-      seeds: count('seeds', values.seeds, base.seeds),
-      gridSeeds: count('grid-seeds', values['grid-seeds'], base.gridSeeds),
-      sampling: {
-        steps: count('steps', values.steps, base.sampling.steps),
-        cfg,
-        samplerName: sampler,
-        scheduler,
-      },
+      seeds: intOption('seeds', values.seeds, base.seeds),
+      gridSeeds: intOption('grid-seeds', values['grid-seeds'], base.gridSeeds),
+      sampling: { steps: intOption('steps', values.steps, base.sampling.steps), ...choice },
       log: (line) => process.stderr.write(`${line}\n`),
     },
     out: values.out ?? `${checkpoint.replace(/\.safetensors$/, '')}.eval`,
