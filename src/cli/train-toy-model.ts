@@ -115,11 +115,7 @@ export async function run(argv: string[]): Promise<number> {
       console.log(`wrote ${out} (${values.fp16 ? 'F16' : 'F32'}) from ${state.stage} step ${state.step}`);
       return 0;
     } catch (error) {
-      if (error instanceof TrainError) {
-        console.error(`train-toy-model: ${error.message}`);
-        return 2;
-      }
-      throw error;
+      return trainErrorExit(error);
     }
   }
   const initFrom = values['init-from'] as string | undefined;
@@ -235,10 +231,13 @@ export async function run(argv: string[]): Promise<number> {
     }
     return 0;
   } catch (error) {
-    if (error instanceof TrainError) {
-      console.error(`train-toy-model: ${error.message}`);
-      return 2;
-    }
-    throw error;
+    return trainErrorExit(error);
   }
+}
+
+/** A TrainError is the user's to fix: its message and exit code 2; anything else is a bug and propagates. */
+function trainErrorExit(error: unknown): number {
+  if (!(error instanceof TrainError)) throw error;
+  console.error(`train-toy-model: ${error.message}`);
+  return 2;
 }

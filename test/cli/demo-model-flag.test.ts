@@ -2,37 +2,18 @@
  * `--demo-model shipped|random` on `serve` and `worker` (with CONES_DEMO_MODEL as fallback): which
  * demo checkpoint a fresh data folder gets (src/sd/demo-checkpoint.ts), through the real command line.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isGeneratedRandomDemo } from '../../src/sd/demo-checkpoint.js';
+import { killStartedCli, startCli as start } from '../helpers/cli-process.js';
 
-const cli = ['--import', 'tsx', join(process.cwd(), 'src/cli.ts')];
-const started = new Set<ChildProcess>();
 const dirs: string[] = [];
 afterAll(async () => {
-  for (const child of started) child.kill('SIGKILL');
+  killStartedCli();
   for (const dir of dirs) await rm(dir, { recursive: true, force: true });
 });
-
-function start(args: string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, [...cli, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
-  });
-  started.add(child);
-  let out = '';
-  child.stdout.on('data', (c) => {
-    out += c;
-  });
-  child.stderr.on('data', (c) => {
-    out += c;
-  });
-  const exit = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
-  return { child, exit, output: () => out };
-}
 
 describe('--demo-model', () => {
   it('serve and worker refuse an unknown kind with exit code 2, naming the flag or variable', async () => {

@@ -1,33 +1,14 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-
-const cli = ['--import', 'tsx', join(process.cwd(), 'src/cli.ts')];
+import { killStartedCli, startCli } from '../helpers/cli-process.js';
 
 /** Every process started here, killed after the tests (also one a failing test left running). */
-const started = new Set<ChildProcess>();
-afterAll(() => {
-  for (const child of started) child.kill('SIGKILL');
-});
+afterAll(killStartedCli);
 
-function start(args: string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, [...cli, 'serve', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
-  });
-  started.add(child);
-  let out = '';
-  child.stdout.on('data', (c) => {
-    out += c;
-  });
-  child.stderr.on('data', (c) => {
-    out += c;
-  });
-  const exit = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
-  return { child, exit, output: () => out };
-}
+/** `cones-nodes serve <args>`. */
+const start = (args: string[], env: Record<string, string> = {}) => startCli(['serve', ...args], env);
 
 /** Waits until the output matches `pattern`; returns the first group. */
 async function waitFor(run: ReturnType<typeof start>, pattern: RegExp): Promise<string> {
