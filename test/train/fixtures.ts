@@ -3,6 +3,7 @@ import { cloneConfig } from '../../src/sd/config.js';
 import { TINY_SD1_CONFIG } from '../../src/sd/tiny-model.js';
 import type { TrainRecipe } from '../../src/train/recipe.js';
 import { defaultRecipe } from '../../src/train/recipe.js';
+import type { TrainState } from '../../src/train/state.js';
 
 export function testRecipe(steps: { vae: number; unet: number }): TrainRecipe {
   const c = cloneConfig(TINY_SD1_CONFIG);
@@ -20,4 +21,18 @@ export function testRecipe(steps: { vae: number; unet: number }): TrainRecipe {
   r.vae = { ...r.vae, steps: steps.vae, batch: 2, warmupSteps: 1, cropSize: 8 };
   r.unet = { ...r.unet, steps: steps.unet, batch: 2, warmupSteps: 1 };
   return r;
+}
+
+/** Every tensor of a state (weights, moments, EMA) as one map of byte strings. */
+export function bytesOf(state: TrainState): Map<string, string> {
+  const out = new Map<string, string>();
+  const put = (name: string, a: Float32Array) =>
+    out.set(name, Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64'));
+  for (const [k, v] of state.weights.values) put(`w:${k}`, v);
+  for (const [k, s] of state.slots) {
+    put(`m:${k}`, s.m);
+    put(`v:${k}`, s.v);
+  }
+  for (const [k, v] of state.ema) put(`ema:${k}`, v);
+  return out;
 }

@@ -12,26 +12,12 @@ import { emaDecay } from '../../src/train/optimizer.js';
 import { unetStage } from '../../src/train/stages.js';
 import { loadTrainState, type TrainState } from '../../src/train/state.js';
 import { startState, type TrainOptions, train, trainPaths } from '../../src/train/trainer.js';
-import { testRecipe } from './fixtures.js';
+import { bytesOf, testRecipe } from './fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'train-init-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const bytes = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
-
-/** Every tensor of a state (weights, moments, EMA) as one map of byte strings. */
-function bytesOf(state: TrainState): Map<string, string> {
-  const out = new Map<string, string>();
-  const put = (name: string, a: Float32Array) =>
-    out.set(name, Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64'));
-  for (const [k, v] of state.weights.values) put(`w:${k}`, v);
-  for (const [k, s] of state.slots) {
-    put(`m:${k}`, s.m);
-    put(`v:${k}`, s.v);
-  }
-  for (const [k, v] of state.ema) put(`ema:${k}`, v);
-  return out;
-}
 
 async function metadataOf(path: string): Promise<Readonly<Record<string, string>>> {
   const file = await SafetensorsFile.open(path);

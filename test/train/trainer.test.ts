@@ -3,26 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openCheckpoint } from '../../src/sd/checkpoint/checkpoint.js';
-import { loadTrainState, type TrainState } from '../../src/train/state.js';
+import { loadTrainState } from '../../src/train/state.js';
 import { train, trainPaths } from '../../src/train/trainer.js';
-import { testRecipe } from './fixtures.js';
+import { bytesOf, testRecipe } from './fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'train-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** Every tensor of a state (weights, moments, EMA) as one map of byte strings. */
-function bytesOf(state: TrainState): Map<string, string> {
-  const out = new Map<string, string>();
-  const put = (name: string, a: Float32Array) =>
-    out.set(name, Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64'));
-  for (const [k, v] of state.weights.values) put(`w:${k}`, v);
-  for (const [k, s] of state.slots) {
-    put(`m:${k}`, s.m);
-    put(`v:${k}`, s.v);
-  }
-  for (const [k, v] of state.ema) put(`ema:${k}`, v);
-  return out;
-}
 
 describe('train (VAE stage, latent fold, UNet stage) on a tiny model', () => {
   const recipe = testRecipe({ vae: 2, unet: 4 });
