@@ -44,7 +44,7 @@ export async function extractionCase(c: ExtractionCase): Promise<ExtractionRow> 
   const { cloneConfig } = await import('../src/sd/config.js');
   const { openCheckpoint } = await import('../src/sd/checkpoint/checkpoint.js');
   const { loadSd1Sessions } = await import('../src/sd/graphs/sessions.js');
-  const { kvShapesFromCheckpoint, scopeWeightKeys } = await import('../src/cones/layers.js');
+  const { kvShapesFromCheckpoint } = await import('../src/cones/layers.js');
   const { runA2 } = await import('../src/cones/extract/a2.js');
   const { drawBatch } = await import('../src/cones/extract/data.js');
   const { StepRandom } = await import('../src/cones/extract/rng.js');
@@ -96,7 +96,7 @@ export async function extractionCase(c: ExtractionCase): Promise<ExtractionRow> 
       };
     }
     const shapes = kvShapesFromCheckpoint(scope, ckpt);
-    const keys = scopeWeightKeys(scope);
+    const keys = [...shapes.keys()];
     const latentSize = 4 * side * side;
     const D = ckpt.config.unet.contextDim;
     const r = new StepRandom(1, 0, 'bench');

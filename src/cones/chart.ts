@@ -5,7 +5,7 @@
 import sharp from 'sharp';
 import type { Tensor } from '../shared/types.js';
 import type { ConceptInfo } from './info.js';
-import { SD1_TRANSFORMER_BLOCKS, shortBlockName } from './layers.js';
+import { moduleOrder, shortModuleName } from './layers.js';
 
 export interface ChartOptions {
   width?: number;
@@ -49,8 +49,11 @@ export function layerChartSvg(info: ConceptInfo, options: ChartOptions = {}): st
   const plotW = width - margin.left - margin.right;
   const plotH = height - margin.top - margin.bottom;
   const series = SERIES.filter((s) => info.layers.some((l) => l.name.endsWith(s.suffix)));
-  const blocks = SD1_TRANSFORMER_BLOCKS.length;
-  const counts = blocks * series.length;
+  // One group of bars per transformer the concept's model has (SD1: 16), in execution order.
+  const modules = [...new Set(info.layers.map((l) => l.module).filter((m) => m !== ''))].sort(
+    (a, b) => moduleOrder(a) - moduleOrder(b),
+  );
+  const blocks = Math.max(1, modules.length);
   const max = info.layers.reduce((m, l) => Math.max(m, l.count), 0);
   const axis = niceAxis(max);
   const groupW = plotW / blocks;
@@ -85,8 +88,9 @@ export function layerChartSvg(info: ConceptInfo, options: ChartOptions = {}): st
   // Bars.
   for (const l of info.layers) {
     const s = series.findIndex((x) => l.name.endsWith(x.suffix));
-    if (s < 0 || l.block < 0 || l.count === 0) continue;
-    const x = margin.left + l.block * groupW + groupW * 0.1 + s * barW;
+    const block = modules.indexOf(l.module);
+    if (s < 0 || block < 0 || l.count === 0) continue;
+    const x = margin.left + block * groupW + groupW * 0.1 + s * barW;
     const top = y(l.count);
     parts.push(
       `<rect x="${x.toFixed(1)}" y="${top.toFixed(1)}" width="${Math.max(1, barW - 1).toFixed(1)}" height="${(margin.top + plotH - top).toFixed(1)}" fill="${series[s].color}"/>`,
@@ -105,14 +109,14 @@ export function layerChartSvg(info: ConceptInfo, options: ChartOptions = {}): st
   parts.push(
     `<line x1="${margin.left}" y1="${margin.top}" x2="${margin.left}" y2="${axisY}" stroke="#333"/>`,
   );
-  for (let b = 0; b < blocks; b++) {
+  for (let b = 0; b < modules.length; b++) {
     const cx = margin.left + (b + 0.5) * groupW;
     parts.push(
-      `<text x="${cx.toFixed(1)}" y="${axisY + 18}" font-size="12" text-anchor="middle">${shortBlockName(b)}</text>`,
+      `<text x="${cx.toFixed(1)}" y="${axisY + 18}" font-size="12" text-anchor="middle">${shortModuleName(modules[b])}</text>`,
     );
   }
   parts.push(
-    `<text x="${margin.left + plotW / 2}" y="${height - 22}" font-size="14" text-anchor="middle">transformer block (LDM input / middle / output blocks), ${counts} weights</text>`,
+    `<text x="${margin.left + plotW / 2}" y="${height - 22}" font-size="14" text-anchor="middle">transformer block (LDM input / middle / output blocks), ${info.layers.length} weights</text>`,
   );
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="DejaVu Sans, Arial, sans-serif">${parts.join('')}</svg>`;
 }

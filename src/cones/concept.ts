@@ -1,5 +1,5 @@
 /**
- * The concept data model: for every K/V weight in a scope, the sorted set of flat indices of its
+ * The concept data model: for every K/V weight in a scope that the base model holds, the sorted set of flat indices of its
  * concept neurons (row-major `[out, in]`), plus descriptive metadata. This is the runtime value of a
  * CONCEPT socket; the file format (file.ts) stores exactly this.
  */
@@ -8,9 +8,11 @@ import { version as toolVersion } from '../shared/version.js';
 import { checkIndices, IndexStreamError } from './codec.js';
 import {
   type ConceptScope,
+  inConceptScope,
   type KvLayoutConfig,
   kvShapes,
-  scopeWeightKeys,
+  parseKvWeightKey,
+  scopeKeysProblem,
   type WeightShape,
 } from './layers.js';
 import type { ConceptMetadata, ConceptOrigin } from './metadata-schema.js';
@@ -85,17 +87,24 @@ export function createConcept(options: CreateConceptOptions): Concept {
     options.shapes instanceof Map
       ? options.shapes
       : kvShapes(options.scope, options.shapes as KvLayoutConfig | undefined);
-  const keys = scopeWeightKeys(options.scope);
+  const keys = [...shapes.keys()];
+  const problem = scopeKeysProblem(keys, options.scope);
+  if (problem) throw new ConceptError(`bad weight shapes: ${problem}`);
   const given =
     options.indices instanceof Map
       ? (options.indices as ReadonlyMap<string, ArrayLike<number>>)
       : new Map(Object.entries(options.indices as Record<string, ArrayLike<number>>));
   for (const key of given.keys()) {
-    if (!keys.includes(key)) throw new ConceptError(`weight '${key}' is not in scope '${options.scope}'`);
+    if (keys.includes(key)) continue;
+    const w = parseKvWeightKey(key);
+    if (w && inConceptScope(w, options.scope))
+      throw new ConceptError(
+        `weight '${key}' is not in the model (its scope '${options.scope}' has ${keys.length} weights)`,
+      );
+    throw new ConceptError(`weight '${key}' is not in scope '${options.scope}'`);
   }
   const layers: ConceptLayer[] = keys.map((key) => {
-    const shape = shapes.get(key);
-    if (!shape) throw new ConceptError(`no shape for weight '${key}'`);
+    const shape = shapes.get(key)!;
     const raw = given.get(key) ?? new Uint32Array(0);
     try {
       checkIndices(raw, shape[0] * shape[1], key);

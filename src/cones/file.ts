@@ -12,7 +12,7 @@ import type { Tensor } from '../shared/types.js';
 import { conceptChecksum, sha256Hex } from './checksum.js';
 import { decodeIndices, encodeIndices, IndexStreamError, peekIndexStream } from './codec.js';
 import { type Concept, type ConceptLayer, type ConceptTrainingData, numel } from './concept.js';
-import { scopeWeightKeys, type WeightShape } from './layers.js';
+import { canonicalKvOrder, type WeightShape } from './layers.js';
 import { conceptMetadataProblems } from './metadata.js';
 import type { ConceptMetadata } from './metadata-schema.js';
 import {
@@ -202,7 +202,7 @@ export function decodeConcept(bytes: Uint8Array, source = 'concept file'): Conce
   const expectedTensors = new Set<string>();
   const layers: ConceptLayer[] = [];
   const streams = new Map<string, { bytes: number; codec: string }>();
-  for (const key of scopeWeightKeys(m.scope)) {
+  for (const key of canonicalKvOrder(Object.keys(m.layers))) {
     const name = INDEX_TENSOR_PREFIX + key;
     expectedTensors.add(name);
     const t = file.tensors.get(name);

@@ -38,7 +38,6 @@ export {
   type KvLayoutConfig,
   kvShapes,
   kvShapesFromCheckpoint,
-  SD1_TRANSFORMER_BLOCKS,
   scopeWeightKeys,
   type WeightShape,
 } from './layers.js';

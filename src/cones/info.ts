@@ -7,7 +7,8 @@ export interface LayerInfo {
   key: string;
   /** e.g. `in1 attn2.k`. */
   name: string;
-  block: number;
+  /** LDM module of its transformer (`input_blocks.1.1`, `middle_block.1`, …); '' for a non-K/V key. */
+  module: string;
   shape: [number, number];
   count: number;
   /** count / elements. */
@@ -61,7 +62,7 @@ export function conceptInfo(concept: Concept): ConceptInfo {
     return {
       key: l.key,
       name: shortWeightName(l.key),
-      block: parseKvWeightKey(l.key)?.block ?? -1,
+      module: parseKvWeightKey(l.key)?.module ?? '',
       shape: [l.shape[0], l.shape[1]],
       count: l.indices.length,
       density: l.indices.length / numel(l),

@@ -6,7 +6,7 @@
 import type { FromSchema } from 'json-schema-to-ts';
 
 const KV_KEY_PATTERN =
-  '^model\\.diffusion_model\\.(input_blocks\\.(1|2|4|5|7|8)\\.1|middle_block\\.1|output_blocks\\.([3-9]|10|11)\\.1)\\.transformer_blocks\\.0\\.attn[12]\\.to_[kv]\\.weight$';
+  '^model\\.diffusion_model\\.((input_blocks|output_blocks)\\.[0-9]+\\.1|middle_block\\.1)\\.transformer_blocks\\.[0-9]+\\.attn[12]\\.to_[kv]\\.weight$';
 
 const CHECKSUM_PATTERN = '^sha256:[0-9a-f]{64}$';
 
@@ -186,7 +186,8 @@ export const conceptMetadataSchema = {
     origin: { oneOf: [extractedOriginSchema, mergedOriginSchema] },
     layers: {
       type: 'object',
-      description: 'Every weight in scope (zero counts included), keyed by canonical LDM key.',
+      description:
+        'Every weight in scope that the base model holds (zero counts included; SD1: 32 or 64, smaller SD1-architecture models fewer), keyed by canonical LDM key.',
       minProperties: 1,
       propertyNames: { pattern: KV_KEY_PATTERN },
       additionalProperties: layerEntrySchema,

@@ -1,7 +1,7 @@
 /** Validation of concept metadata against its JSON Schema (compiled once) plus the rules a schema cannot state. */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import { scopeWeightKeys } from './layers.js';
+import { canonicalKvOrder, scopeKeysProblem } from './layers.js';
 import { type ConceptMetadata, conceptMetadataSchema } from './metadata-schema.js';
 
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
@@ -47,13 +47,8 @@ export function conceptMetadataProblems(value: unknown): string | null {
       problems.push('/origin/hyper_parameters selection "top_fraction" needs a numeric top_fraction');
     }
   }
-  const expected = scopeWeightKeys(m.scope);
-  const actual = Object.keys(m.layers);
-  const missing = expected.filter((k) => !(k in m.layers));
-  const extra = actual.filter((k) => !expected.includes(k));
-  if (missing.length)
-    problems.push(`/layers lacks ${missing.length} weight(s) of scope '${m.scope}', e.g. '${missing[0]}'`);
-  if (extra.length) problems.push(`/layers has weight(s) outside scope '${m.scope}', e.g. '${extra[0]}'`);
+  const layersProblem = scopeKeysProblem(canonicalKvOrder(Object.keys(m.layers)), m.scope);
+  if (layersProblem) problems.push(`/layers: ${layersProblem}`);
   let count = 0;
   let params = 0;
   for (const [key, layer] of Object.entries(m.layers)) {

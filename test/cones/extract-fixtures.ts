@@ -8,6 +8,7 @@ import {
   type ExtractSettings,
 } from '../../src/cones/extract/protocol.js';
 import { openCheckpoint } from '../../src/sd/checkpoint/checkpoint.js';
+import type { SD1Config } from '../../src/sd/config.js';
 import { handleOf } from '../../src/sd/pipeline/loaded-model.js';
 import type { CheckpointHandle } from '../../src/sd/pipeline/values.js';
 import { writeTinyModel } from '../../src/sd/tiny-model.js';
@@ -21,10 +22,11 @@ export interface TinyModelFixture {
   handle: CheckpointHandle;
 }
 
-export async function tinyModel(seed = 3): Promise<TinyModelFixture> {
+/** A random tiny SD1 model (`config`: another SD1-architecture layout, default the tiny one). */
+export async function tinyModel(seed = 3, config?: SD1Config): Promise<TinyModelFixture> {
   const dir = mkdtempSync(join(tmpdir(), 'cones-extract-'));
   const path = join(dir, `tiny-${seed}.safetensors`);
-  await writeTinyModel(path, { seed });
+  await writeTinyModel(path, { seed, config });
   const ckpt = await openCheckpoint(path);
   const handle = { ...handleOf(ckpt), graphCacheDir: join(dir, 'onnx') };
   await ckpt.close();

@@ -11,6 +11,7 @@ import {
   METADATA_KEY,
 } from '../../src/cones/file.js';
 import { readSafetensors, writeSafetensors } from '../../src/cones/safetensors.js';
+import { demoConfig } from '../../src/train/recipe.js';
 import { randomConcept } from './helpers.js';
 
 function expectFileError(fn: () => unknown, code: string, message: RegExp) {
@@ -137,6 +138,37 @@ describe('concept file', () => {
       m.total_count += 1;
     });
     expectFileError(() => decodeConcept(badTotal), 'bad_metadata', /total_count/);
+  });
+
+  it('round-trips a concept of a model with fewer transformers than SD1 (the toy demo layout)', () => {
+    const layout = demoConfig().unet;
+    const concept = randomConcept({ seed: 9, density: 0.02, scope: 'all attention K/V', layout });
+    expect(concept.layers).toHaveLength(28);
+    const back = decodeConcept(encodeConcept(concept).bytes);
+    expect(back.layers.map((l) => [l.key, l.shape])).toEqual(concept.layers.map((l) => [l.key, l.shape]));
+    back.layers.forEach((l, i) => {
+      expect(l.indices).toEqual(concept.layers[i].indices);
+    });
+  });
+
+  it('rejects a file whose layers leave out part of a transformer, or name weights outside the scope', () => {
+    const bytes = encodeConcept(randomConcept({ seed: 4, density: 0.01 })).bytes;
+    const key = 'model.diffusion_model.input_blocks.4.1.transformer_blocks.0.attn2.to_v.weight';
+    const partial = forge(bytes, (m, tensors) => {
+      m.total_count -= m.layers[key].count;
+      m.total_parameters_in_scope -= m.layers[key].shape[0] * m.layers[key].shape[1];
+      delete m.layers[key];
+      tensors.delete(INDEX_TENSOR_PREFIX + key);
+    });
+    expectFileError(() => decodeConcept(partial), 'bad_metadata', /input_blocks\.4\.1' lacks/);
+    const selfAttention = forge(bytes, (m, tensors) => {
+      const self = key.replace('attn2', 'attn1');
+      m.layers[self] = m.layers[key];
+      m.total_count += m.layers[key].count;
+      m.total_parameters_in_scope += m.layers[key].shape[0] * m.layers[key].shape[1];
+      tensors.set(INDEX_TENSOR_PREFIX + self, tensors.get(INDEX_TENSOR_PREFIX + key));
+    });
+    expectFileError(() => decodeConcept(selfAttention), 'bad_metadata', /attn1.*not in scope/);
   });
 
   it('rejects streams that decode out of range or disagree with the metadata count', () => {

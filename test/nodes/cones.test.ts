@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createPromptService, type EnginePromptService } from '../../src/engine/prompt-service.js';
 import type { ApiPrompt } from '../../src/engine/service-types.js';
 import { readPngText } from '../../src/image/png-text.js';
+import { ensureDemoInFolders } from '../../src/nodes/sd.js';
 import { startServer } from '../../src/server/index.js';
 import { assetPath } from '../../src/shared/assets.js';
 
@@ -111,6 +112,8 @@ describe('Cones nodes', () => {
 
   it('run the embedded-concept example on a fresh data folder (the concept travels in the prompt)', async () => {
     const service = freshService();
+    // The example's concept was extracted from the shipped demo model; the other tests use the random one.
+    await ensureDemoInFolders(service.env, 'shipped');
     const entry = await runPrompt(service, workflow('cones-embedded-concept.api.json'));
     expect(existsSync(savedPng(service, entry, '25'))).toBe(true);
     expect(JSON.stringify(entry.outputs['3'])).toMatch(/sks star/);

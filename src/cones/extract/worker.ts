@@ -9,7 +9,7 @@ import type { SD1Checkpoint } from '../../sd/checkpoint/checkpoint.js';
 import type { Sd1Sessions, TrainingRunner } from '../../sd/graphs/sessions.js';
 import type { TaskContext } from '../../shared/tasks.js';
 import { type Concept, ConceptError, type ConceptTrainingData, createConcept } from '../concept.js';
-import { type ConceptScope, kvShapesFromCheckpoint, scopeWeightKeys, type WeightShape } from '../layers.js';
+import { type ConceptScope, kvShapesFromCheckpoint, type WeightShape } from '../layers.js';
 import { conceptScores, runA2 } from './a2.js';
 import { drawBatch, encodeImages, encodePrompt, type LatentSet, type SubjectData } from './data.js';
 import { withExtractionModel } from './model.js';
@@ -50,7 +50,9 @@ async function trainingRunner(
   });
   const graphKeys = [...runner.kvKeys].sort().join('\n');
   if (graphKeys !== [...keys].sort().join('\n'))
-    throw new Error(`the training graph's K/V weights do not match scope '${scope}' (is this an SD1 model?)`);
+    throw new Error(
+      `the training graph's K/V weights do not match the checkpoint's in scope '${scope}' (its tensors and its inferred UNet config disagree)`,
+    );
   return runner;
 }
 
@@ -94,7 +96,7 @@ export async function runExtraction(p: ExtractPayload, ctx: TaskContext): Promis
     ctx,
     async ({ checkpoint, sessions, training: trainingSessions, releaseSessions }) => {
       const shapes = scopeShapes(checkpoint, s.scope);
-      const keys = scopeWeightKeys(s.scope);
+      const keys = [...shapes.keys()];
       const side = s.resolution / 8;
       const latentSize = 4 * side * side;
       const contextSize = 77 * checkpoint.config.unet.contextDim;
@@ -279,8 +281,8 @@ export async function runRefinement(p: RefinePayload, ctx: TaskContext): Promise
   const side = p.sources[0].training!.instanceLatents.shape[2];
   const scope = p.merged.description.scope;
   return withExtractionModel(p.checkpoint, ctx, async ({ checkpoint, sessions, training }) => {
-    const keys = scopeWeightKeys(scope);
     const shapes = scopeShapes(checkpoint, scope);
+    const keys = [...shapes.keys()];
     const contextSize = 77 * checkpoint.config.unet.contextDim;
     const subjects: (SubjectData & { runner: TrainingRunner })[] = [];
     for (const c of p.sources) {
