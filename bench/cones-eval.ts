@@ -12,6 +12,11 @@
  *   --out DIR            output folder (default: <checkpoint>.cones-eval next to the checkpoint)
  *   --seeds N            seeds per condition (default 128; --quick 12), also for the sweeps
  *   --steps N            Extract Concept steps of the main extractions (default 1000; --quick 50)
+ *   --lr X               Extract Concept's ρ (default 2e-5, the paper's)
+ *   --top-fraction X     share of the scope kept as concept neurons (default 0.01)
+ *   --prior-weight X     λ on the prior-preservation loss (default 1; 0: no prior images)
+ *   --scope S            cross | all: the main extractions' scope (default cross-attention K/V)
+ *   --strength X         Apply Concept Mask strength for the fidelity conditions (default 1: shut)
  *   --subjects a,b,…     subject names (default all; --quick green-dotted-star,red-striped-square)
  *   --sweep-subjects N   how many of them get the sparsity sweeps (0: none)
  *   --refine-steps N     merge refinement steps (default 300; --quick 10)
@@ -24,6 +29,7 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { ExtractSettings } from '../src/cones/extract/protocol.js';
 import { WorkerRuntime } from '../src/runtime/worker-runtime.js';
 import { openCheckpoint } from '../src/sd/checkpoint/checkpoint.js';
 import { ensureDemoCheckpoint } from '../src/sd/tiny-model.js';
@@ -33,6 +39,13 @@ import { type ConesEvalOptions, runConesEval } from './cones-eval/experiment.js'
 import { markdownReport, writeConesEvalOutputs } from './cones-eval/output.js';
 import { type ConesEvalSettings, FULL_CONES_EVAL, QUICK_CONES_EVAL } from './cones-eval/settings.js';
 import { intOption } from './toy-eval/options.js';
+
+/** A number in (0, max] from a command-line option. */
+function fractionOption(name: string, value: string, max: number): number {
+  const x = Number(value);
+  if (!(x > 0 && x <= max)) throw new Error(`--${name} must be a number in (0, ${max}], got '${value}'`);
+  return x;
+}
 
 /** The preset pairs among the chosen subjects; failing those, the first two that fit one frame together. */
 function pairsFor(subjects: string[], preset: [string, string][]): [string, string][] {
@@ -65,6 +78,11 @@ function options(argv: string[]): Parsed {
       out: { type: 'string' },
       seeds: { type: 'string' },
       steps: { type: 'string' },
+      lr: { type: 'string' },
+      'top-fraction': { type: 'string' },
+      'prior-weight': { type: 'string' },
+      scope: { type: 'string' },
+      strength: { type: 'string' },
       subjects: { type: 'string' },
       'sweep-subjects': { type: 'string' },
       'refine-steps': { type: 'string' },
@@ -85,6 +103,24 @@ function options(argv: string[]): Parsed {
   const cfg = values.cfg === undefined ? base.sampling.cfg : Number(values.cfg);
   if (!(cfg >= 0 && Number.isFinite(cfg))) throw new Error(`--cfg must be a number ≥ 0, got '${values.cfg}'`);
   const steps = intOption('steps', values.steps, base.extraction.steps ?? 1000);
+  const extraction: Partial<ExtractSettings> = { ...base.extraction, steps };
+  if (values.lr !== undefined) extraction.learningRate = fractionOption('lr', values.lr, 1e6);
+  if (values['top-fraction'] !== undefined)
+    extraction.topFraction = fractionOption('top-fraction', values['top-fraction'], 1);
+  if (values['prior-weight'] !== undefined) {
+    const lambda = Number(values['prior-weight']);
+    if (!(lambda >= 0 && Number.isFinite(lambda)))
+      throw new Error(`--prior-weight must be a number ≥ 0, got '${values['prior-weight']}'`);
+    extraction.priorLossWeight = lambda;
+    if (lambda === 0) extraction.priorCount = 0;
+  }
+  if (values.scope !== undefined) {
+    if (values.scope !== 'cross' && values.scope !== 'all')
+      throw new Error(`--scope must be cross or all, got '${values.scope}'`);
+    extraction.scope = values.scope === 'all' ? 'all attention K/V' : 'cross-attention K/V';
+  }
+  const strength =
+    values.strength === undefined ? base.strength : fractionOption('strength', values.strength, 1);
   const pairs = values['no-pairs'] ? [] : pairsFor(subjects, base.pairs);
   const settings: ConesEvalSettings = {
     ...base,
@@ -95,7 +131,8 @@ function options(argv: string[]): Parsed {
       cfg,
       steps: intOption('sampling-steps', values['sampling-steps'], base.sampling.steps),
     },
-    extraction: { ...base.extraction, steps },
+    extraction,
+    strength,
     sweep: {
       ...base.sweep,
       subjects: Math.min(

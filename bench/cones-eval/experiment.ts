@@ -42,9 +42,11 @@ import { ConesSampler } from './sampling.js';
 import type { ConesEvalSettings } from './settings.js';
 import {
   attributeCounts,
+  attributeMatches,
   attributeTv,
   type PriorAttribute,
   type Share,
+  type SubjectAttribute,
   share,
   showsBoth,
   showsSubject,
@@ -67,6 +69,8 @@ export interface Condition {
   prompt: string;
   subject: Share;
   background: Share;
+  /** Each of the subject's attributes alone (the largest read object), to see partial moves. */
+  attributes: Record<SubjectAttribute, Share>;
 }
 
 export interface ExtractionFacts {
@@ -221,6 +225,7 @@ class Experiment {
       prompt: prompt('{bg}' as BackgroundColour),
       subject: share(hits, n),
       background: share(bgHits, n),
+      attributes: attributeMatches(readings, subject),
     };
     this.log(`  ${label}: subject ${pct(condition.subject)}, background ${pct(condition.background)}`);
     return { condition, images };
@@ -305,8 +310,9 @@ class Experiment {
     const n = this.s.seeds;
     const e = await this.extract(subject);
     const concept = e.result.concept;
-    const applied = applyConceptMask(this.base, concept);
-    const random = applyConceptMask(this.base, randomMaskLike(concept, this.s.controlSeed));
+    const strength = this.s.strength;
+    const applied = applyConceptMask(this.base, concept, { strength });
+    const random = applyConceptMask(this.base, randomMaskLike(concept, this.s.controlSeed), { strength });
     const facts = gradientFacts(e, concept);
     const losses = e.result.losses;
     const extraction: ExtractionFacts = {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { gridLayout } from '../../src/toy/eval/grid.js';
 import { gridPng } from '../toy-eval/output.js';
 import type { Condition, ConesEvalReport, ConesEvalResult } from './experiment.js';
-import type { Share } from './stats.js';
+import { type Share, SUBJECT_ATTRIBUTES } from './stats.js';
 
 const GOAL = { fidelity: 0.8, baseRate: 0.2, backgroundPoints: 0.1, tv: 0.1, both: 0.5 };
 
@@ -36,11 +36,16 @@ function headline(r: ConesEvalReport): string[] {
   return lines;
 }
 
+const p0 = (s: Share) => (s.p * 100).toFixed(0);
+
 function conditions(list: Condition[]): string[] {
   return [
-    '| condition | prompt | subject correct (%) | background correct (%) |',
-    '|---|---|---:|---:|',
-    ...list.map((c) => `| ${c.label} | ${c.prompt} | ${p1(c.subject)} | ${p1(c.background)} |`),
+    '| condition | prompt | subject correct (%) | background correct (%) | shape / colour / size / pattern right (%) |',
+    '|---|---|---:|---:|---:|',
+    ...list.map(
+      (c) =>
+        `| ${c.label} | ${c.prompt} | ${p1(c.subject)} | ${p1(c.background)} | ${SUBJECT_ATTRIBUTES.map((a) => p0(c.attributes[a])).join(' / ')} |`,
+    ),
   ];
 }
 
@@ -106,7 +111,8 @@ export function markdownReport(r: ConesEvalReport): string {
         `top ${e.topFraction * 100} %, ${e.scope}, ${e.priorCount} prior images from the model; ` +
         `${e.cached ? 'cached' : `${e.seconds.toFixed(1)} s`}; loss first/last step ${e.firstLoss?.toPrecision(4) ?? '–'} / ${e.lastLoss?.toPrecision(4) ?? '–'}; ` +
         `M_p > 0 for ${(e.positiveShare * 100).toFixed(1)} % of the ${e.parameters.toLocaleString('en-US')} searched weights; ` +
-        `${e.neurons.toLocaleString('en-US')} concept neurons, file ${kib(e.fileBytes)}.`,
+        `${e.neurons.toLocaleString('en-US')} concept neurons, file ${kib(e.fileBytes)}.` +
+        (s.strength === 1 ? '' : ` Applied at strength ${s.strength} (neurons scaled by ${1 - s.strength}).`),
       '',
       ...conditions(sub.fidelity),
       '',

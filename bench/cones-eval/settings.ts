@@ -14,6 +14,8 @@ export interface ConesEvalSettings {
   sampling: SamplingSettings;
   /** Extract Concept's settings where they differ from its defaults (the paper's) besides resolution 64. */
   extraction: Partial<ExtractSettings>;
+  /** Apply Concept Mask's strength for the fidelity conditions and their random-mask control (1: shut). */
+  strength: number;
   sweep: {
     /** The first this many subjects get the sparsity sweeps. */
     subjects: number;
@@ -43,6 +45,7 @@ export const FULL_CONES_EVAL: ConesEvalSettings = {
   seeds: 128,
   sampling: DEFAULT_SAMPLING,
   extraction: {},
+  strength: 1,
   sweep: {
     subjects: TOY_SUBJECTS.length,
     steps: [100, 300, 1000],

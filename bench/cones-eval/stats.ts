@@ -46,6 +46,26 @@ export function showsBoth(reading: SceneReading, a: ToySubject, b: ToySubject): 
   );
 }
 
+/** The object attributes a subject fixes, each checked on the largest read object. */
+export const SUBJECT_ATTRIBUTES = ['shape', 'colour', 'size', 'pattern'] as const;
+export type SubjectAttribute = (typeof SUBJECT_ATTRIBUTES)[number];
+
+/** Per attribute: the share of images whose largest read object has the subject's value. */
+export function attributeMatches(
+  readings: readonly SceneReading[],
+  s: ToySubject,
+): Record<SubjectAttribute, Share> {
+  return Object.fromEntries(
+    SUBJECT_ATTRIBUTES.map((a) => [
+      a,
+      share(
+        readings.filter((r) => r.objects[0] !== undefined && r.objects[0][a] === s[a]).length,
+        readings.length,
+      ),
+    ]),
+  ) as Record<SubjectAttribute, Share>;
+}
+
 export interface FidelityTally {
   images: number;
   /** The subject with every attribute right. */

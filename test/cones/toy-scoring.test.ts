@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   attributeCounts,
+  attributeMatches,
   attributeTv,
   share,
   showsBoth,
@@ -47,6 +48,17 @@ describe('Cones evaluation scoring', () => {
       expect(showsSubject(readScene(rgb), star)).toBe(true);
       expect(showsSubject(readScene(rgb), square)).toBe(false);
     }
+  });
+
+  it('scores each attribute alone: a subject photo read against another subject matches only what they share', () => {
+    const readings = renderSubjectPhotos(star, 4, 1).map((rgb) => readScene(rgb));
+    const own = attributeMatches(readings, star);
+    for (const a of ['shape', 'colour', 'size', 'pattern'] as const) expect(own[a].p).toBe(1);
+    // A large red striped square shares nothing with a small green dotted star; a small green plain star shares three.
+    const other = attributeMatches(readings, square);
+    for (const a of ['shape', 'colour', 'size', 'pattern'] as const) expect(other[a].p).toBe(0);
+    const plain = attributeMatches(readings, { ...star, pattern: 'plain' });
+    expect([plain.shape.p, plain.colour.p, plain.size.p, plain.pattern.p]).toEqual([1, 1, 1, 0]);
   });
 
   it('two subjects in one frame count as both correct, one alone does not', () => {
