@@ -17,6 +17,8 @@
  *   --prior-weight X     λ on the prior-preservation loss (default 1; 0: no prior images)
  *   --scope S            cross | all: the main extractions' scope (default cross-attention K/V)
  *   --strength X         Apply Concept Mask strength for the fidelity conditions (default 1: shut)
+ *   --rounds N           repeated extraction after shutting: N rounds of --steps, each adding top-fraction/N
+ *                        (default 1, the paper's A2; with N > 1 the sparsity sweeps are skipped)
  *   --subjects a,b,…     subject names (default all; --quick green-dotted-star,red-striped-square)
  *   --sweep-subjects N   how many of them get the sparsity sweeps (0: none)
  *   --refine-steps N     merge refinement steps (default 300; --quick 10)
@@ -29,7 +31,7 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { ExtractSettings } from '../src/cones/extract/protocol.js';
+import { type ExtractSettings, MAX_ROUNDS } from '../src/cones/extract/protocol.js';
 import { WorkerRuntime } from '../src/runtime/worker-runtime.js';
 import { openCheckpoint } from '../src/sd/checkpoint/checkpoint.js';
 import { ensureDemoCheckpoint } from '../src/sd/tiny-model.js';
@@ -83,6 +85,7 @@ function options(argv: string[]): Parsed {
       'prior-weight': { type: 'string' },
       scope: { type: 'string' },
       strength: { type: 'string' },
+      rounds: { type: 'string' },
       subjects: { type: 'string' },
       'sweep-subjects': { type: 'string' },
       'refine-steps': { type: 'string' },
@@ -119,6 +122,8 @@ function options(argv: string[]): Parsed {
       throw new Error(`--scope must be cross or all, got '${values.scope}'`);
     extraction.scope = values.scope === 'all' ? 'all attention K/V' : 'cross-attention K/V';
   }
+  const rounds = intOption('rounds', values.rounds, 1, 1, MAX_ROUNDS);
+  if (rounds > 1) extraction.rounds = rounds;
   const strength =
     values.strength === undefined ? base.strength : fractionOption('strength', values.strength, 1);
   const pairs = values['no-pairs'] ? [] : pairsFor(subjects, base.pairs);
@@ -136,7 +141,7 @@ function options(argv: string[]): Parsed {
     sweep: {
       ...base.sweep,
       subjects: Math.min(
-        subjects.length,
+        rounds > 1 ? 0 : subjects.length,
         intOption('sweep-subjects', values['sweep-subjects'], base.sweep.subjects, 0),
       ),
       seeds: values.seeds === undefined ? base.sweep.seeds : seeds,

@@ -140,6 +140,8 @@ export interface GradientFacts {
  * ΔL ≈ −strength · Σ_{i∈concept} M_p,i / K (per step's batch, in the units of A2's loss).
  */
 export function predictedLossChange(e: Extraction, concept: Concept, strength: number): number {
+  // Several rounds: each round's prediction holds at its own starting point, not at the base model's.
+  if ((e.settings.rounds ?? 1) > 1) return Number.NaN;
   const scores = scoresOf(e);
   let sum = 0;
   for (const l of concept.layers) {

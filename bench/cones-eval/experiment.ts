@@ -75,6 +75,8 @@ export interface Condition {
 
 export interface ExtractionFacts {
   steps: number;
+  /** Repeated extraction after shutting: rounds of `steps` each (1: the paper's A2). */
+  rounds: number;
   learningRate: number;
   topFraction: number;
   scope: ConceptScope;
@@ -297,7 +299,10 @@ class Experiment {
         randomMask: random,
       });
     };
-    for (const f of this.s.sweep.topFractions) await measure(withTopFraction(e, f), f, 1, true);
+    // Other fractions re-select from one ξ; after several rounds ξ is the last round's, so only the
+    // extracted concept itself is measured then.
+    if ((e.settings.rounds ?? 1) > 1) await measure(concept, e.settings.topFraction, 1, true);
+    else for (const f of this.s.sweep.topFractions) await measure(withTopFraction(e, f), f, 1, true);
     for (const strength of this.s.strengths.filter((x) => x !== 1))
       await measure(concept, e.settings.topFraction, strength, false);
     return { base, rows };
@@ -317,6 +322,7 @@ class Experiment {
     const losses = e.result.losses;
     const extraction: ExtractionFacts = {
       steps: e.settings.steps,
+      rounds: e.settings.rounds ?? 1,
       learningRate: e.settings.learningRate,
       topFraction: e.settings.topFraction,
       scope: e.settings.scope,

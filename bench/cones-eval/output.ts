@@ -13,7 +13,7 @@ import { type Share, SUBJECT_ATTRIBUTES } from './stats.js';
 const GOAL = { fidelity: 0.8, baseRate: 0.2, backgroundPoints: 0.1, tv: 0.1, both: 0.5 };
 
 const p1 = (s: Share) => `${(s.p * 100).toFixed(1)} ± ${(s.se * 100).toFixed(1)}`;
-const signed = (x: number) => `${x >= 0 ? '+' : ''}${x.toPrecision(3)}`;
+const signed = (x: number) => (Number.isNaN(x) ? '–' : `${x >= 0 ? '+' : ''}${x.toPrecision(3)}`);
 const yes = (ok: boolean) => (ok ? 'yes' : '**no**');
 
 function kib(bytes: number): string {
@@ -107,7 +107,7 @@ export function markdownReport(r: ConesEvalReport): string {
     lines.push(
       `## ${sub.subject.name}${sub.heldOut ? ' (held out of training)' : ''}`,
       '',
-      `Extract Concept: identifier "${e.identifier}", class "${e.classNoun}", ${e.steps} steps, ρ ${e.learningRate}, ` +
+      `Extract Concept: identifier "${e.identifier}", class "${e.classNoun}", ${e.steps} steps${e.rounds > 1 ? ` × ${e.rounds} rounds (repeated after shutting)` : ''}, ρ ${e.learningRate}, ` +
         `top ${e.topFraction * 100} %, ${e.scope}, ${e.priorCount} prior images from the model; ` +
         `${e.cached ? 'cached' : `${e.seconds.toFixed(1)} s`}; loss first/last step ${e.firstLoss?.toPrecision(4) ?? '–'} / ${e.lastLoss?.toPrecision(4) ?? '–'}; ` +
         `M_p > 0 for ${(e.positiveShare * 100).toFixed(1)} % of the ${e.parameters.toLocaleString('en-US')} searched weights; ` +

@@ -25,6 +25,8 @@ export interface A2Options {
   learningRate: number;
   /** Where ξ may move (refinement): flat indices per key; keys absent stay at 1. Undefined: everywhere. */
   free?: ReadonlyMap<string, Uint32Array>;
+  /** Flat indices per key where ξ stays at its initial value (neurons already shut by an earlier round). */
+  fixed?: ReadonlyMap<string, Uint32Array>;
   /** Loss and ∂L/∂ξ of step `step` at the current ξ. */
   lossAndGrads(
     step: number,
@@ -64,12 +66,15 @@ export async function runA2(o: A2Options): Promise<A2State> {
       const xi = state.xi.get(key)!;
       const g = grads.get(key);
       if (!g) throw new Error(`training graph returned no gradient for '${key}'`);
+      const fixed = o.fixed?.get(key);
+      const held = fixed ? Float64Array.from(fixed, (i) => xi[i]) : undefined;
       if (o.free) {
         const idx = o.free.get(key);
         if (idx) for (let j = 0; j < idx.length; j++) xi[idx[j]] -= rho * g[idx[j]];
       } else {
         for (let i = 0; i < xi.length; i++) xi[i] -= rho * g[i];
       }
+      if (fixed && held) for (let j = 0; j < fixed.length; j++) xi[fixed[j]] = held[j];
     }
     state.step++;
     state.losses.push(loss);

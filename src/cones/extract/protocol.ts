@@ -32,6 +32,13 @@ export interface ExtractSettings {
   resolution: number;
   seed: number;
   hflip: boolean;
+  /**
+   * Repeated extraction after shutting (absent = 1, the paper's A2): round r runs `steps` A2 steps with
+   * the neurons of rounds 1..r−1 shut (ξ held at 0) and adds its own share — top_fraction / rounds of
+   * the scope, or M_p > τ — among the rest, so each round's first-order ranking is taken at the model it
+   * will change. Not a node input yet: an engine setting the Cones evaluation (issue #12) explores.
+   */
+  rounds?: number;
 }
 
 export const DEFAULT_EXTRACT_SETTINGS: ExtractSettings = {
@@ -132,6 +139,8 @@ export function priorPrompt(classNoun: string): string {
   return `photo of a ${classNoun}`;
 }
 
+export const MAX_ROUNDS = 20;
+
 /** Why these settings cannot run (null when they can). */
 export function settingsProblem(s: ExtractSettings): string | null {
   if (!Number.isInteger(s.steps) || s.steps < 1) return `steps must be a positive integer, got ${s.steps}`;
@@ -151,6 +160,8 @@ export function settingsProblem(s: ExtractSettings): string | null {
   if (!Number.isInteger(s.resolution) || s.resolution < 64 || s.resolution % 8 !== 0)
     return `resolution must be a multiple of 8 and at least 64, got ${s.resolution}`;
   if (!Number.isInteger(s.seed) || s.seed < 0) return `seed must be a non-negative integer, got ${s.seed}`;
+  if (s.rounds !== undefined && !(Number.isInteger(s.rounds) && s.rounds >= 1 && s.rounds <= MAX_ROUNDS))
+    return `rounds must be an integer from 1 to ${MAX_ROUNDS}, got ${s.rounds}`;
   return null;
 }
 
@@ -194,6 +205,8 @@ export function extractionHash(
         s.resolution,
         s.seed,
         s.hflip,
+        // Absent for one round, so the keys of every earlier extraction stay valid.
+        ...((s.rounds ?? 1) !== 1 ? [s.rounds] : []),
       ],
       prior: PRIOR_SAMPLING,
     }),

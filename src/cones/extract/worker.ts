@@ -10,7 +10,7 @@ import type { Sd1Sessions, TrainingRunner } from '../../sd/graphs/sessions.js';
 import type { TaskContext } from '../../shared/tasks.js';
 import { type Concept, ConceptError, type ConceptTrainingData, createConcept } from '../concept.js';
 import { type ConceptScope, kvShapesFromCheckpoint, type WeightShape } from '../layers.js';
-import { conceptScores, runA2 } from './a2.js';
+import { type A2State, conceptScores, initialState, runA2 } from './a2.js';
 import { drawBatch, encodeImages, encodePrompt, type LatentSet, type SubjectData } from './data.js';
 import { withExtractionModel } from './model.js';
 import { generatedPriors } from './priors.js';
@@ -134,50 +134,74 @@ export async function runExtraction(p: ExtractPayload, ctx: TaskContext): Promis
       await releaseSessions();
       const runner = await trainingRunner(trainingSessions, batch, side, s.scope, keys);
 
-      const resumed = store.loadState(hash);
-      const initial =
-        resumed &&
-        resumed.step <= s.steps &&
-        keys.every((k) => resumed.xi.get(k)?.length === shapes.get(k)![0] * shapes.get(k)![1])
-          ? resumed
-          : undefined;
-      if (initial) ctx.log(`cones: resuming extraction ${hash} at step ${initial.step}/${s.steps}`);
-      const resumedFrom = initial?.step ?? 0;
       const sizes = new Map(keys.map((k) => [k, shapes.get(k)![0] * shapes.get(k)![1]] as const));
-      const state = await runA2({
-        keys,
-        sizes,
-        steps: s.steps,
-        learningRate: s.learningRate,
-        initial,
-        checkpointEvery: p.checkpointEvery ?? 50,
-        save: async (st) => store.saveState(hash, st),
-        aborted: () => ctx.aborted,
-        lossAndGrads: async (step, xi) => {
-          const b = drawBatch(data, new StepRandom(s.seed, step), {
-            batchSize: s.batchSize,
-            priorLossWeight: s.priorLossWeight,
-            hflip: s.hflip,
-            latentSize,
-            contextSize,
-          });
-          return runner.run({ ...b, xi });
-        },
-        onStep: (st, loss) => {
-          ctx.progress(st.step, s.steps, undefined, { loss });
-          ctx.log(
-            `cones: extract step ${st.step}/${s.steps} loss ${loss.toPrecision(5)} (running ${formatLoss(st.losses)})`,
-          );
-        },
-      });
-
-      const scores = conceptScores(state.xi, s.learningRate);
-      const indices = selectNeurons(
-        scores,
+      const rounds = s.rounds ?? 1;
+      const roundShare =
         s.selection === 'threshold'
-          ? { selection: 'threshold', threshold: s.threshold }
-          : { selection: 'top_fraction', topFraction: s.topFraction },
-      );
+          ? ({ selection: 'threshold', threshold: s.threshold } as const)
+          : ({ selection: 'top_fraction', topFraction: s.topFraction / rounds } as const);
+      const shut = new Map<string, Uint32Array>();
+      const losses: number[] = [];
+      let resumedFrom = 0;
+      let state: A2State | undefined;
+      for (let round = 0; round < rounds; round++) {
+        // One ξ checkpoint per round; a finished round's stays until the end, so a resumed run re-derives
+        // its selection instead of training it again.
+        const stateKey = rounds === 1 ? hash : `${hash}-round${round + 1}`;
+        const resumed = store.loadState(stateKey);
+        const initial =
+          resumed && resumed.step <= s.steps && keys.every((k) => resumed.xi.get(k)?.length === sizes.get(k))
+            ? resumed
+            : round > 0
+              ? shutState(keys, sizes, shut)
+              : undefined;
+        if (initial === resumed && resumed) {
+          ctx.log(
+            `cones: resuming extraction ${hash}${rounds > 1 ? ` round ${round + 1}/${rounds}` : ''} at step ${resumed.step}/${s.steps}`,
+          );
+          resumedFrom = round * s.steps + resumed.step;
+        }
+        const offset = round * s.steps;
+        state = await runA2({
+          keys,
+          sizes,
+          steps: s.steps,
+          learningRate: s.learningRate,
+          initial,
+          fixed: round > 0 ? shut : undefined,
+          checkpointEvery: p.checkpointEvery ?? 50,
+          save: async (st) => store.saveState(stateKey, st),
+          aborted: () => ctx.aborted,
+          lossAndGrads: async (step, xi) => {
+            // Each round draws the batches of steps offset + step: new samples, the same for a resumed run.
+            const b = drawBatch(data, new StepRandom(s.seed, offset + step), {
+              batchSize: s.batchSize,
+              priorLossWeight: s.priorLossWeight,
+              hflip: s.hflip,
+              latentSize,
+              contextSize,
+            });
+            return runner.run({ ...b, xi });
+          },
+          onStep: (st, loss) => {
+            ctx.progress(offset + st.step, rounds * s.steps, undefined, { loss });
+            ctx.log(
+              `cones: extract ${rounds > 1 ? `round ${round + 1}/${rounds} ` : ''}step ${st.step}/${s.steps} loss ${loss.toPrecision(5)} (running ${formatLoss(st.losses)})`,
+            );
+          },
+        });
+        if (round < rounds - 1) store.saveState(stateKey, state);
+        losses.push(...state.losses);
+        const scores = conceptScores(state.xi, s.learningRate);
+        // Neurons shut by earlier rounds sit at ξ = 0 (M_p = 1/ρ): never chosen again.
+        for (const [key, idx] of shut) {
+          const sc = scores.get(key)!;
+          for (const i of idx) sc[i] = Number.NaN;
+        }
+        const picked = selectNeurons(scores, roundShare);
+        for (const key of keys) shut.set(key, unionSorted(shut.get(key), picked.get(key)));
+      }
+      const indices = shut;
       const training: ConceptTrainingData | undefined = p.keepTrainingData
         ? {
             instancePrompt: iPrompt,
@@ -213,7 +237,8 @@ export async function runExtraction(p: ExtractPayload, ctx: TaskContext): Promis
             seed: s.seed,
             hflip: s.hflip,
             prior_count: p.priorImages ? 0 : s.priorCount,
-            final_loss: Number(formatLoss(state.losses)),
+            final_loss: Number(formatLoss(state!.losses)),
+            ...(rounds > 1 ? { rounds } : {}),
           },
           instance_prompt: iPrompt,
           prior_prompt: pPrompt,
@@ -222,17 +247,47 @@ export async function runExtraction(p: ExtractPayload, ctx: TaskContext): Promis
         },
       });
       store.saveResult(hash, concept);
-      store.clearState(hash);
+      for (let round = 0; round < rounds; round++)
+        store.clearState(rounds === 1 ? hash : `${hash}-round${round + 1}`);
       return {
         concept,
         hash,
         cached: false,
-        losses: state.losses,
+        losses,
         resumedFrom,
-        xi: p.returnXi ? record(state.xi) : undefined,
+        xi: p.returnXi ? record(state!.xi) : undefined,
       };
     },
   );
+}
+
+/** ξ = 1 except 0 at the neurons earlier rounds shut. */
+function shutState(
+  keys: readonly string[],
+  sizes: ReadonlyMap<string, number>,
+  shut: ReadonlyMap<string, Uint32Array>,
+): A2State {
+  const state = initialState(keys, sizes);
+  for (const [key, idx] of shut) {
+    const xi = state.xi.get(key)!;
+    for (const i of idx) xi[i] = 0;
+  }
+  return state;
+}
+
+/** The sorted union of two sorted index sets. */
+function unionSorted(a: Uint32Array | undefined, b: Uint32Array | undefined): Uint32Array {
+  if (!a || a.length === 0) return b ?? new Uint32Array(0);
+  if (!b || b.length === 0) return a;
+  const out = new Uint32Array(a.length + b.length);
+  let i = 0;
+  let j = 0;
+  let n = 0;
+  while (i < a.length || j < b.length) {
+    const next = j >= b.length || (i < a.length && a[i] <= b[j]) ? a[i++] : b[j++];
+    if (n === 0 || out[n - 1] !== next) out[n++] = next;
+  }
+  return out.slice(0, n);
 }
 
 function baseName(path: string): string {
