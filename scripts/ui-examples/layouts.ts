@@ -35,7 +35,7 @@ const EXTRACT =
   'identifier (sks) is a rare word that will name the subject; the class noun (star) says what it is.';
 
 const EXTRACT_TIME =
-  'This is the slow part: about 10 seconds on a CPU with the random tiny model (4 steps at 64 px; the first run ' +
+  'This is the slow part: about 6 seconds on a CPU with the demo model (4 steps at 64 px; the first run ' +
   'also builds the training graph). With a real SD 1.5 checkpoint one step at 512 px takes about a minute on ' +
   'a CPU and 13–18 GB of memory, and a good concept needs hundreds of steps: use a GPU, or lower ' +
   '`resolution` to try it out. The seed is "fixed": finished results are cached, so pressing Queue again ' +
@@ -123,7 +123,7 @@ export const exampleLayouts: ExampleLayout[] = [
           color: YELLOW,
           note:
             'The same for a second subject, with its own identifier (vbn). "keep_training_data" is on in ' +
-            'both, so Merge Concepts can refine the pair. About 10 seconds on a CPU with the random tiny model.',
+            'both, so Merge Concepts can refine the pair. About 6 seconds on a CPU with the demo model.',
           columns: [['4'], ['5']],
         },
       ],
