@@ -2,6 +2,8 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
+import { releaseExtractionModel } from '../../src/cones/extract/model.js';
 import {
   DEFAULT_EXTRACT_SETTINGS,
   type ExtractPayload,
@@ -31,6 +33,20 @@ export async function tinyModel(seed = 3, config?: SD1Config): Promise<TinyModel
   const handle = { ...handleOf(ckpt), graphCacheDir: join(dir, 'onnx') };
   await ckpt.close();
   return { dir, path, handle };
+}
+
+/**
+ * The tiny model of a test file that runs extractions on the CPU: written before the file's tests (the
+ * returned object is filled in then), the worker's extraction model released after them.
+ */
+export function tinyModelForFile(seed?: number, config?: SD1Config): TinyModelFixture {
+  const m = {} as TinyModelFixture;
+  beforeAll(async () => {
+    process.env.CONES_EXECUTION_PROVIDER = 'cpu';
+    Object.assign(m, await tinyModel(seed, config));
+  }, 120_000);
+  afterAll(() => releaseExtractionModel());
+  return m;
 }
 
 /** `count` photos of a coloured disc on a plain background, `size`² pixels, [N, H, W, 3] in 0..1. */

@@ -1,31 +1,26 @@
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { releaseExtractionModel } from '../../src/cones/extract/model.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { type ExtractResult, extractionHash } from '../../src/cones/extract/protocol.js';
 import { runExtraction } from '../../src/cones/extract/worker.js';
 import { InterruptedError } from '../../src/shared/interrupted.js';
 import {
   discPhotos,
   extractPayload,
-  type TinyModelFixture,
   taskContext,
-  tinyModel,
+  tinyModelForFile,
   tinySettings,
 } from './extract-fixtures.js';
 
-let m: TinyModelFixture;
+const m = tinyModelForFile();
 /** One cache folder (generated priors are reused); tests that must not hit the result cache say so. */
 let shared: string;
 const cache = () => shared;
 const indicesOf = (r: ExtractResult) => r.concept.layers.map((l) => Array.from(l.indices));
 
-beforeAll(async () => {
-  process.env.CONES_EXECUTION_PROVIDER = 'cpu';
-  m = await tinyModel();
+beforeAll(() => {
   shared = mkdtempSync(join(m.dir, 'cones-'));
 });
-afterAll(() => releaseExtractionModel());
 
 describe('Extract Concept (Algorithm A2) on the tiny model', () => {
   let base: ExtractResult;

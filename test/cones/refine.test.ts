@@ -1,8 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Concept } from '../../src/cones/concept.js';
-import { releaseExtractionModel } from '../../src/cones/extract/model.js';
 import { DEFAULT_REFINE_SETTINGS } from '../../src/cones/extract/protocol.js';
 import { runExtraction, runRefinement } from '../../src/cones/extract/worker.js';
 import { mergeConcepts } from '../../src/cones/merge.js';
@@ -10,19 +9,16 @@ import { refineProblem } from '../../src/cones/refine.js';
 import {
   discPhotos,
   extractPayload,
-  type TinyModelFixture,
   taskContext,
-  tinyModel,
+  tinyModelForFile,
   tinySettings,
 } from './extract-fixtures.js';
 
-let m: TinyModelFixture;
+const m = tinyModelForFile(4);
 let ball: Concept;
 let box: Concept;
 
 beforeAll(async () => {
-  process.env.CONES_EXECUTION_PROVIDER = 'cpu';
-  m = await tinyModel(4);
   const dir = mkdtempSync(join(m.dir, 'cones-'));
   const settings = tinySettings({ steps: 3, topFraction: 0.05 });
   ball = (await runExtraction({ ...extractPayload(m, dir), keepTrainingData: true, settings }, taskContext()))
@@ -41,7 +37,6 @@ beforeAll(async () => {
     )
   ).concept;
 }, 120_000);
-afterAll(() => releaseExtractionModel());
 
 describe('Merge refinement (paper §3.3)', () => {
   it('keeps a subset of the union, moving ξ only inside the union', async () => {

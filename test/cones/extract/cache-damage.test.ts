@@ -4,27 +4,15 @@
  */
 import { mkdtempSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { releaseExtractionModel } from '../../../src/cones/extract/model.js';
+import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ExtractPayload, ExtractResult } from '../../../src/cones/extract/protocol.js';
 import { runExtraction } from '../../../src/cones/extract/worker.js';
 import { InterruptedError } from '../../../src/shared/interrupted.js';
-import {
-  extractPayload,
-  type TinyModelFixture,
-  taskContext,
-  tinyModel,
-  tinySettings,
-} from '../extract-fixtures.js';
+import { extractPayload, taskContext, tinyModelForFile, tinySettings } from '../extract-fixtures.js';
 
-let m: TinyModelFixture;
+const m = tinyModelForFile();
 let warnings: string[];
 
-beforeAll(async () => {
-  process.env.CONES_EXECUTION_PROVIDER = 'cpu';
-  m = await tinyModel();
-});
-afterAll(() => releaseExtractionModel());
 beforeEach(() => {
   warnings = [];
   vi.spyOn(console, 'warn').mockImplementation((...args: unknown[]) => {

@@ -4,25 +4,13 @@
  */
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { releaseExtractionModel } from '../../../src/cones/extract/model.js';
+import { describe, expect, it } from 'vitest';
 import { DEFAULT_EXTRACT_SETTINGS, settingsProblem } from '../../../src/cones/extract/protocol.js';
 import { runExtraction } from '../../../src/cones/extract/worker.js';
 import { InterruptedError } from '../../../src/shared/interrupted.js';
-import {
-  extractPayload,
-  type TinyModelFixture,
-  taskContext,
-  tinyModel,
-  tinySettings,
-} from '../extract-fixtures.js';
+import { extractPayload, taskContext, tinyModelForFile, tinySettings } from '../extract-fixtures.js';
 
-let m: TinyModelFixture;
-beforeAll(async () => {
-  process.env.CONES_EXECUTION_PROVIDER = 'cpu';
-  m = await tinyModel(7);
-}, 120_000);
-afterAll(() => releaseExtractionModel());
+const m = tinyModelForFile(7);
 
 const STEPS = 4;
 const settings = (over = {}) =>

@@ -5,29 +5,16 @@
  */
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createConcept } from '../../../src/cones/concept.js';
-import { releaseExtractionModel } from '../../../src/cones/extract/model.js';
 import { runExtraction } from '../../../src/cones/extract/worker.js';
 import { decodeConcept, encodeConcept } from '../../../src/cones/file.js';
 import { kvShapes } from '../../../src/cones/layers.js';
 import { demoConfig } from '../../../src/train/recipe.js';
-import {
-  extractPayload,
-  type TinyModelFixture,
-  taskContext,
-  tinyModel,
-  tinySettings,
-} from '../extract-fixtures.js';
+import { extractPayload, taskContext, tinyModelForFile, tinySettings } from '../extract-fixtures.js';
 
-let m: TinyModelFixture;
 const config = demoConfig();
-
-beforeAll(async () => {
-  process.env.CONES_EXECUTION_PROVIDER = 'cpu';
-  m = await tinyModel(5, config);
-}, 120_000);
-afterAll(() => releaseExtractionModel());
+const m = tinyModelForFile(5, config);
 
 describe('Extract Concept on the toy demo layout', () => {
   it('finds neurons in every transformer the model has and nowhere else, for both scopes', async () => {
