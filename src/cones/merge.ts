@@ -68,6 +68,11 @@ function unionWithMasks(sets: Uint32Array[]): { union: Uint32Array; masks: Uint8
   return { union: union.slice(0, n), masks: masks.subarray(0, n) };
 }
 
+/** The sorted union of sorted index sets (2–4 for merges; any number up to 8). */
+export function unionOfSortedSets(sets: Uint32Array[]): Uint32Array {
+  return unionWithMasks(sets).union;
+}
+
 function tableFromMasks(counts: number[], masks: Uint8Array): OverlapTable {
   // Histogram of masks (≤ 16 values for 4 sources) gives every group's intersection and union.
   const histogram = new Array<number>(16).fill(0);
@@ -161,7 +166,7 @@ export function mergeConcepts(
   const layers: ConceptLayer[] = concepts[0].layers.map((layer, i) => ({
     key: layer.key,
     shape: [layer.shape[0], layer.shape[1]],
-    indices: unionWithMasks(concepts.map((c) => c.layers[i].indices)).union,
+    indices: unionOfSortedSets(concepts.map((c) => c.layers[i].indices)),
   }));
   const d = concepts[0].description;
   const overlap: OverlapStat[] = stats.total.groups.map((g) => ({

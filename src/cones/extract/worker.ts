@@ -10,6 +10,7 @@ import type { Sd1Sessions, TrainingRunner } from '../../sd/graphs/sessions.js';
 import type { TaskContext } from '../../shared/tasks.js';
 import { type Concept, ConceptError, type ConceptTrainingData, createConcept } from '../concept.js';
 import { type ConceptScope, kvShapesFromCheckpoint, type WeightShape } from '../layers.js';
+import { unionOfSortedSets } from '../merge.js';
 import { type A2State, conceptScores, initialState, runA2 } from './a2.js';
 import { drawBatch, encodeImages, encodePrompt, type LatentSet, type SubjectData } from './data.js';
 import { withExtractionModel } from './model.js';
@@ -147,7 +148,7 @@ export async function runExtraction(p: ExtractPayload, ctx: TaskContext): Promis
       for (let round = 0; round < rounds; round++) {
         // One ξ checkpoint per round; a finished round's stays until the end, so a resumed run re-derives
         // its selection instead of training it again.
-        const stateKey = rounds === 1 ? hash : `${hash}-round${round + 1}`;
+        const stateKey = roundStateKey(hash, round, rounds);
         const resumed = store.loadState(stateKey);
         const initial =
           resumed && resumed.step <= s.steps && keys.every((k) => resumed.xi.get(k)?.length === sizes.get(k))
@@ -199,7 +200,11 @@ export async function runExtraction(p: ExtractPayload, ctx: TaskContext): Promis
           for (const i of idx) sc[i] = Number.NaN;
         }
         const picked = selectNeurons(scores, roundShare);
-        for (const key of keys) shut.set(key, unionSorted(shut.get(key), picked.get(key)));
+        for (const key of keys)
+          shut.set(
+            key,
+            unionOfSortedSets([shut.get(key) ?? new Uint32Array(0), picked.get(key) ?? new Uint32Array(0)]),
+          );
       }
       const indices = shut;
       const training: ConceptTrainingData | undefined = p.keepTrainingData
@@ -247,8 +252,7 @@ export async function runExtraction(p: ExtractPayload, ctx: TaskContext): Promis
         },
       });
       store.saveResult(hash, concept);
-      for (let round = 0; round < rounds; round++)
-        store.clearState(rounds === 1 ? hash : `${hash}-round${round + 1}`);
+      for (let round = 0; round < rounds; round++) store.clearState(roundStateKey(hash, round, rounds));
       return {
         concept,
         hash,
@@ -259,6 +263,11 @@ export async function runExtraction(p: ExtractPayload, ctx: TaskContext): Promis
       };
     },
   );
+}
+
+/** Where round `round` (0-based) keeps its ξ checkpoint: the extraction's own key when there is one round. */
+function roundStateKey(hash: string, round: number, rounds: number): string {
+  return rounds === 1 ? hash : `${hash}-round${round + 1}`;
 }
 
 /** ξ = 1 except 0 at the neurons earlier rounds shut. */
@@ -273,21 +282,6 @@ function shutState(
     for (const i of idx) xi[i] = 0;
   }
   return state;
-}
-
-/** The sorted union of two sorted index sets. */
-function unionSorted(a: Uint32Array | undefined, b: Uint32Array | undefined): Uint32Array {
-  if (!a || a.length === 0) return b ?? new Uint32Array(0);
-  if (!b || b.length === 0) return a;
-  const out = new Uint32Array(a.length + b.length);
-  let i = 0;
-  let j = 0;
-  let n = 0;
-  while (i < a.length || j < b.length) {
-    const next = j >= b.length || (i < a.length && a[i] <= b[j]) ? a[i++] : b[j++];
-    if (n === 0 || out[n - 1] !== next) out[n++] = next;
-  }
-  return out.slice(0, n);
 }
 
 function baseName(path: string): string {
