@@ -40,14 +40,7 @@ import { subjectByName } from '../src/toy/subjects.js';
 import { type ConesEvalOptions, runConesEval } from './cones-eval/experiment.js';
 import { markdownReport, writeConesEvalOutputs } from './cones-eval/output.js';
 import { type ConesEvalSettings, FULL_CONES_EVAL, QUICK_CONES_EVAL } from './cones-eval/settings.js';
-import { intOption } from './toy-eval/options.js';
-
-/** A number in (0, max] from a command-line option. */
-function fractionOption(name: string, value: string, max: number): number {
-  const x = Number(value);
-  if (!(x > 0 && x <= max)) throw new Error(`--${name} must be a number in (0, ${max}], got '${value}'`);
-  return x;
-}
+import { intOption, numberOption } from './toy-eval/options.js';
 
 /** The preset pairs among the chosen subjects; failing those, the first two that fit one frame together. */
 function pairsFor(subjects: string[], preset: [string, string][]): [string, string][] {
@@ -103,17 +96,15 @@ function options(argv: string[]): Parsed {
   const subjects = values.subjects ? values.subjects.split(',').map((s) => s.trim()) : base.subjects;
   for (const s of subjects) subjectByName(s);
   const seeds = intOption('seeds', values.seeds, base.seeds);
-  const cfg = values.cfg === undefined ? base.sampling.cfg : Number(values.cfg);
-  if (!(cfg >= 0 && Number.isFinite(cfg))) throw new Error(`--cfg must be a number ≥ 0, got '${values.cfg}'`);
+  const cfg = numberOption('cfg', values.cfg, base.sampling.cfg, { min: 0 });
   const steps = intOption('steps', values.steps, base.extraction.steps ?? 1000);
   const extraction: Partial<ExtractSettings> = { ...base.extraction, steps };
-  if (values.lr !== undefined) extraction.learningRate = fractionOption('lr', values.lr, 1e6);
+  const positiveUpTo = (max: number) => ({ min: 0, exclusiveMin: true, max });
+  if (values.lr !== undefined) extraction.learningRate = numberOption('lr', values.lr, 0, positiveUpTo(1e6));
   if (values['top-fraction'] !== undefined)
-    extraction.topFraction = fractionOption('top-fraction', values['top-fraction'], 1);
+    extraction.topFraction = numberOption('top-fraction', values['top-fraction'], 0, positiveUpTo(1));
   if (values['prior-weight'] !== undefined) {
-    const lambda = Number(values['prior-weight']);
-    if (!(lambda >= 0 && Number.isFinite(lambda)))
-      throw new Error(`--prior-weight must be a number ≥ 0, got '${values['prior-weight']}'`);
+    const lambda = numberOption('prior-weight', values['prior-weight'], 0, { min: 0 });
     extraction.priorLossWeight = lambda;
     if (lambda === 0) extraction.priorCount = 0;
   }
@@ -124,8 +115,7 @@ function options(argv: string[]): Parsed {
   }
   const rounds = intOption('rounds', values.rounds, 1, 1, MAX_ROUNDS);
   if (rounds > 1) extraction.rounds = rounds;
-  const strength =
-    values.strength === undefined ? base.strength : fractionOption('strength', values.strength, 1);
+  const strength = numberOption('strength', values.strength, base.strength, positiveUpTo(1));
   const pairs = values['no-pairs'] ? [] : pairsFor(subjects, base.pairs);
   const settings: ConesEvalSettings = {
     ...base,

@@ -21,6 +21,29 @@ export function intOption(
   return n;
 }
 
+/**
+ * `--name` as a finite number ≥ `min` (> `min` with `exclusiveMin`) and ≤ `max` when given, or
+ * `fallback` when absent; throws naming the option and the range otherwise.
+ */
+export function numberOption(
+  name: string,
+  value: string | undefined,
+  fallback: number,
+  range: { min: number; exclusiveMin?: boolean; max?: number },
+): number {
+  if (value === undefined) return fallback;
+  const x = Number(value);
+  const aboveMin = range.exclusiveMin ? x > range.min : x >= range.min;
+  if (!(Number.isFinite(x) && aboveMin && (range.max === undefined || x <= range.max))) {
+    const bounds =
+      range.max === undefined
+        ? `≥ ${range.min}`
+        : `in ${range.exclusiveMin ? '(' : '['}${range.min}, ${range.max}]`;
+    throw new Error(`--${name} must be a number ${bounds}, got '${value}'`);
+  }
+  return x;
+}
+
 /** `--sampler`, `--scheduler` and `--cfg`, each checked, else the defaults'. */
 export function samplingChoice(
   values: { sampler?: string; scheduler?: string; cfg?: string },
@@ -32,7 +55,6 @@ export function samplingChoice(
     throw new Error(`--sampler must be one of ${SAMPLER_NAMES.join(', ')}`);
   if (!(SCHEDULER_NAMES as string[]).includes(scheduler))
     throw new Error(`--scheduler must be one of ${SCHEDULER_NAMES.join(', ')}`);
-  const cfg = values.cfg === undefined ? defaults.cfg : Number(values.cfg);
-  if (!(cfg >= 0 && Number.isFinite(cfg))) throw new Error(`--cfg must be a number ≥ 0, got '${values.cfg}'`);
+  const cfg = numberOption('cfg', values.cfg, defaults.cfg, { min: 0 });
   return { samplerName, scheduler, cfg };
 }
