@@ -3,15 +3,13 @@
  * folders — its checkpoints are listed, its input images offered to LoadImage, uploads land in its
  * input folder — through the real command line; the demo checkpoint stays out of the install.
  */
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-
-const cli = ['--import', 'tsx', join(process.cwd(), 'src/cli.ts')];
+import { startCli } from '../helpers/cli-process.js';
 
 describe('cones-nodes serve --comfyui-dir', () => {
   it("serves an existing ComfyUI install's checkpoints and input images, uploads into its input folder, keeps the demo model out of it", async () => {
@@ -26,27 +24,23 @@ describe('cones-nodes serve --comfyui-dir', () => {
       .toBuffer();
     await writeFile(join(comfy, 'input', 'already-there.png'), png);
 
-    const child = spawn(
-      process.execPath,
-      [...cli, 'serve', '--port', '0', '--data-dir', dataDir, '--comfyui-dir', comfy],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    child.stdout.on('data', (c) => {
-      out += c;
-    });
-    child.stderr.on('data', (c) => {
-      out += c;
-    });
-    const exit = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
+    const { child, exit, output } = startCli([
+      'serve',
+      '--port',
+      '0',
+      '--data-dir',
+      dataDir,
+      '--comfyui-dir',
+      comfy,
+    ]);
     try {
       const deadline = Date.now() + 30_000;
       let url: string | undefined;
       while (!url && Date.now() < deadline) {
-        url = /listening on (http:\/\/\S+)/.exec(out)?.[1];
+        url = /listening on (http:\/\/\S+)/.exec(output())?.[1];
         if (!url) await new Promise((r) => setTimeout(r, 100));
       }
-      expect(url, out).toBeDefined();
+      expect(url, output()).toBeDefined();
 
       const checkpoints = (await (await fetch(`${url}/models/checkpoints`)).json()) as string[];
       expect(checkpoints).toContain('users-own-sd15.safetensors');
