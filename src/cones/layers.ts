@@ -7,11 +7,17 @@
  */
 import { UNET_PREFIX } from '../sd/checkpoint/sd1-tensors.js';
 import { SD1_CONFIG, type UNetConfig } from '../sd/config.js';
-import { kvWeights } from '../sd/graphs/kv.js';
+import { type KvScope, kvWeights } from '../sd/graphs/kv.js';
 
 /** Which K/V weights a concept searches: cross-attention only (as Custom Diffusion) or self + cross. */
 export const CONCEPT_SCOPES = ['cross-attention K/V', 'all attention K/V'] as const;
 export type ConceptScope = (typeof CONCEPT_SCOPES)[number];
+
+/** The UNet graphs' name for each concept scope (src/sd/graphs/kv.ts). */
+export const CONCEPT_SCOPE_TO_KV = {
+  'cross-attention K/V': 'cross-attention',
+  'all attention K/V': 'all',
+} as const satisfies Record<ConceptScope, KvScope>;
 
 export { UNET_PREFIX };
 
@@ -84,8 +90,7 @@ function layoutUnet(layout: KvLayoutConfig): UNetConfig {
 
 /** Every K/V weight of a scope in a UNet layout (default SD1), in canonical order. */
 export function scopeWeights(scope: ConceptScope, layout: KvLayoutConfig = {}): KvWeightName[] {
-  const kv = scope === 'all attention K/V' ? 'all' : 'cross-attention';
-  return kvWeights(layoutUnet(layout), kv).map((w) => parseKvWeightKey(w.key)!);
+  return kvWeights(layoutUnet(layout), CONCEPT_SCOPE_TO_KV[scope]).map((w) => parseKvWeightKey(w.key)!);
 }
 
 export function scopeWeightKeys(scope: ConceptScope, layout: KvLayoutConfig = {}): string[] {
@@ -111,8 +116,11 @@ export type WeightShape = [number, number];
 
 /** `[out, in]` of every weight in a scope: attn1 K/V are [C, C], attn2 K/V are [C, context]. */
 export function kvShapes(scope: ConceptScope, layout: KvLayoutConfig = {}): Map<string, WeightShape> {
-  const kv = scope === 'all attention K/V' ? 'all' : 'cross-attention';
-  return new Map(kvWeights(layoutUnet(layout), kv).map((w) => [w.key, [w.shape[0], w.shape[1]]] as const));
+  return new Map(
+    kvWeights(layoutUnet(layout), CONCEPT_SCOPE_TO_KV[scope]).map(
+      (w) => [w.key, [w.shape[0], w.shape[1]]] as const,
+    ),
+  );
 }
 
 /** Where tensor shapes come from: a shape table, or an open checkpoint (`SD1Checkpoint` has `keys`/`shapeOf`). */

@@ -215,8 +215,3 @@ export function extractionHash(
   hashTensor(h, p.priorImages);
   return h.digest('hex').slice(0, 32);
 }
-
-export const CONCEPT_SCOPE_TO_KV = {
-  'cross-attention K/V': 'cross-attention',
-  'all attention K/V': 'all',
-} as const;

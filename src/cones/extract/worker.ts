@@ -9,14 +9,18 @@ import type { SD1Checkpoint } from '../../sd/checkpoint/checkpoint.js';
 import type { Sd1Sessions, TrainingRunner } from '../../sd/graphs/sessions.js';
 import type { TaskContext } from '../../shared/tasks.js';
 import { type Concept, ConceptError, type ConceptTrainingData, createConcept } from '../concept.js';
-import { type ConceptScope, kvShapesFromCheckpoint, type WeightShape } from '../layers.js';
+import {
+  CONCEPT_SCOPE_TO_KV,
+  type ConceptScope,
+  kvShapesFromCheckpoint,
+  type WeightShape,
+} from '../layers.js';
 import { unionOfSortedSets } from '../merge.js';
 import { type A2State, conceptScores, initialState, runA2 } from './a2.js';
 import { drawBatch, encodeImages, encodePrompt, type LatentSet, type SubjectData } from './data.js';
 import { withExtractionModel } from './model.js';
 import { generatedPriors } from './priors.js';
 import {
-  CONCEPT_SCOPE_TO_KV,
   type ExtractPayload,
   type ExtractResult,
   extractionHash,
