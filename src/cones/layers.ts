@@ -7,7 +7,7 @@
  */
 import { UNET_PREFIX } from '../sd/checkpoint/sd1-tensors.js';
 import { SD1_CONFIG, type UNetConfig } from '../sd/config.js';
-import { type KvScope, kvWeights } from '../sd/graphs/kv.js';
+import { type KvScope, kvWeightKey, kvWeights } from '../sd/graphs/kv.js';
 
 /** Which K/V weights a concept searches: cross-attention only (as Custom Diffusion) or self + cross. */
 export const CONCEPT_SCOPES = ['cross-attention K/V', 'all attention K/V'] as const;
@@ -152,7 +152,7 @@ export function kvShapesFromCheckpoint(scope: ConceptScope, source: ShapeSource)
   for (const w of found) {
     for (const attention of ['attn1', 'attn2'] as const) {
       for (const projection of ['to_k', 'to_v'] as const) {
-        const key = `${UNET_PREFIX}${w.module}.transformer_blocks.${w.depth}.${attention}.${projection}.weight`;
+        const key = kvWeightKey(w.module, w.depth, attention, projection);
         expected.set(key, { key, module: w.module, depth: w.depth, attention, projection });
       }
     }

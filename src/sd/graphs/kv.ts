@@ -73,6 +73,16 @@ export interface KvWeightInfo {
   block: TransformerBlockInfo;
 }
 
+/** Canonical LDM key of one K/V weight: `<prefix><module>.transformer_blocks.<depth>.<attn>.<proj>.weight`. */
+export function kvWeightKey(
+  module: string,
+  depth: number,
+  attn: 'attn1' | 'attn2',
+  proj: 'to_k' | 'to_v',
+): string {
+  return `${UNET_KEY_PREFIX}${module}.transformer_blocks.${depth}.${attn}.${proj}.weight`;
+}
+
 /** The K/V weights a scope covers, in forward order (per block: attn1 k, v, then attn2 k, v). */
 export function kvWeights(u: UNetConfig, scope: KvScope): KvWeightInfo[] {
   const out: KvWeightInfo[] = [];
@@ -82,7 +92,7 @@ export function kvWeights(u: UNetConfig, scope: KvScope): KvWeightInfo[] {
         if (attn === 'attn1' && scope !== 'all') continue;
         for (const proj of ['to_k', 'to_v'] as const) {
           out.push({
-            key: `${UNET_KEY_PREFIX}${block.module}.transformer_blocks.${d}.${attn}.${proj}.weight`,
+            key: kvWeightKey(block.module, d, attn, proj),
             attn,
             proj,
             shape: [block.channels, attn === 'attn1' ? block.channels : u.contextDim],
