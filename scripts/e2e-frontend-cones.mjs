@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
+  checkPageErrors,
   createChecks,
   fitView,
   loadPlaywright,
@@ -80,7 +81,7 @@ try {
     'the extension loaded (window.conesNodes set by cones.nodes)',
     await page.evaluate(() => typeof window.conesNodes?.curveOf === 'function'),
   );
-  check('no uncaught page errors during boot', record.pageErrors.length === 0, record.pageErrors[0] ?? '');
+  checkPageErrors(checks, 'no uncaught page errors during boot', record.pageErrors);
 
   const built = await inApp(({ app, widget }, steps) => {
     const LG = globalThis.LiteGraph;

@@ -150,6 +150,22 @@ export function createChecks() {
   };
 }
 
+// Page errors a front-end build raises by itself whatever the server does: reported as WARN, not FAIL.
+const KNOWN_FRONT_END_ERRORS = [
+  {
+    pattern: /at Proxy\.updateInkBar /,
+    why: "front end 1.3.x bug: PrimeVue's TabList in the always-mounted, hidden bottom panel has no tabs in a browser",
+  },
+];
+
+/** One check that no page error happened, except the known front-end bugs above, which are warnings. */
+export function checkPageErrors({ check, warn }, name, errors) {
+  const known = (e) => KNOWN_FRONT_END_ERRORS.find((k) => k.pattern.test(e));
+  for (const e of errors.filter(known)) warn(`known front-end error: ${known(e).why}`, e.split('\n')[0]);
+  const rest = errors.filter((e) => !known(e));
+  check(name, rest.length === 0, rest[0] ?? '');
+}
+
 /** Writes `report.json` into `outDir` (with `extra` fields, e.g. timings) and prints the page's errors and a summary. */
 export function writeReport(outDir, { checks, warnings }, record, extra = {}) {
   const report = {

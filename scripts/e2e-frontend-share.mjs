@@ -18,6 +18,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import {
+  checkPageErrors,
   createChecks,
   loadPlaywright,
   mergeRecords,
@@ -254,7 +255,7 @@ try {
   records.push(one.record);
   shot = (name) => one.page.screenshot({ path: join(outDir, name) });
   const page1 = one.page;
-  check('no uncaught page errors during boot (page 1)', one.record.pageErrors.length === 0);
+  checkPageErrors(checks, 'no uncaught page errors during boot (page 1)', one.record.pageErrors);
 
   const fileNodes = JSON.parse(readFileSync(singleSubject, 'utf8')).nodes;
   const how1 = await timed('open single-subject', async () => {
@@ -538,7 +539,7 @@ try {
   await frameNodes(page2);
   await shot('3-done.png');
   const pageErrors = records.flatMap((r) => r.pageErrors);
-  check('no uncaught page errors', pageErrors.length === 0, pageErrors[0] ?? '');
+  checkPageErrors(checks, 'no uncaught page errors', pageErrors);
 } catch (e) {
   check('run completed without a script error', false, String(e?.stack ?? e));
   await shot('error.png').catch(() => {});

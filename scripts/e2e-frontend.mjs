@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
+  checkPageErrors,
   createChecks,
   fitView,
   loadPlaywright,
@@ -82,7 +83,7 @@ try {
   await page.screenshot({ path: join(outDir, '1-boot.png') });
   await page.keyboard.press('Escape'); // newer front ends open a templates dialog on first start
   check('front end boots (app + KSampler node type registered)', true);
-  check('no uncaught page errors during boot', pageErrors.length === 0, pageErrors.slice(0, 3).join(' | '));
+  checkPageErrors(checks, 'no uncaught page errors during boot', pageErrors);
   const status = jsonFrames('status')[0];
   check(
     'WebSocket first status carries sid',
@@ -162,7 +163,8 @@ try {
   await page.screenshot({ path: join(outDir, '2-default-graph.png') });
 
   const promptResponse = page.waitForResponse(
-    (r) => r.url().endsWith('/api/prompt') && r.request().method() === 'POST',
+    // Front ends before v1.0 post to /prompt, later ones to /api/prompt (ComfyUI serves both).
+    (r) => /\/(api\/)?prompt$/.test(new URL(r.url()).pathname) && r.request().method() === 'POST',
     { timeout: 60_000 },
   );
   const started = Date.now();
@@ -183,7 +185,7 @@ try {
   const res = await promptResponse;
   const body = await res.json().catch(() => null);
   check(
-    'POST /api/prompt accepted',
+    `POST ${new URL(res.url()).pathname} accepted`,
     res.status() === 200 && body?.prompt_id,
     `${res.status()} ${JSON.stringify(body)}`,
   );
