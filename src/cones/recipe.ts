@@ -13,8 +13,19 @@ type PromptNode = { class_type?: unknown; inputs?: Record<string, unknown> };
 const isLink = (v: unknown): v is [string | number, number] =>
   Array.isArray(v) && v.length === 2 && (typeof v[0] === 'string' || typeof v[0] === 'number');
 
+/**
+ * Literal inputs that mean the same as leaving the input out, by class: `{ ConesExtractConcept: { rounds: 1 } }`.
+ * An input added to a node after its results were first carried goes here with its default, so prompts
+ * made before it existed and prompts that now send the default have one recipe.
+ */
+export type SameAsAbsent = Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+
 /** Recipe of node `id` of `prompt` (hex); a link into a missing node or back onto its path is hashed as such. */
-export function nodeRecipe(prompt: Record<string, unknown>, id: string): string {
+export function nodeRecipe(
+  prompt: Record<string, unknown>,
+  id: string,
+  sameAsAbsent: SameAsAbsent = {},
+): string {
   const recipes = new Map<string, string>();
   const nodeOf = (nid: string): PromptNode | undefined => {
     const n = Object.hasOwn(prompt, nid) ? prompt[nid] : undefined;
@@ -28,7 +39,9 @@ export function nodeRecipe(prompt: Record<string, unknown>, id: string): string 
     const node = nodeOf(nid);
     if (!node) return 'missing';
     const inputs = node.inputs ?? {};
+    const absent = typeof node.class_type === 'string' ? sameAsAbsent[node.class_type] : undefined;
     const parts = Object.keys(inputs)
+      .filter((name) => !(absent && Object.hasOwn(absent, name) && absent[name] === inputs[name]))
       .sort()
       .map((name) => {
         const v = inputs[name];

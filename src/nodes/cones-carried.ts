@@ -8,12 +8,20 @@
 import type { Concept } from '../cones/concept.js';
 import { carriedConcept, type FoundCarried, findCarried, producedConceptName } from '../cones/embed.js';
 import { decodeConcept, encodeConcept } from '../cones/file.js';
-import { nodeRecipe } from '../cones/recipe.js';
+import { nodeRecipe, type SameAsAbsent } from '../cones/recipe.js';
 import type { HiddenValues, NodeContext } from './types.js';
+
+/**
+ * Node inputs added after concepts were first carried, at the value that means the same as their
+ * absence: workflows shared before they existed still find their concepts (recipe.ts).
+ */
+const INPUTS_ADDED_LATER: SameAsAbsent = { ConesExtractConcept: { rounds: 1 } };
+
+const recipeOfNode = (hidden: HiddenValues) => nodeRecipe(hidden.prompt, hidden.uniqueId, INPUTS_ADDED_LATER);
 
 /** The carried concept made by a node with this node's recipe, if the prompt or workflow has one. */
 export function carriedByRecipe(hidden: HiddenValues): FoundCarried | undefined {
-  const recipe = nodeRecipe(hidden.prompt, hidden.uniqueId);
+  const recipe = recipeOfNode(hidden);
   return findCarried(hidden, (entry) => entry.recipe === recipe);
 }
 
@@ -39,7 +47,7 @@ export function carryMade(ctx: NodeContext, concept: Concept, key: string, nameP
   ctx.carryConcept(
     carriedConcept(producedConceptName(nameParts, key), bytes, {
       node: ctx.hidden.uniqueId,
-      recipe: nodeRecipe(ctx.hidden.prompt, ctx.hidden.uniqueId),
+      recipe: recipeOfNode(ctx.hidden),
       key,
     }),
   );
@@ -50,7 +58,7 @@ export function carryFound(ctx: NodeContext, found: FoundCarried, key: string): 
   ctx.carryConcept(
     carriedConcept(found.name, found.bytes(), {
       node: ctx.hidden.uniqueId,
-      recipe: nodeRecipe(ctx.hidden.prompt, ctx.hidden.uniqueId),
+      recipe: recipeOfNode(ctx.hidden),
       key,
     }),
   );

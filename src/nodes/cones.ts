@@ -14,6 +14,7 @@ import {
   type ExtractPayload,
   type ExtractSettings,
   extractionHash,
+  MAX_ROUNDS,
   settingsProblem,
 } from '../cones/extract/protocol.js';
 import { CONCEPT_SCOPES, type ConceptScope } from '../cones/layers.js';
@@ -66,6 +67,8 @@ export function extractSettingsFromInputs(inputs: Record<string, unknown>): Extr
     resolution: num('resolution', D.resolution),
     seed: num('seed', D.seed),
     hflip: inputs.hflip === undefined ? D.hflip : Boolean(inputs.hflip),
+    // Absent and 1 are the same extraction (the paper's A2) with the same cache key.
+    ...(inputs.rounds === undefined || Number(inputs.rounds) === 1 ? {} : { rounds: Number(inputs.rounds) }),
   };
 }
 
@@ -246,6 +249,14 @@ export const ConesExtractConcept: NodeDefinition = {
         type: 'IMAGE',
         tooltip:
           'Your own photos of the class (other dogs, not the subject) for prior preservation; when connected, prior_count pictures are not generated.',
+      },
+      rounds: {
+        type: 'INT',
+        default: 1,
+        min: 1,
+        max: MAX_ROUNDS,
+        tooltip:
+          "Repeated extraction after shutting. 1 = the paper's algorithm: one run of `steps`, then the top fraction (or every score above τ) at once. With N > 1 the run is split into N rounds of `steps` each; every round starts again from the model with the earlier rounds' neurons shut and adds its own 1/N of the top fraction (or the neurons above τ). On small models, where shutting 1 % at once overshoots, rounds keep the concept closer to the subject and disturb the rest less; time grows N-fold.",
       },
     },
   },

@@ -140,4 +140,24 @@ describe('concepts a run made, carried in what it writes', () => {
       nodeRecipe(a, '2'),
     );
   });
+
+  it('leaves out of a recipe the inputs that mean the same as their absence, also on ancestors', () => {
+    const prompt = (extractInputs: Record<string, unknown>) => ({
+      '1': { class_type: 'Photos', inputs: { subject: 'dog' } },
+      '2': { class_type: 'Extract', inputs: { images: ['1', 0], steps: 4, ...extractInputs } },
+      '3': { class_type: 'Apply', inputs: { concept: ['2', 0], strength: 1 } },
+    });
+    const sameAsAbsent = { Extract: { rounds: 1 } };
+    for (const id of ['2', '3']) {
+      const before = nodeRecipe(prompt({}), id, sameAsAbsent);
+      expect(nodeRecipe(prompt({ rounds: 1 }), id, sameAsAbsent)).toBe(before);
+      expect(nodeRecipe(prompt({ rounds: 2 }), id, sameAsAbsent)).not.toBe(before);
+      expect(nodeRecipe(prompt({ rounds: 1 }), id)).not.toBe(nodeRecipe(prompt({}), id));
+    }
+    // Only on the class it is listed for.
+    const other = { '9': { class_type: 'Other', inputs: { rounds: 1 } } };
+    expect(nodeRecipe(other, '9', sameAsAbsent)).not.toBe(
+      nodeRecipe({ '9': { class_type: 'Other', inputs: {} } }, '9', sameAsAbsent),
+    );
+  });
 });

@@ -5,9 +5,11 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
+import { extractionHash, MAX_ROUNDS } from '../../src/cones/extract/protocol.js';
 import { createPromptService, type EnginePromptService } from '../../src/engine/prompt-service.js';
 import type { ApiPrompt } from '../../src/engine/service-types.js';
 import { readPngText } from '../../src/image/png-text.js';
+import { extractSettingsFromInputs } from '../../src/nodes/cones.js';
 import { ensureDemoInFolders } from '../../src/nodes/sd.js';
 import { startServer } from '../../src/server/index.js';
 import { assetPath } from '../../src/shared/assets.js';
@@ -75,6 +77,10 @@ describe('Cones nodes', () => {
       ]),
     );
     expect(info.ConesExtractConcept.input.optional?.prior_images?.[0]).toBe('IMAGE');
+    expect(info.ConesExtractConcept.input.optional?.rounds).toEqual([
+      'INT',
+      expect.objectContaining({ default: 1, min: 1, max: MAX_ROUNDS }),
+    ]);
     expect(info.ConesApplyConceptMask.output).toEqual(['MODEL']);
     expect(info.ConesLoadSubjectImages.input.required.subject[0]).toEqual(
       expect.arrayContaining(['green-dotted-star', 'red-striped-square', 'blue-dotted-triangle']),
@@ -92,6 +98,29 @@ describe('Cones nodes', () => {
     (missing['2'].inputs as Record<string, unknown>).subject = 'no-such-subject';
     const r2 = await service.queuePrompt({ client_id: 'cones-test', prompt: missing, extra_data: {} });
     expect(JSON.stringify(r2)).toMatch(/no-such-subject/);
+    for (const rounds of [0, MAX_ROUNDS + 1]) {
+      const bad = workflow('cones-single-subject.api.json');
+      (bad['3'].inputs as Record<string, unknown>).rounds = rounds;
+      const r3 = await service.queuePrompt({ client_id: 'cones-test', prompt: bad, extra_data: {} });
+      expect(r3.ok).toBe(false);
+      expect(JSON.stringify(r3)).toMatch(/rounds/);
+    }
+  });
+
+  it('pass the rounds input to extraction; absent and 1 are the same extraction', () => {
+    const inputs = workflow('cones-single-subject.api.json')['3'].inputs as Record<string, unknown>;
+    const payload = (extra: Record<string, unknown>) => ({
+      checkpoint: { fingerprint: 'f' } as never,
+      images: { data: new Float32Array(12), shape: [1, 2, 2, 3] },
+      identifier: 'sks',
+      classNoun: 'star',
+      keepTrainingData: false,
+      settings: extractSettingsFromInputs({ ...inputs, ...extra }),
+    });
+    expect(extractSettingsFromInputs({ ...inputs, rounds: 4 }).rounds).toBe(4);
+    expect(extractSettingsFromInputs(inputs).rounds).toBeUndefined();
+    expect(extractionHash(payload({ rounds: 1 }))).toBe(extractionHash(payload({})));
+    expect(extractionHash(payload({ rounds: 2 }))).not.toBe(extractionHash(payload({})));
   });
 
   it('run the two-subject example, and its PNG runs again on a data folder without concept files with identical pixels', async () => {

@@ -137,15 +137,17 @@ describe('a PNG carries the concepts its run made', () => {
     expect(JSON.parse(readPngText(pngB).prompt)['3']._meta.cones_concept.sha256).toBe(carriedA.sha256);
 
     // Server C, as a front end opens A's PNG: an API prompt converted from the workflow (no _meta kept)
-    // with the workflow chunk in extra_pnginfo.
+    // with the workflow chunk in extra_pnginfo. That front end also sends Extract Concept's `rounds` at its
+    // default, an input A's prompt did not have: the same recipe, so the carried concept is still found.
     const c = await serverWithRecordedTasks();
     const clientC = stableCanvas(c.server, 'self-contained-c');
     await clientC.connect();
     try {
+      expect(extractionPrompt()['3'].inputs).not.toHaveProperty('rounds');
       const bare = Object.fromEntries(
         Object.entries(extractionPrompt()).map(([id, n]) => [
           id,
-          { class_type: n.class_type, inputs: n.inputs },
+          { class_type: n.class_type, inputs: id === '3' ? { ...n.inputs, rounds: 1 } : n.inputs },
         ]),
       );
       const out = await clientC.enqueue_polling(bare, {

@@ -36,7 +36,7 @@ export interface ExtractSettings {
    * Repeated extraction after shutting (absent = 1, the paper's A2): round r runs `steps` A2 steps with
    * the neurons of rounds 1..r−1 shut (ξ held at 0) and adds its own share — top_fraction / rounds of
    * the scope, or M_p > τ — among the rest, so each round's first-order ranking is taken at the model it
-   * will change. Not a node input yet: an engine setting the Cones evaluation (issue #12) explores.
+   * will change. Extract Concept's optional `rounds` input; the Cones evaluation (issue #12) explores it.
    */
   rounds?: number;
 }
