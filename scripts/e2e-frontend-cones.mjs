@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 // Black-box check of the Cones front-end extension (web/, served from dist/web) in a real ComfyUI front end:
-// builds a small graph (Load Checkpoint → Load Subject Photos → Extract Concept → Concept Info + Save Concept),
-// queues it, and checks the live loss curve, the text shown on the nodes, the fixed seed and the concept
+// builds a small graph (Load Checkpoint → Load Subject Photos → Extract Concept in `--rounds` rounds → Concept
+// Info + Save Concept), queues it, and checks the live loss curve, the text shown on the nodes, the fixed seed and the concept
 // embed/strip menu entries. Not part of `npm test`; run `npm run build` first. See docs/frontend-e2e.md.
 //
 //   node scripts/e2e-frontend-cones.mjs --front-end DIR [--chromium /usr/bin/chromium] [--playwright DIR]
-//        [--out DIR] [--steps 6] [--timeout-s 600]
+//        [--out DIR] [--steps 6] [--rounds 2] [--timeout-s 600]
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -28,6 +28,7 @@ const { values: opts } = parseArgs({
     playwright: { type: 'string' },
     out: { type: 'string' },
     steps: { type: 'string', default: '6' },
+    rounds: { type: 'string', default: '2' },
     'timeout-s': { type: 'string', default: '600' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -35,13 +36,16 @@ const { values: opts } = parseArgs({
 if (opts.help || !opts['front-end']) {
   console.log(
     'usage: node scripts/e2e-frontend-cones.mjs --front-end DIR [--chromium PATH] [--playwright DIR]\n' +
-      '       [--out DIR] [--steps N] [--timeout-s N]',
+      '       [--out DIR] [--steps N] [--rounds N] [--timeout-s N]',
   );
   process.exit(opts.help ? 0 : 2);
 }
 const outDir = resolve(opts.out ?? mkdtempSync(join(tmpdir(), 'fe-e2e-cones-')));
 mkdirSync(outDir, { recursive: true });
 const steps = Number(opts.steps);
+const rounds = Number(opts.rounds);
+// Each round runs `steps` steps; progress and cones.loss count the steps of all rounds.
+const totalSteps = steps * rounds;
 const timeoutMs = Number(opts['timeout-s']) * 1000;
 
 const playwright = loadPlaywright(opts.playwright);
@@ -83,52 +87,57 @@ try {
   );
   checkPageErrors(checks, 'no uncaught page errors during boot', record.pageErrors);
 
-  const built = await inApp(({ app, widget }, steps) => {
-    const LG = globalThis.LiteGraph;
-    app.graph.clear();
-    const add = (type, pos, values = {}) => {
-      const node = LG.createNode(type);
-      node.pos = pos;
-      app.graph.add(node);
-      for (const [name, value] of Object.entries(values)) {
-        const w = widget(node, name);
-        if (w) w.value = value;
-      }
-      return node;
-    };
-    const link = (from, slot, to, input) =>
-      from.connect(
-        slot,
-        to,
-        to.inputs.findIndex((i) => i.name === input),
-      );
-    const ckpt = add('CheckpointLoaderSimple', [40, 80], { ckpt_name: 'tiny-sd1-demo.safetensors' });
-    const photos = add('ConesLoadSubjectImages', [40, 330], { subject: 'green-dotted-star', size: 64 });
-    const extract = add('ConesExtractConcept', [420, 80], {
-      identifier: 'sks',
-      class_noun: 'star',
-      steps,
-      learning_rate: 0.05,
-      prior_count: 0,
-      resolution: 64,
-      hflip: false,
-    });
-    const info = add('ConesConceptInfo', [900, 60]);
-    const save = add('ConesSaveConcept', [900, 520], { filename_prefix: 'e2e/sks_star' });
-    link(ckpt, 0, extract, 'model');
-    link(ckpt, 1, extract, 'clip');
-    link(ckpt, 2, extract, 'vae');
-    link(photos, 0, extract, 'images');
-    link(extract, 0, info, 'concept');
-    link(extract, 0, save, 'concept');
-    app.graph.setDirtyCanvas(true, true);
-    return {
-      ids: { extract: extract.id, info: info.id, save: save.id },
-      control: widget(extract, 'control_after_generate')?.value ?? null,
-      seed: widget(extract, 'seed')?.value ?? null,
-      widgets: extract.widgets.map((w) => w.name),
-    };
-  }, steps);
+  const built = await inApp(
+    ({ app, widget }, { steps, rounds }) => {
+      const LG = globalThis.LiteGraph;
+      app.graph.clear();
+      const add = (type, pos, values = {}) => {
+        const node = LG.createNode(type);
+        node.pos = pos;
+        app.graph.add(node);
+        for (const [name, value] of Object.entries(values)) {
+          const w = widget(node, name);
+          if (w) w.value = value;
+        }
+        return node;
+      };
+      const link = (from, slot, to, input) =>
+        from.connect(
+          slot,
+          to,
+          to.inputs.findIndex((i) => i.name === input),
+        );
+      const ckpt = add('CheckpointLoaderSimple', [40, 80], { ckpt_name: 'tiny-sd1-demo.safetensors' });
+      const photos = add('ConesLoadSubjectImages', [40, 330], { subject: 'green-dotted-star', size: 64 });
+      const extract = add('ConesExtractConcept', [420, 80], {
+        identifier: 'sks',
+        class_noun: 'star',
+        steps,
+        learning_rate: 0.05,
+        prior_count: 0,
+        resolution: 64,
+        hflip: false,
+        rounds,
+      });
+      const info = add('ConesConceptInfo', [900, 60]);
+      const save = add('ConesSaveConcept', [900, 520], { filename_prefix: 'e2e/sks_star' });
+      link(ckpt, 0, extract, 'model');
+      link(ckpt, 1, extract, 'clip');
+      link(ckpt, 2, extract, 'vae');
+      link(photos, 0, extract, 'images');
+      link(extract, 0, info, 'concept');
+      link(extract, 0, save, 'concept');
+      app.graph.setDirtyCanvas(true, true);
+      return {
+        ids: { extract: extract.id, info: info.id, save: save.id },
+        control: widget(extract, 'control_after_generate')?.value ?? null,
+        seed: widget(extract, 'seed')?.value ?? null,
+        rounds: widget(extract, 'rounds')?.value ?? null,
+        widgets: extract.widgets.map((w) => w.name),
+      };
+    },
+    { steps, rounds },
+  );
   console.log(`Extract Concept widgets: ${built.widgets.join(', ')}`);
   check(
     'Extract Concept seed control is "fixed" on a new node',
@@ -136,6 +145,11 @@ try {
     String(built.control),
   );
   check('Extract Concept has the loss curve widget', built.widgets.includes('cones_loss_curve'));
+  check(
+    `Extract Concept has a rounds widget, set to ${rounds}`,
+    built.rounds === rounds,
+    String(built.rounds),
+  );
   await fitView(page);
   await page.screenshot({ path: join(outDir, '1-graph.png') });
 
@@ -152,6 +166,12 @@ try {
     `${res.status()} ${JSON.stringify(body)}`,
   );
   const promptId = body?.prompt_id;
+  const sent = res.request().postDataJSON()?.prompt?.[String(built.ids.extract)]?.inputs;
+  check(
+    `the queued prompt carries rounds = ${rounds}`,
+    sent?.rounds === rounds,
+    JSON.stringify(sent?.rounds),
+  );
 
   // While it trains: the curve fills in from cones.loss events.
   const extractId = built.ids.extract;
@@ -187,8 +207,9 @@ try {
 
   const lossFrames = record.jsonFrames('cones.loss').filter((m) => m.data?.prompt_id === promptId);
   check(
-    `${steps} cones.loss events arrived on /ws in step order`,
-    lossFrames.map((m) => m.data.step).join(',') === Array.from({ length: steps }, (_, i) => i + 1).join(','),
+    `${totalSteps} cones.loss events (${rounds} × ${steps} steps) arrived on /ws in step order`,
+    lossFrames.map((m) => m.data.step).join(',') ===
+      Array.from({ length: totalSteps }, (_, i) => i + 1).join(','),
     lossFrames.map((m) => `${m.data.step}:${Number(m.data.loss).toPrecision(3)}`).join(' '),
   );
   const after = await inApp(({ app, widget }, ids) => {
@@ -207,7 +228,7 @@ try {
   }, built.ids);
   check(
     'the node shows the loss curve of every step',
-    after.curve?.points === steps && after.curve?.steps === steps,
+    after.curve?.points === totalSteps && after.curve?.steps === totalSteps,
     JSON.stringify(after.curve),
   );
   check(
@@ -217,7 +238,10 @@ try {
   );
   check(
     'Extract Concept shows its summary on the node',
-    /concept neurons/.test(String(after.extractText)),
+    /concept neurons/.test(String(after.extractText)) &&
+      String(after.extractText).includes(
+        rounds > 1 ? `in ${rounds} rounds × ${steps} steps` : `in ${steps} steps`,
+      ),
     String(after.extractText),
   );
   check(

@@ -72,6 +72,12 @@ export function extractSettingsFromInputs(inputs: Record<string, unknown>): Extr
   };
 }
 
+/** "300 steps", or "3 rounds × 100 steps" for repeated extraction. */
+function stepsText(s: ExtractSettings): string {
+  const rounds = s.rounds ?? 1;
+  return rounds > 1 ? `${rounds} rounds × ${s.steps} steps` : `${s.steps} steps`;
+}
+
 function neuronCount(concept: Concept): number {
   return concept.layers.reduce((s, l) => s + l.indices.length, 0);
 }
@@ -342,7 +348,7 @@ export const ConesExtractConcept: NodeDefinition = {
     const total = neuronCount(result.concept);
     const text = result.cached
       ? `reused cached extraction ${result.hash}: ${total} concept neurons`
-      : `extracted ${total} concept neurons in ${settings.steps} steps${result.resumedFrom > 0 ? ` (resumed at step ${result.resumedFrom})` : ''}`;
+      : `extracted ${total} concept neurons in ${stepsText(settings)}${result.resumedFrom > 0 ? ` (resumed at step ${result.resumedFrom})` : ''}`;
     ctx.log(`cones: ${text}`);
     return { outputs: [result.concept], ui: { text: [text] } };
   },
