@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Black-box check of the Cones front-end extension (web/, served from dist/web) in a real ComfyUI front end:
 // builds a small graph (Load Checkpoint → Load Subject Photos → Extract Concept in `--rounds` rounds → Concept
-// Info + Save Concept), queues it, and checks the live loss curve, the text shown on the nodes, the fixed seed and the concept
-// embed/strip menu entries. Not part of `npm test`; run `npm run build` first. See docs/frontend-e2e.md.
+// Info + Save Concept), queues it, and checks the live loss curve, the text shown on the nodes, the fixed seed
+// and the concept embed/strip menu entries. Not part of `npm test`; run `npm run build` first. See docs/frontend-e2e.md.
 //
 //   node scripts/e2e-frontend-cones.mjs --front-end DIR [--chromium /usr/bin/chromium] [--playwright DIR]
 //        [--out DIR] [--steps 6] [--rounds 2] [--timeout-s 600]

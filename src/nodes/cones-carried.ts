@@ -7,6 +7,7 @@
  */
 import type { Concept } from '../cones/concept.js';
 import { carriedConcept, type FoundCarried, findCarried, producedConceptName } from '../cones/embed.js';
+import { DEFAULT_ROUNDS } from '../cones/extract/protocol.js';
 import { decodeConcept, encodeConcept } from '../cones/file.js';
 import { nodeRecipe, type SameAsAbsent } from '../cones/recipe.js';
 import type { HiddenValues, NodeContext } from './types.js';
@@ -15,7 +16,7 @@ import type { HiddenValues, NodeContext } from './types.js';
  * Node inputs added after concepts were first carried, at the value that means the same as their
  * absence: workflows shared before they existed still find their concepts (recipe.ts).
  */
-const INPUTS_ADDED_LATER: SameAsAbsent = { ConesExtractConcept: { rounds: 1 } };
+const INPUTS_ADDED_LATER: SameAsAbsent = { ConesExtractConcept: { rounds: DEFAULT_ROUNDS } };
 
 const recipeOfNode = (hidden: HiddenValues) => nodeRecipe(hidden.prompt, hidden.uniqueId, INPUTS_ADDED_LATER);
 

@@ -11,6 +11,7 @@ import type { Concept } from '../cones/concept.js';
 import {
   CONES_TASKS,
   DEFAULT_EXTRACT_SETTINGS as D,
+  DEFAULT_ROUNDS,
   type ExtractPayload,
   type ExtractSettings,
   extractionHash,
@@ -68,13 +69,15 @@ export function extractSettingsFromInputs(inputs: Record<string, unknown>): Extr
     seed: num('seed', D.seed),
     hflip: inputs.hflip === undefined ? D.hflip : Boolean(inputs.hflip),
     // Absent and 1 are the same extraction (the paper's A2) with the same cache key.
-    ...(inputs.rounds === undefined || Number(inputs.rounds) === 1 ? {} : { rounds: Number(inputs.rounds) }),
+    ...(inputs.rounds === undefined || Number(inputs.rounds) === DEFAULT_ROUNDS
+      ? {}
+      : { rounds: Number(inputs.rounds) }),
   };
 }
 
 /** "300 steps", or "3 rounds × 100 steps" for repeated extraction. */
 function stepsText(s: ExtractSettings): string {
-  const rounds = s.rounds ?? 1;
+  const rounds = s.rounds ?? DEFAULT_ROUNDS;
   return rounds > 1 ? `${rounds} rounds × ${s.steps} steps` : `${s.steps} steps`;
 }
 
@@ -258,7 +261,7 @@ export const ConesExtractConcept: NodeDefinition = {
       },
       rounds: {
         type: 'INT',
-        default: 1,
+        default: DEFAULT_ROUNDS,
         min: 1,
         max: MAX_ROUNDS,
         tooltip:

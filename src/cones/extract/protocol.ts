@@ -139,6 +139,8 @@ export function priorPrompt(classNoun: string): string {
   return `photo of a ${classNoun}`;
 }
 
+/** One round: the paper's A2 (what an absent `rounds` means). */
+export const DEFAULT_ROUNDS = 1;
 export const MAX_ROUNDS = 20;
 
 /** Why these settings cannot run (null when they can). */
@@ -206,7 +208,7 @@ export function extractionHash(
         s.seed,
         s.hflip,
         // Absent for one round, so the keys of every earlier extraction stay valid.
-        ...((s.rounds ?? 1) !== 1 ? [s.rounds] : []),
+        ...((s.rounds ?? DEFAULT_ROUNDS) !== DEFAULT_ROUNDS ? [s.rounds] : []),
       ],
       prior: PRIOR_SAMPLING,
     }),

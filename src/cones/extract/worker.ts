@@ -21,6 +21,7 @@ import { drawBatch, encodeImages, encodePrompt, type LatentSet, type SubjectData
 import { withExtractionModel } from './model.js';
 import { generatedPriors } from './priors.js';
 import {
+  DEFAULT_ROUNDS,
   type ExtractPayload,
   type ExtractResult,
   extractionHash,
@@ -140,7 +141,7 @@ export async function runExtraction(p: ExtractPayload, ctx: TaskContext): Promis
       const runner = await trainingRunner(trainingSessions, batch, side, s.scope, keys);
 
       const sizes = new Map(keys.map((k) => [k, shapes.get(k)![0] * shapes.get(k)![1]] as const));
-      const rounds = s.rounds ?? 1;
+      const rounds = s.rounds ?? DEFAULT_ROUNDS;
       const roundShare =
         s.selection === 'threshold'
           ? ({ selection: 'threshold', threshold: s.threshold } as const)
