@@ -7,7 +7,13 @@
  */
 import { UNET_PREFIX } from '../sd/checkpoint/sd1-tensors.js';
 import { SD1_CONFIG, type UNetConfig } from '../sd/config.js';
-import { type KvScope, kvWeightKey, kvWeights } from '../sd/graphs/kv.js';
+import {
+  type KvScope,
+  type KvWeightName,
+  kvWeightKey,
+  kvWeights,
+  parseKvWeightKey,
+} from '../sd/graphs/kv.js';
 
 /** Which K/V weights a concept searches: cross-attention only (as Custom Diffusion) or self + cross. */
 export const CONCEPT_SCOPES = ['cross-attention K/V', 'all attention K/V'] as const;
@@ -19,36 +25,8 @@ export const CONCEPT_SCOPE_TO_KV = {
   'all attention K/V': 'all',
 } as const satisfies Record<ConceptScope, KvScope>;
 
+export { type KvAttention, type KvProjection, type KvWeightName, parseKvWeightKey } from '../sd/graphs/kv.js';
 export { UNET_PREFIX };
-
-export type KvAttention = 'attn1' | 'attn2';
-export type KvProjection = 'to_k' | 'to_v';
-
-export interface KvWeightName {
-  key: string;
-  /** LDM module of the SpatialTransformer: `input_blocks.1.1`, `middle_block.1`, `output_blocks.11.1`. */
-  module: string;
-  /** Index inside the transformer's `transformer_blocks` (SD1: always 0). */
-  depth: number;
-  attention: KvAttention;
-  projection: KvProjection;
-}
-
-const KEY_PATTERN =
-  /^model\.diffusion_model\.((?:input_blocks|output_blocks)\.\d+\.1|middle_block\.1)\.transformer_blocks\.(\d+)\.(attn1|attn2)\.(to_k|to_v)\.weight$/;
-
-/** Parses a canonical UNet K/V key; null for any other key. */
-export function parseKvWeightKey(key: string): KvWeightName | null {
-  const m = KEY_PATTERN.exec(key);
-  if (!m) return null;
-  return {
-    key,
-    module: m[1],
-    depth: Number(m[2]),
-    attention: m[3] as KvAttention,
-    projection: m[4] as KvProjection,
-  };
-}
 
 export function inConceptScope(name: KvWeightName, scope: ConceptScope): boolean {
   return scope === 'all attention K/V' || name.attention === 'attn2';

@@ -4,9 +4,7 @@
  * derived with json-schema-to-ts, never hand-copied.
  */
 import type { FromSchema } from 'json-schema-to-ts';
-
-const KV_KEY_PATTERN =
-  '^model\\.diffusion_model\\.((input_blocks|output_blocks)\\.[0-9]+\\.1|middle_block\\.1)\\.transformer_blocks\\.[0-9]+\\.attn[12]\\.to_[kv]\\.weight$';
+import { KV_WEIGHT_KEY_PATTERN } from '../sd/graphs/kv.js';
 
 const CHECKSUM_PATTERN = '^sha256:[0-9a-f]{64}$';
 
@@ -189,7 +187,7 @@ export const conceptMetadataSchema = {
       description:
         'Every weight in scope that the base model holds (zero counts included; SD1: 32 or 64, smaller SD1-architecture models fewer), keyed by canonical LDM key.',
       minProperties: 1,
-      propertyNames: { pattern: KV_KEY_PATTERN },
+      propertyNames: { pattern: KV_WEIGHT_KEY_PATTERN },
       additionalProperties: layerEntrySchema,
     },
     total_count: { type: 'integer', minimum: 0 },

@@ -7,6 +7,41 @@ import type { UNetConfig } from '../config.js';
 
 export const UNET_KEY_PREFIX = UNET_PREFIX;
 
+export type KvAttention = 'attn1' | 'attn2';
+export type KvProjection = 'to_k' | 'to_v';
+
+/**
+ * The one pattern of a canonical UNet K/V weight key. Written for ECMA-262 and Python `re` alike (no named
+ * groups), so the concept metadata schema uses it as its `pattern`. Groups: 1 transformer module, 2 depth,
+ * 3 attention, 4 projection.
+ */
+export const KV_WEIGHT_KEY_PATTERN =
+  '^model\\.diffusion_model\\.((?:input_blocks|output_blocks)\\.[0-9]+\\.1|middle_block\\.1)\\.transformer_blocks\\.([0-9]+)\\.(attn[12])\\.(to_[kv])\\.weight$';
+const KV_WEIGHT_KEY = new RegExp(KV_WEIGHT_KEY_PATTERN);
+
+export interface KvWeightName {
+  key: string;
+  /** LDM module of the SpatialTransformer: `input_blocks.1.1`, `middle_block.1`, `output_blocks.11.1`. */
+  module: string;
+  /** Index inside the transformer's `transformer_blocks` (SD1: always 0). */
+  depth: number;
+  attention: KvAttention;
+  projection: KvProjection;
+}
+
+/** Parses a canonical UNet K/V key; null for any other key. */
+export function parseKvWeightKey(key: string): KvWeightName | null {
+  const m = KV_WEIGHT_KEY.exec(key);
+  if (!m) return null;
+  return {
+    key,
+    module: m[1],
+    depth: Number(m[2]),
+    attention: m[3] as KvAttention,
+    projection: m[4] as KvProjection,
+  };
+}
+
 /**
  * Which K/V weights are switchable per run:
  * - `cross-attention`: attn2.to_k / attn2.to_v of every transformer block (32 in SD1; Custom Diffusion's set);
@@ -66,20 +101,15 @@ function width(u: UNetConfig, level: number): number {
 export interface KvWeightInfo {
   /** Canonical LDM key, e.g. `model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight`. */
   key: string;
-  attn: 'attn1' | 'attn2';
-  proj: 'to_k' | 'to_v';
+  attn: KvAttention;
+  proj: KvProjection;
   /** [out, in] = [C, C] for attn1, [C, contextDim] for attn2. */
   shape: [number, number];
   block: TransformerBlockInfo;
 }
 
 /** Canonical LDM key of one K/V weight: `<prefix><module>.transformer_blocks.<depth>.<attn>.<proj>.weight`. */
-export function kvWeightKey(
-  module: string,
-  depth: number,
-  attn: 'attn1' | 'attn2',
-  proj: 'to_k' | 'to_v',
-): string {
+export function kvWeightKey(module: string, depth: number, attn: KvAttention, proj: KvProjection): string {
   return `${UNET_KEY_PREFIX}${module}.transformer_blocks.${depth}.${attn}.${proj}.weight`;
 }
 
@@ -108,9 +138,9 @@ export function kvWeights(u: UNetConfig, scope: KvScope): KvWeightInfo[] {
 /** Whether `key` is a K/V weight inside `scope`. */
 export function inKvScope(key: string, scope: KvMode): boolean {
   if (scope === 'none') return false;
-  const m = /\.transformer_blocks\.\d+\.(attn[12])\.to_[kv]\.weight$/.exec(key);
-  if (!m || !key.startsWith(UNET_KEY_PREFIX)) return false;
-  return scope === 'all' || m[1] === 'attn2';
+  const name = parseKvWeightKey(key);
+  if (!name) return false;
+  return scope === 'all' || name.attention === 'attn2';
 }
 
 /** Graph input carrying the multiplicative mask / ξ of one K/V weight (same shape as the weight). */

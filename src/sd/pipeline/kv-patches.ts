@@ -3,23 +3,22 @@
  * K/V weight (same shape as the weight, 1 = unchanged). Patches compose by multiplication, so two
  * concepts that shut the same neuron at strength 1 still shut it, and the base weights never change.
  */
+import { parseKvWeightKey } from '../graphs/kv.js';
 import type { ModelPatch } from './values.js';
 
 export type KvScopeNeeded = 'none' | 'cross-attention' | 'all';
-
-const KV_KEY = /\.transformer_blocks\.\d+\.(attn[12])\.to_[kv]\.weight$/;
 
 /** The smallest switchable scope that covers every key the patches touch. */
 export function scopeForPatches(patches: readonly ModelPatch[]): KvScopeNeeded {
   let scope: KvScopeNeeded = 'none';
   for (const patch of patches) {
     for (const key of Object.keys(patch.indicesByKey)) {
-      const m = KV_KEY.exec(key);
-      if (!m)
+      const name = parseKvWeightKey(key);
+      if (!name)
         throw new Error(
           `patch${patch.label ? ` '${patch.label}'` : ''} targets '${key}', which is not a UNet K/V weight`,
         );
-      if (m[1] === 'attn1') return 'all';
+      if (name.attention === 'attn1') return 'all';
       scope = 'cross-attention';
     }
   }

@@ -24,6 +24,9 @@ describe('K/V patches → masks', () => {
     expect(() => scopeForPatches([patch({ 'model.diffusion_model.out.2.weight': [0] }, 1)])).toThrow(
       /not a UNet K\/V/,
     );
+    // Only the canonical UNet key pattern counts (src/sd/graphs/kv.ts), not any key ending like one.
+    const vaeLike = 'first_stage_model.mid.1.transformer_blocks.0.attn2.to_k.weight';
+    expect(() => scopeForPatches([patch({ [vaeLike]: [0] }, 1)])).toThrow(/not a UNet K\/V/);
   });
 
   it('shuts listed entries to 1 − strength and multiplies overlapping patches', () => {
