@@ -35,12 +35,12 @@ import { type ExtractSettings, MAX_ROUNDS } from '../src/cones/extract/protocol.
 import { WorkerRuntime } from '../src/runtime/worker-runtime.js';
 import { openCheckpoint } from '../src/sd/checkpoint/checkpoint.js';
 import { ensureDemoCheckpoint } from '../src/sd/tiny-model.js';
+import { intOption, numberOption } from '../src/shared/option-values.js';
 import { resolveRuntimeSettings } from '../src/shared/runtime-settings.js';
 import { subjectByName } from '../src/toy/subjects.js';
 import { type ConesEvalOptions, runConesEval } from './cones-eval/experiment.js';
 import { markdownReport, writeConesEvalOutputs } from './cones-eval/output.js';
 import { type ConesEvalSettings, FULL_CONES_EVAL, QUICK_CONES_EVAL } from './cones-eval/settings.js';
-import { intOption, numberOption } from './toy-eval/options.js';
 
 /** The preset pairs among the chosen subjects; failing those, the first two that fit one frame together. */
 function pairsFor(subjects: string[], preset: [string, string][]): [string, string][] {

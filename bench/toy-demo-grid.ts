@@ -25,13 +25,14 @@ import { parseArgs } from 'node:util';
 import { WorkerRuntime } from '../src/runtime/worker-runtime.js';
 import { DEMO_CHECKPOINT_NAME } from '../src/sd/tiny-model.js';
 import { assetPath } from '../src/shared/assets.js';
+import { intOption } from '../src/shared/option-values.js';
 import { resolveRuntimeSettings } from '../src/shared/runtime-settings.js';
 import { captionFor } from '../src/toy/caption.js';
 import { gridLayout } from '../src/toy/eval/grid.js';
 import { isHeldOut, type ToyObject } from '../src/toy/scene.js';
 import type { BackgroundColour } from '../src/toy/vocabulary.js';
 import { TOY_SIZE } from './toy-eval/evaluate.js';
-import { intOption, samplingChoice } from './toy-eval/options.js';
+import { samplingChoice } from './toy-eval/options.js';
 import { gridPng } from './toy-eval/output.js';
 import { type SamplingSettings, ToyPipeline } from './toy-eval/pipeline.js';
 

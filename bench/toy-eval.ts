@@ -21,9 +21,10 @@
  */
 import { parseArgs } from 'node:util';
 import { WorkerRuntime } from '../src/runtime/worker-runtime.js';
+import { intOption } from '../src/shared/option-values.js';
 import { resolveRuntimeSettings } from '../src/shared/runtime-settings.js';
 import { FULL_EVAL, QUICK_EVAL, runToyEval, type ToyEvalOptions } from './toy-eval/evaluate.js';
-import { intOption, samplingChoice } from './toy-eval/options.js';
+import { samplingChoice } from './toy-eval/options.js';
 import { markdownReport, writeToyEvalOutputs } from './toy-eval/output.js';
 
 function options(argv: string[]): { eval: ToyEvalOptions; out: string; threads?: string; provider?: string } {

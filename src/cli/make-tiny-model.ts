@@ -4,6 +4,7 @@
  */
 import { openCheckpoint } from '../sd/checkpoint/checkpoint.js';
 import { type TinyModelDtype, writeTinyModel } from '../sd/tiny-model.js';
+import { intOption } from '../shared/option-values.js';
 import { parseCommandArgs, usageError } from './args.js';
 
 export const usage = `Usage: cones-nodes make-tiny-model <out.safetensors | out-folder> [options]
@@ -25,11 +26,11 @@ export async function run(argv: string[]): Promise<number> {
   if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
   if (positionals.length !== 1) return usageError('make-tiny-model', 'expected one output path', usage);
-  const seed = values.seed === undefined ? 0 : Number(values.seed);
-  if (!Number.isSafeInteger(seed) || seed < 0 || seed > 0xffffffff) {
-    console.error(
-      `make-tiny-model: --seed must be an integer in [0, 2^32), got ${JSON.stringify(values.seed)}`,
-    );
+  let seed: number;
+  try {
+    seed = intOption('seed', values.seed, 0, 0, 0xffffffff);
+  } catch (error) {
+    console.error(`make-tiny-model: ${(error as Error).message}`);
     return 2;
   }
   if (values.fp16 && values.bf16) {

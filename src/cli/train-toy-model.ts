@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { cloneConfig } from '../sd/config.js';
 import { formatDuration } from '../shared/duration.js';
+import { intOption, numberOption, OptionValueError } from '../shared/option-values.js';
 import { TOY_WORLDS, type ToyWorld } from '../train/data.js';
 import { readCheckpointRecipe } from '../train/init-from.js';
 import { defaultRecipe, type StageName, type TrainRecipe } from '../train/recipe.js';
@@ -49,13 +50,7 @@ Options:
 Ctrl-C stops after the current step and saves the state and the model; --resume continues exactly.
 A recipe longer than one sitting runs in parts: --init-from part1.safetensors --stage unet --steps N.`;
 
-function positiveInt(name: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 1)
-    throw new TrainError(`--${name} must be a positive integer, got ${JSON.stringify(value)}`);
-  return n;
-}
+const positiveInt = (name: string, value: string | undefined) => intOption(name, value, undefined);
 
 export function progressLine(e: StepEvent): string {
   const extra = Object.entries(e.metrics)
@@ -137,9 +132,7 @@ export async function run(argv: string[]): Promise<number> {
       recipe = (await loadTrainState(statePath)).recipe;
       recipe.config = cloneConfig(recipe.config);
     } else {
-      const seed = values.seed === undefined ? undefined : Number(values.seed);
-      if (seed !== undefined && (!Number.isSafeInteger(seed) || seed < 0 || seed > 0xffffffff))
-        throw new TrainError(`--seed must be an integer in [0, 2^32), got ${JSON.stringify(values.seed)}`);
+      const seed = intOption('seed', values.seed, undefined, 0, 0xffffffff);
       if (initFrom !== undefined) {
         recipe = await readCheckpointRecipe(initFrom);
         recipe.config = cloneConfig(recipe.config);
@@ -155,22 +148,18 @@ export async function run(argv: string[]): Promise<number> {
       const batch = positiveInt('batch', values.batch);
       const target = stageArg === 'vae' ? recipe.vae : recipe.unet;
       if (batch) target.batch = batch;
-      if (values.lr !== undefined) {
-        const lr = Number(values.lr);
-        if (!(lr > 0)) throw new TrainError(`--lr must be positive, got ${values.lr}`);
+      const lr = numberOption('lr', values.lr, undefined, { min: 0, exclusiveMin: true });
+      if (lr !== undefined) {
         target.lr = lr;
         target.minLr = Math.min(target.minLr, lr / 10);
       }
-      if (values['edge-weight'] !== undefined) {
-        const w = Number(values['edge-weight']);
-        if (!(w >= 0)) throw new TrainError(`--edge-weight must be ≥ 0, got ${values['edge-weight']}`);
+      const w = numberOption('edge-weight', values['edge-weight'], undefined, { min: 0 });
+      if (w !== undefined) {
         if (w > 0) recipe.vae.edgeWeight = w;
         else delete recipe.vae.edgeWeight; // (an --init-from recipe may have one)
       }
-      if (values['offset-noise'] !== undefined) {
-        const x = Number(values['offset-noise']);
-        if (!(x >= 0 && x <= 1))
-          throw new TrainError(`--offset-noise must be between 0 and 1, got ${values['offset-noise']}`);
+      const x = numberOption('offset-noise', values['offset-noise'], undefined, { min: 0, max: 1 });
+      if (x !== undefined) {
         if (x > 0) recipe.unet.offsetNoise = x;
         else delete recipe.unet.offsetNoise; // (an --init-from recipe may have one)
       }
@@ -237,7 +226,7 @@ export async function run(argv: string[]): Promise<number> {
 
 /** A TrainError is the user's to fix: its message and exit code 2; anything else is a bug and propagates. */
 function trainErrorExit(error: unknown): number {
-  if (!(error instanceof TrainError)) throw error;
+  if (!(error instanceof TrainError || error instanceof OptionValueError)) throw error;
   console.error(`train-toy-model: ${error.message}`);
   return 2;
 }

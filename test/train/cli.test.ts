@@ -26,7 +26,13 @@ describe('cones-nodes train-toy-model', () => {
     expect(errors.join('\n')).toMatch(/must end in \.safetensors/);
     expect(await run([join(dir, 'm.safetensors'), '--stage', 'text'])).toBe(2);
     expect(await run([join(dir, 'm.safetensors'), '--steps', '0'])).toBe(2);
-    expect(errors.join('\n')).toMatch(/--steps must be a positive integer/);
+    expect(errors.join('\n')).toMatch(/--steps must be an integer ≥ 1, got '0'/);
+    expect(await run([join(dir, 'm.safetensors'), '--lr', '0'])).toBe(2);
+    expect(errors.join('\n')).toMatch(/--lr must be a number > 0, got '0'/);
+    expect(await run([join(dir, 'm.safetensors'), '--offset-noise', '2'])).toBe(2);
+    expect(errors.join('\n')).toMatch(/--offset-noise must be a number in \[0, 1\], got '2'/);
+    expect(await run([join(dir, 'm.safetensors'), '--seed=-1'])).toBe(2);
+    expect(errors.join('\n')).toMatch(/--seed must be an integer in 0…4294967295, got '-1'/);
     expect(await run([join(dir, 'm.safetensors'), '--world', 'moon'])).toBe(2);
     expect(await run([join(dir, 'm.safetensors'), '--resume'])).toBe(2);
     expect(errors.join('\n')).toMatch(/no training state to resume/);
