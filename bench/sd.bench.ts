@@ -5,13 +5,15 @@
  * size-agnostic, so a new size opens no new session), a Cones training step opened beside them, VAE
  * decode, for the tiny model and a full-width SD1 model with random weights (made by `cones-nodes
  * make-tiny-model --full --fp16`), with float32 and float16 graphs. Each (model, dtype) runs in its own
- * process so its peak RSS is its own.
+ * process so its peak RSS is its own, twice: on an empty graph cache and again as a restart on the cache
+ * the first left (graphs built, ORT's optimized copies of the inference graphs saved: see
+ * src/onnx/optimized-copy.ts), so the first calls a restarted server makes are measured too.
  *
  * Options: --quick (tiny model only), --full-only, --full-fp16 (also time float16 graphs of the
  * full-width model: ORT's CPU float16 kernels make that take tens of minutes), --keep, --reps N.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +31,8 @@ interface MemoryPoint {
   /** What is open at this point. */
   what: string;
   rssMiB: number;
+  /** Proportional set size: shared pages (the same file mapped by two sessions) counted once; Linux only. */
+  pssMiB?: number;
   /** Bytes the model cache accounts for this model (LoadedModel.bytes). */
   accountedMiB: number;
 }
@@ -36,6 +40,8 @@ interface MemoryPoint {
 interface ChildResult {
   model: string;
   dtype: string;
+  /** 'first start' (empty graph cache) or 'restart' (a new process on the cache the first one left). */
+  start: string;
   timings: Timing[];
   memory: MemoryPoint[];
   peakRssMiB: number;
@@ -44,6 +50,15 @@ interface ChildResult {
 
 function rssMiB(): number {
   return process.memoryUsage().rss / 2 ** 20;
+}
+
+function pssMiB(): number | undefined {
+  try {
+    const kib = /^Pss:\s+(\d+) kB/m.exec(readFileSync('/proc/self/smaps_rollup', 'utf8'))?.[1];
+    return kib === undefined ? undefined : Number(kib) / 1024;
+  } catch {
+    return undefined;
+  }
 }
 
 const here = fileURLToPath(import.meta.url);
@@ -91,7 +106,8 @@ async function child(
   await measure('text encode (77 tokens)', () => m.encodeTokens(ids));
   const u = m.config.unet;
   const memory: MemoryPoint[] = [];
-  const mark = (what: string) => memory.push({ what, rssMiB: rssMiB(), accountedMiB: m.bytes() / 2 ** 20 });
+  const mark = (what: string) =>
+    memory.push({ what, rssMiB: rssMiB(), pssMiB: pssMiB(), accountedMiB: m.bytes() / 2 ** 20 });
   mark('text encoder');
   // ORT's CPU float16 kernels are far slower than float32 (see the README): the full-width float16
   // graph is timed at 32² only, so the bench finishes in minutes. All sizes run on one loaded model,
@@ -156,6 +172,7 @@ async function child(
   const result: ChildResult = {
     model,
     dtype,
+    start: '',
     timings,
     memory,
     peakRssMiB: process.resourceUsage().maxRSS / 1024,
@@ -170,6 +187,7 @@ function runChild(
   cacheDir: string,
   reps: number,
   full: boolean,
+  start: 'first start' | 'restart',
 ): ChildResult {
   const r = spawnSync(
     process.execPath,
@@ -178,11 +196,25 @@ function runChild(
   );
   const line = r.stdout.trim().split('\n').pop() ?? '';
   try {
-    return JSON.parse(line) as ChildResult;
+    return { ...(JSON.parse(line) as ChildResult), start };
   } catch {
-    return { model, dtype, timings: [], memory: [], peakRssMiB: 0, error: `exit ${r.status ?? r.signal}` };
+    return {
+      model,
+      dtype,
+      start,
+      timings: [],
+      memory: [],
+      peakRssMiB: 0,
+      error: `exit ${r.status ?? r.signal}`,
+    };
   }
 }
+
+/**
+ * Each (model, dtype) runs twice: on an empty graph cache (graphs built, ORT's optimized copies saved)
+ * and again in a new process on what the first left (what a restarted server sees).
+ */
+const STARTS = ['first start', 'restart'] as const;
 
 async function main() {
   const { values, positionals } = parseArgs({
@@ -214,7 +246,8 @@ async function main() {
       const tiny = join(dir, 'tiny.safetensors');
       cli(['make-tiny-model', tiny]);
       for (const dtype of ['float32', 'float16'])
-        results.push(runChild('tiny', tiny, dtype, join(dir, 'graphs'), reps, false));
+        for (const start of STARTS)
+          results.push(runChild('tiny', tiny, dtype, join(dir, 'graphs'), reps, false, start));
     }
     if (!values.quick) {
       const full = join(dir, 'full-fp16.safetensors');
@@ -225,48 +258,51 @@ async function main() {
       );
       // full-width float16 graphs take tens of minutes on ORT's CPU kernels: only with --full-fp16
       for (const dtype of values['full-fp16'] ? ['float32', 'float16'] : ['float32'])
-        results.push(runChild('full', full, dtype, join(dir, 'graphs'), reps, true));
+        for (const start of STARTS)
+          results.push(runChild('full', full, dtype, join(dir, 'graphs'), reps, true, start));
     }
   } finally {
     if (!values.keep) rmSync(dir, { recursive: true, force: true });
   }
 
   console.log('\nSD1 pipeline on CPU (onnxruntime-node, this machine)\n');
-  console.log('| model | graph dtype | step | first call (build + session + run) | steady |');
-  console.log('|---|---|---|---|---|');
+  console.log('| model | graph dtype | start | step | first call (build + session + run) | steady |');
+  console.log('|---|---|---|---|---|---|');
   for (const r of results) {
-    if (r.error) console.log(`| ${r.model} | ${r.dtype} | FAILED (${r.error}) | | |`);
+    if (r.error) console.log(`| ${r.model} | ${r.dtype} | ${r.start} | FAILED (${r.error}) | | |`);
     for (const t of r.timings) {
       console.log(
-        `| ${r.model} | ${r.dtype} | ${t.name} | ${(t.firstMs / 1000).toFixed(2)} s | ${t.ms.toFixed(1)} ms |`,
+        `| ${r.model} | ${r.dtype} | ${r.start} | ${t.name} | ${(t.firstMs / 1000).toFixed(2)} s | ${t.ms.toFixed(1)} ms |`,
       );
     }
   }
   console.log(
     '\nFirst UNet step at a size never used before on the loaded model, against the steady step there:\n',
   );
-  console.log('| model | graph dtype | step | first − steady |');
-  console.log('|---|---|---|---|');
+  console.log('| model | graph dtype | start | step | first − steady |');
+  console.log('|---|---|---|---|---|');
   for (const r of results)
-    for (const t of r.timings.filter((t) => t.name.startsWith('UNet step')).slice(1))
-      console.log(`| ${r.model} | ${r.dtype} | ${t.name} | ${((t.firstMs - t.ms) / 1000).toFixed(2)} s |`);
+    for (const t of r.timings.filter((t) => t.name.startsWith('UNet step')))
+      console.log(
+        `| ${r.model} | ${r.dtype} | ${r.start} | ${t.name} | ${((t.firstMs - t.ms) / 1000).toFixed(2)} s |`,
+      );
   console.log(
     "\nRSS as sizes and graph kinds are added to one loaded model (accounted = the model cache's figure):\n",
   );
-  console.log('| model | graph dtype | open | RSS | accounted |');
-  console.log('|---|---|---|---|---|');
+  console.log('| model | graph dtype | start | open | RSS | PSS | accounted |');
+  console.log('|---|---|---|---|---|---|---|');
   for (const r of results)
     for (const p of r.memory)
       console.log(
-        `| ${r.model} | ${r.dtype} | ${p.what} | ${(p.rssMiB / 1024).toFixed(2)} GiB | ${(p.accountedMiB / 1024).toFixed(2)} GiB |`,
+        `| ${r.model} | ${r.dtype} | ${r.start} | ${p.what} | ${(p.rssMiB / 1024).toFixed(2)} GiB | ${p.pssMiB === undefined ? '–' : `${(p.pssMiB / 1024).toFixed(2)} GiB`} | ${(p.accountedMiB / 1024).toFixed(2)} GiB |`,
       );
-  console.log('\n| model | graph dtype | peak RSS |');
-  console.log('|---|---|---|');
+  console.log('\n| model | graph dtype | start | peak RSS |');
+  console.log('|---|---|---|---|');
   for (const r of results)
-    console.log(`| ${r.model} | ${r.dtype} | ${(r.peakRssMiB / 1024).toFixed(2)} GiB |`);
+    console.log(`| ${r.model} | ${r.dtype} | ${r.start} | ${(r.peakRssMiB / 1024).toFixed(2)} GiB |`);
   const step = (model: string, dtype: string, size: number) =>
     results
-      .find((r) => r.model === model && r.dtype === dtype)
+      .find((r) => r.model === model && r.dtype === dtype && r.start === 'first start')
       ?.timings.find((t) => t.name.startsWith(`UNet step ${size}`))?.ms;
   const ratios: string[] = [];
   for (const model of ['tiny', 'full']) {

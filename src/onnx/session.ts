@@ -6,6 +6,12 @@
 import * as ort from 'onnxruntime-node';
 import { allocate, type DType, type TensorData } from './dtype.js';
 import { numel, type Shape } from './ir.js';
+import {
+  dropOptimizedCopy,
+  existingOptimizedCopy,
+  optimizedCopyDir,
+  savingOptimizedCopy,
+} from './optimized-copy.js';
 import { diagnoseCuda } from './providers.js';
 
 export type ExecutionProvider = 'auto' | 'cuda' | 'cpu';
@@ -41,6 +47,12 @@ export interface SessionOptions {
    * of the process that maps the same file (see src/sd/graphs/README.md for what that costs).
    */
   prepack?: boolean;
+  /**
+   * Folder where ORT's optimized copy of this model is kept (optimized-copy.ts; CPU sessions of a
+   * model opened by path). The first session saves it; later ones open it with optimization off.
+   * Unset: every session optimizes from scratch.
+   */
+  optimizedCopyFolder?: string;
   /** Run the model once on zeros after loading (first runs grow the arena and record the memory pattern). */
   warmup?: boolean;
   /** Where to say which provider was chosen and why (default: console.info). */
@@ -119,6 +131,46 @@ async function load(model: string | Uint8Array, o: ort.InferenceSession.SessionO
     : ort.InferenceSession.create(model, o);
 }
 
+/** A CPU session, through the model's optimized copy when `opts.optimizedCopyFolder` asks for one. */
+async function loadCpu(
+  model: string | Uint8Array,
+  opts: SessionOptions,
+  log: (message: string) => void,
+): Promise<ort.InferenceSession> {
+  const optimization = opts.optimization ?? 'all';
+  if (typeof model !== 'string' || !opts.optimizedCopyFolder || optimization === 'disabled')
+    return load(model, ortOptions(opts, 'cpu'));
+  const dir = optimizedCopyDir(opts.optimizedCopyFolder, {
+    ortVersion: ort.env.versions.node ?? ort.env.versions.common,
+    optimization,
+    prepack: opts.prepack !== false,
+  });
+  const copy = existingOptimizedCopy(dir);
+  if (copy) {
+    try {
+      return await load(copy, ortOptions({ ...opts, optimization: 'disabled' }, 'cpu'));
+    } catch (e) {
+      log(`onnx: optimized copy ${copy} did not open (${briefError(e)}); re-making it`);
+      dropOptimizedCopy(dir);
+    }
+  }
+  const saving = savingOptimizedCopy(dir);
+  const o = ortOptions(opts, 'cpu');
+  const extra = o.extra as { session: Record<string, string> };
+  try {
+    const session = await load(model, {
+      ...o,
+      optimizedModelFilePath: saving.optimizedModelFilePath,
+      extra: { ...extra, session: { ...extra.session, ...saving.sessionEntries } },
+    });
+    saving.commit();
+    return session;
+  } catch (e) {
+    saving.discard();
+    throw e;
+  }
+}
+
 /** First line of an ORT error, which names the library that failed to load. */
 export function briefError(e: unknown): string {
   const msg = e instanceof Error ? e.message : String(e);
@@ -137,13 +189,13 @@ export async function createSession(
   let provider: 'cuda' | 'cpu';
   let fallbackReason: string | undefined;
   if (ep === 'cpu') {
-    session = await load(model, ortOptions(opts, 'cpu'));
+    session = await loadCpu(model, opts, log);
     provider = 'cpu';
   } else if (ep === 'auto' && !diagnoseCuda().installed) {
     // Not even installed: skip the attempt (ORT would print a native error) and say why.
     fallbackReason = diagnoseCuda().summary;
     log(`onnx: CUDA unavailable (${fallbackReason}); using CPU`);
-    session = await load(model, ortOptions(opts, 'cpu'));
+    session = await loadCpu(model, opts, log);
     provider = 'cpu';
   } else {
     try {
@@ -155,7 +207,7 @@ export async function createSession(
         throw new Error(`CUDA execution provider unavailable: ${briefError(e)} (run 'cones-nodes doctor')`);
       fallbackReason = briefError(e);
       log(`onnx: CUDA unavailable (${fallbackReason}); using CPU`);
-      session = await load(model, ortOptions(opts, 'cpu'));
+      session = await loadCpu(model, opts, log);
       provider = 'cpu';
     }
   }

@@ -503,9 +503,17 @@ export class Sd1Sessions {
       buildMs = performance.now() - t0;
     }
     seen.entry = true;
+    // Inference sessions keep ORT's optimized copy in the entry (src/onnx/optimized-copy.ts); training
+    // sessions (no pre-packing, weights mapped from the weight folder) would only gain a second copy of
+    // the weights on disk.
+    const prepacking = this.opts.session?.prepack !== false;
     const session = await createSession(modelPath, {
       ...this.opts.session,
-      ...(key.dtype === 'float64' ? { optimization: 'basic' as const } : {}),
+      ...(key.dtype === 'float64'
+        ? { optimization: 'basic' as const }
+        : prepacking
+          ? { optimizedCopyFolder: this.cache.entryDir(key) }
+          : {}),
     });
     return {
       kind: key.kind,

@@ -36,6 +36,14 @@ describe('loadSd1Sessions: graphs built once, cached on disk, run through typed-
     expect(eps).toHaveLength(4 * 64);
     expect(allFinite(eps)).toBe(true);
 
+    const text = await sessions.textEncoder({ batch: 1 });
+    const ids = Int32Array.from([49406, 320, 2368, 49407, ...new Array(73).fill(49407)]);
+    const hidden = await text.run(ids);
+
+    // The second instance opens ORT's optimized copies the first saved in the entries
+    // (src/onnx/optimized-copy.ts), with the same outputs bit for bit.
+    for (const runner of [first, text])
+      expect(readdirSync(dirname(runner.modelPath)).some((n) => n.startsWith('ort-optimized-'))).toBe(true);
     const other = loadSd1Sessions(fx.checkpoint, join(fx.dir, 'graph-cache'), {
       session: { executionProvider: 'cpu', threads: 2 },
     });
@@ -44,6 +52,7 @@ describe('loadSd1Sessions: graphs built once, cached on disk, run through typed-
       expect(again.built).toBe(false);
       expect(again.modelPath).toBe(first.modelPath);
       expect(maxAbsDiff(await again.run(inputs), eps)).toBe(0);
+      expect(maxAbsDiff(await (await other.textEncoder({ batch: 1 })).run(ids), hidden)).toBe(0);
     } finally {
       await other.release();
     }
