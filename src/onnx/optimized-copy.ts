@@ -14,7 +14,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, s
 import { arch, cpus } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 
-export const OPTIMIZED_MODEL_FILE = 'model.onnx';
+const OPTIMIZED_MODEL_FILE = 'model.onnx';
 const OPTIMIZED_DATA_FILE = 'model.data';
 
 /** What an optimized copy depends on besides the model itself. */
@@ -24,14 +24,19 @@ export interface OptimizedCopyTraits {
   prepack: boolean;
 }
 
+let cpu: string | undefined;
+
+/** Architecture, model name and ISA flags of this CPU; read once per process. */
 function cpuIdentity(): string {
+  if (cpu !== undefined) return cpu;
   let flags = '';
   try {
     flags = /^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? '';
   } catch {
     // not Linux: the model name and architecture must do
   }
-  return `${arch()}|${cpus()[0]?.model ?? '?'}|${flags}`;
+  cpu = `${arch()}|${cpus()[0]?.model ?? '?'}|${flags}`;
+  return cpu;
 }
 
 /** The folder (inside `folder`) holding the copy made with these traits on this CPU. */
