@@ -19,6 +19,8 @@
  *   --strength X         Apply Concept Mask strength for the fidelity conditions (default 1: shut)
  *   --rounds N           repeated extraction after shutting: N rounds of --steps, each adding top-fraction/N
  *                        (default 1, the paper's A2; with N > 1 the sparsity sweeps are skipped)
+ *   --prompt-template T  Extract Concept's training prompt with {identifier} and {class} (default "photo of a {identifier} {class}", the paper's)
+ *   --prior-cfg X        guidance of the generated prior images (default 7.5)
  *   --subjects a,b,…     subject names (default all; --quick green-dotted-star,red-striped-square)
  *   --sweep-subjects N   how many of them get the sparsity sweeps (0: none)
  *   --refine-steps N     merge refinement steps (default 300; --quick 10)
@@ -31,7 +33,7 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type ExtractSettings, MAX_ROUNDS } from '../src/cones/extract/protocol.js';
+import { type ExtractSettings, MAX_ROUNDS, PRIOR_CFG_RANGE } from '../src/cones/extract/protocol.js';
 import { WorkerRuntime } from '../src/runtime/worker-runtime.js';
 import { openCheckpoint } from '../src/sd/checkpoint/checkpoint.js';
 import { ensureDemoCheckpoint } from '../src/sd/tiny-model.js';
@@ -79,6 +81,8 @@ function options(argv: string[]): Parsed {
       scope: { type: 'string' },
       strength: { type: 'string' },
       rounds: { type: 'string' },
+      'prompt-template': { type: 'string' },
+      'prior-cfg': { type: 'string' },
       subjects: { type: 'string' },
       'sweep-subjects': { type: 'string' },
       'refine-steps': { type: 'string' },
@@ -115,6 +119,9 @@ function options(argv: string[]): Parsed {
   }
   const rounds = intOption('rounds', values.rounds, 1, 1, MAX_ROUNDS);
   if (rounds > 1) extraction.rounds = rounds;
+  if (values['prompt-template'] !== undefined) extraction.promptTemplate = values['prompt-template'];
+  if (values['prior-cfg'] !== undefined)
+    extraction.priorCfg = numberOption('prior-cfg', values['prior-cfg'], 0, PRIOR_CFG_RANGE);
   const strength = numberOption('strength', values.strength, base.strength, positiveUpTo(1));
   const pairs = values['no-pairs'] ? [] : pairsFor(subjects, base.pairs);
   const settings: ConesEvalSettings = {

@@ -149,12 +149,14 @@ async function child(
       sqrtAlphaBar: new Float32Array([0.8, 0.5]),
       sqrtOneMinusAlphaBar: new Float32Array([0.6, 0.866]),
     };
+    // Timed apart: what a first extraction waits for before its first step (graph build or cached copy,
+    // session creation), then the step itself.
+    const shape = { batch: B, height: 32, width: 32, scope: 'cross-attention' } as const;
+    await measure('Cones training graph + session ready (32×32, batch 2)', () => training.training(shape), 0);
+    const runner = await training.training(shape);
     await measure(
       'Cones training step 32×32 latent (batch 2, cross-attention)',
-      async () => {
-        const runner = await training.training({ batch: B, height: 32, width: 32, scope: 'cross-attention' });
-        return runner.run(inputs);
-      },
+      () => runner.run(inputs),
       full ? 0 : reps,
     );
     mark('UNet at every size + training graph');

@@ -6,7 +6,7 @@
  */
 import { applyConceptMask } from '../../src/cones/apply.js';
 import type { Concept } from '../../src/cones/concept.js';
-import { priorPrompt } from '../../src/cones/extract/protocol.js';
+import { instancePrompt, priorCfgOf, priorPrompt } from '../../src/cones/extract/protocol.js';
 import type { ConceptScope } from '../../src/cones/layers.js';
 import type { RuntimeClient } from '../../src/runtime/task-map.js';
 import { SD_TASKS } from '../../src/sd/pipeline/protocol.js';
@@ -81,6 +81,9 @@ export interface ExtractionFacts {
   topFraction: number;
   scope: ConceptScope;
   priorCount: number;
+  /** The training prompt (Extract Concept's template filled in) and the prior images' guidance. */
+  instancePrompt: string;
+  priorCfg: number;
   identifier: string;
   classNoun: string;
   seconds: number;
@@ -327,6 +330,8 @@ class Experiment {
       topFraction: e.settings.topFraction,
       scope: e.settings.scope,
       priorCount: e.settings.priorCount,
+      instancePrompt: instancePrompt(subject.identifier, classNounOf(subject), e.settings.promptTemplate),
+      priorCfg: priorCfgOf(e.settings),
       identifier: subject.identifier,
       classNoun: classNounOf(subject),
       seconds: e.seconds,

@@ -108,7 +108,7 @@ export function markdownReport(r: ConesEvalReport): string {
       `## ${sub.subject.name}${sub.heldOut ? ' (held out of training)' : ''}`,
       '',
       `Extract Concept: identifier "${e.identifier}", class "${e.classNoun}", ${e.steps} steps${e.rounds > 1 ? ` × ${e.rounds} rounds (repeated after shutting)` : ''}, ρ ${e.learningRate}, ` +
-        `top ${e.topFraction * 100} %, ${e.scope}, ${e.priorCount} prior images from the model; ` +
+        `top ${e.topFraction * 100} %, ${e.scope}, training prompt "${e.instancePrompt}", ${e.priorCount} prior images from the model at CFG ${e.priorCfg}; ` +
         `${e.cached ? 'cached' : `${e.seconds.toFixed(1)} s`}; loss first/last step ${e.firstLoss?.toPrecision(4) ?? '–'} / ${e.lastLoss?.toPrecision(4) ?? '–'}; ` +
         `M_p > 0 for ${(e.positiveShare * 100).toFixed(1)} % of the ${e.parameters.toLocaleString('en-US')} searched weights; ` +
         `${e.neurons.toLocaleString('en-US')} concept neurons, file ${kib(e.fileBytes)}.` +

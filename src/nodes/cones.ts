@@ -11,11 +11,14 @@ import type { Concept } from '../cones/concept.js';
 import {
   CONES_TASKS,
   DEFAULT_EXTRACT_SETTINGS as D,
+  DEFAULT_PROMPT_TEMPLATE,
   DEFAULT_ROUNDS,
   type ExtractPayload,
   type ExtractSettings,
   extractionHash,
   MAX_ROUNDS,
+  PRIOR_CFG_RANGE,
+  PRIOR_SAMPLING,
   settingsProblem,
 } from '../cones/extract/protocol.js';
 import { CONCEPT_SCOPES, type ConceptScope } from '../cones/layers.js';
@@ -72,6 +75,12 @@ export function extractSettingsFromInputs(inputs: Record<string, unknown>): Extr
     ...(inputs.rounds === undefined || Number(inputs.rounds) === DEFAULT_ROUNDS
       ? {}
       : { rounds: Number(inputs.rounds) }),
+    ...(inputs.prompt_template === undefined || inputs.prompt_template === DEFAULT_PROMPT_TEMPLATE
+      ? {}
+      : { promptTemplate: String(inputs.prompt_template) }),
+    ...(inputs.prior_cfg === undefined || Number(inputs.prior_cfg) === PRIOR_SAMPLING.cfg
+      ? {}
+      : { priorCfg: Number(inputs.prior_cfg) }),
   };
 }
 
@@ -266,6 +275,22 @@ export const ConesExtractConcept: NodeDefinition = {
         max: MAX_ROUNDS,
         tooltip:
           "Repeated extraction after shutting. 1 = the paper's algorithm: one run of `steps`, then the top fraction (or every score above τ) at once. With N > 1 the run is split into N rounds of `steps` each; every round starts again from the model with the earlier rounds' neurons shut and adds its own 1/N of the top fraction (or the neurons above τ). On small models, where shutting 1 % at once overshoots, rounds keep the concept closer to the subject and disturb the rest less; time grows N-fold.",
+      },
+      prompt_template: {
+        type: 'STRING',
+        default: DEFAULT_PROMPT_TEMPLATE,
+        multiline: false,
+        tooltip:
+          'The training prompt, with {identifier} and {class} in it; the prior prompt is the same without the identifier. Keep the paper\'s "photo of a {identifier} {class}" unless your model was trained on another caption style; then write the prompt the way its captions read.',
+      },
+      prior_cfg: {
+        type: 'FLOAT',
+        default: PRIOR_SAMPLING.cfg,
+        min: PRIOR_CFG_RANGE.min,
+        max: PRIOR_CFG_RANGE.max,
+        step: 0.5,
+        tooltip:
+          'Guidance scale of the prior images generated from the base model (when prior_images is not connected). 7.5 as DreamBooth; 1 makes them the model\'s own unguided samples, which the training loss (unguided) already matches.',
       },
     },
   },

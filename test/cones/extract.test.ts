@@ -208,6 +208,44 @@ describe('Extract Concept (Algorithm A2) on the tiny model', () => {
     expect(r.concept.training?.priorLatents?.shape).toEqual([2, 4, 8, 8]);
   }, 120_000);
 
+  it('trains on a prompt template and priors drawn at another guidance, and records both', async () => {
+    const settings = tinySettings({
+      steps: 1,
+      promptTemplate: 'a photo of a {identifier} {class}',
+      priorCfg: 1,
+    });
+    const r = await runExtraction(
+      { ...extractPayload(m, cache()), keepTrainingData: true, settings },
+      taskContext(),
+    );
+    const plain = await runExtraction(
+      { ...extractPayload(m, cache()), keepTrainingData: true, settings: tinySettings({ steps: 1 }) },
+      taskContext(),
+    );
+    const d = r.concept.description;
+    expect(d.origin).toMatchObject({
+      instance_prompt: 'a photo of a sks ball',
+      prior_prompt: 'a photo of a ball',
+      hyper_parameters: { prior_cfg: 1 },
+    });
+    expect(plain.concept.description.origin).not.toHaveProperty('hyper_parameters.prior_cfg');
+    expect(r.concept.training?.instancePrompt).toBe('a photo of a sks ball');
+    // Other guidance (same prompt): other prior latents, not the cached ones drawn at 7.5.
+    const guided = await runExtraction(
+      {
+        ...extractPayload(m, cache()),
+        keepTrainingData: true,
+        settings: { ...settings, priorCfg: undefined },
+      },
+      taskContext(),
+    );
+    expect(guided.concept.training?.priorPrompt).toBe('a photo of a ball');
+    const priors = r.concept.training?.priorLatents?.data as Float32Array;
+    const guidedPriors = guided.concept.training?.priorLatents?.data as Float32Array;
+    expect(priors.length).toBe(guidedPriors.length);
+    expect(priors.some((v, i) => v !== guidedPriors[i])).toBe(true);
+  }, 120_000);
+
   it('extracts at a resolution that is a multiple of 8 but not of 64 (72 px: 9×9 latents)', async () => {
     const r = await runExtraction(
       {

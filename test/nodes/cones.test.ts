@@ -5,7 +5,12 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
-import { extractionHash, MAX_ROUNDS } from '../../src/cones/extract/protocol.js';
+import {
+  DEFAULT_PROMPT_TEMPLATE,
+  extractionHash,
+  MAX_ROUNDS,
+  PRIOR_SAMPLING,
+} from '../../src/cones/extract/protocol.js';
 import { createPromptService, type EnginePromptService } from '../../src/engine/prompt-service.js';
 import type { ApiPrompt } from '../../src/engine/service-types.js';
 import { readPngText } from '../../src/image/png-text.js';
@@ -121,6 +126,37 @@ describe('Cones nodes', () => {
     expect(extractSettingsFromInputs(inputs).rounds).toBeUndefined();
     expect(extractionHash(payload({ rounds: 1 }))).toBe(extractionHash(payload({})));
     expect(extractionHash(payload({ rounds: 2 }))).not.toBe(extractionHash(payload({})));
+  });
+
+  it('pass prompt_template and prior_cfg to extraction; their defaults are the same extraction as absent', () => {
+    const inputs = workflow('cones-single-subject.api.json')['3'].inputs as Record<string, unknown>;
+    const defaults = extractSettingsFromInputs({
+      ...inputs,
+      prompt_template: DEFAULT_PROMPT_TEMPLATE,
+      prior_cfg: PRIOR_SAMPLING.cfg,
+    });
+    expect(defaults).toEqual(extractSettingsFromInputs(inputs));
+    const chosen = extractSettingsFromInputs({
+      ...inputs,
+      prompt_template: 'a photo of a {identifier} {class}',
+      prior_cfg: 1,
+    });
+    expect(chosen.promptTemplate).toBe('a photo of a {identifier} {class}');
+    expect(chosen.priorCfg).toBe(1);
+  });
+
+  it('refuse a prompt_template without {identifier} or a prior_cfg out of range at validation', async () => {
+    const service = freshService();
+    for (const [input, value, message] of [
+      ['prompt_template', 'photo of a dog', /prompt_template must contain/],
+      ['prior_cfg', 0, /prior_cfg/],
+    ] as const) {
+      const bad = workflow('cones-single-subject.api.json');
+      (bad['3'].inputs as Record<string, unknown>)[input] = value;
+      const r = await service.queuePrompt({ client_id: 'cones-test', prompt: bad, extra_data: {} });
+      expect(r.ok).toBe(false);
+      expect(JSON.stringify(r)).toMatch(message);
+    }
   });
 
   it('run the two-subject example, and its PNG runs again on a data folder without concept files with identical pixels', async () => {

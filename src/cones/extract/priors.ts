@@ -14,11 +14,13 @@ import type { ExtractionStore } from './store.js';
 export async function generatedPriors(
   sessions: Sd1Sessions,
   store: ExtractionStore,
-  o: { fingerprint: string; prompt: string; count: number; resolution: number; seed: number },
+  { cfg, ...o }: { fingerprint: string; prompt: string; count: number; resolution: number; seed: number; cfg: number },
   report: { checkInterrupt(): void; progress(value: number, max: number): void; log(m: string): void },
 ): Promise<LatentSet> {
+  // The default guidance leaves the key as it was before the guidance could be chosen.
+  const sampling = { ...PRIOR_SAMPLING, cfg };
   const hash = createHash('sha256')
-    .update(JSON.stringify({ ...o, sampling: PRIOR_SAMPLING }))
+    .update(JSON.stringify({ ...o, sampling }))
     .digest('hex')
     .slice(0, 32);
   const h = o.resolution / 8;
@@ -57,7 +59,7 @@ export async function generatedPriors(
       latentShape: [1, 4, h, h],
       seed: o.seed + i,
       steps: PRIOR_SAMPLING.steps,
-      cfg: PRIOR_SAMPLING.cfg,
+      cfg,
       samplerName: PRIOR_SAMPLING.sampler,
       scheduler: PRIOR_SAMPLING.scheduler,
       denoise: 1,

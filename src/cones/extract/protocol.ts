@@ -39,6 +39,14 @@ export interface ExtractSettings {
    * will change. Extract Concept's optional `rounds` input; the Cones evaluation (issue #12) explores it.
    */
   rounds?: number;
+  /**
+   * The instance prompt with `{identifier}` and `{class}` in it (absent = DEFAULT_PROMPT_TEMPLATE, the
+   * paper's "photo of a sks dog"); the prior prompt is the same with the identifier left out. A model
+   * whose captions follow another template (the toy world's "a photo of a …") can be met on its own terms.
+   */
+  promptTemplate?: string;
+  /** Guidance scale of the generated prior images (absent = PRIOR_SAMPLING.cfg). */
+  priorCfg?: number;
 }
 
 export const DEFAULT_EXTRACT_SETTINGS: ExtractSettings = {
@@ -131,12 +139,28 @@ export interface ConesTasks {
   'cones.refine': TaskSpec<RefinePayload, RefineResult>;
 }
 
-export function instancePrompt(identifier: string, classNoun: string): string {
-  return `photo of a ${identifier} ${classNoun}`;
+export const DEFAULT_PROMPT_TEMPLATE = 'photo of a {identifier} {class}';
+export const MAX_PROMPT_TEMPLATE_LENGTH = 300;
+export const PRIOR_CFG_RANGE = { min: 1, max: 30 } as const;
+
+export function instancePrompt(identifier: string, classNoun: string, template = DEFAULT_PROMPT_TEMPLATE): string {
+  return template.replace('{identifier}', identifier).replace('{class}', classNoun);
 }
 
-export function priorPrompt(classNoun: string): string {
-  return `photo of a ${classNoun}`;
+/** The instance prompt without the identifier (and the space after it): "photo of a dog". */
+export function priorPrompt(classNoun: string, template = DEFAULT_PROMPT_TEMPLATE): string {
+  return template
+    .replace(/\{identifier\}\s*/, '')
+    .replace('{class}', classNoun)
+    .trim();
+}
+
+function occurrences(text: string, part: string): number {
+  return text.split(part).length - 1;
+}
+
+export function priorCfgOf(s: Pick<ExtractSettings, 'priorCfg'>): number {
+  return s.priorCfg ?? PRIOR_SAMPLING.cfg;
 }
 
 /** One round: the paper's A2 (what an absent `rounds` means). */
@@ -164,6 +188,18 @@ export function settingsProblem(s: ExtractSettings): string | null {
   if (!Number.isInteger(s.seed) || s.seed < 0) return `seed must be a non-negative integer, got ${s.seed}`;
   if (s.rounds !== undefined && !(Number.isInteger(s.rounds) && s.rounds >= 1 && s.rounds <= MAX_ROUNDS))
     return `rounds must be an integer from 1 to ${MAX_ROUNDS}, got ${s.rounds}`;
+  if (s.promptTemplate !== undefined) {
+    const t = s.promptTemplate;
+    if (occurrences(t, '{identifier}') !== 1 || occurrences(t, '{class}') !== 1)
+      return `prompt_template must contain {identifier} and {class} once each, got "${t}"`;
+    if (t.length > MAX_PROMPT_TEMPLATE_LENGTH)
+      return `prompt_template is ${t.length} characters long; at most ${MAX_PROMPT_TEMPLATE_LENGTH} are allowed`;
+  }
+  if (
+    s.priorCfg !== undefined &&
+    !(Number.isFinite(s.priorCfg) && s.priorCfg >= PRIOR_CFG_RANGE.min && s.priorCfg <= PRIOR_CFG_RANGE.max)
+  )
+    return `prior_cfg must be from ${PRIOR_CFG_RANGE.min} to ${PRIOR_CFG_RANGE.max}, got ${s.priorCfg}`;
   return null;
 }
 
@@ -207,8 +243,12 @@ export function extractionHash(
         s.resolution,
         s.seed,
         s.hflip,
-        // Absent for one round, so the keys of every earlier extraction stay valid.
+        // Absent at their defaults, so the keys of every earlier extraction stay valid.
         ...((s.rounds ?? DEFAULT_ROUNDS) !== DEFAULT_ROUNDS ? [s.rounds] : []),
+        ...((s.promptTemplate ?? DEFAULT_PROMPT_TEMPLATE) !== DEFAULT_PROMPT_TEMPLATE
+          ? [{ promptTemplate: s.promptTemplate }]
+          : []),
+        ...(priorCfgOf(s) !== PRIOR_SAMPLING.cfg ? [{ priorCfg: s.priorCfg }] : []),
       ],
       prior: PRIOR_SAMPLING,
     }),

@@ -26,6 +26,8 @@ import {
   type ExtractResult,
   extractionHash,
   instancePrompt,
+  PRIOR_SAMPLING,
+  priorCfgOf,
   priorPrompt,
   type RefinePayload,
   type RefineResult,
@@ -108,8 +110,8 @@ export async function runExtraction(p: ExtractPayload, ctx: TaskContext): Promis
       const contextSize = 77 * checkpoint.config.unet.contextDim;
       const check = () => ctx.checkInterrupt();
 
-      const iPrompt = instancePrompt(p.identifier, p.classNoun);
-      const pPrompt = priorPrompt(p.classNoun);
+      const iPrompt = instancePrompt(p.identifier, p.classNoun, s.promptTemplate);
+      const pPrompt = priorPrompt(p.classNoun, s.promptTemplate);
       const instance = await encodeImages(sessions, p.images, s.resolution, s.hflip, check);
       let prior: LatentSet | undefined;
       if (p.priorImages && p.priorImages.shape[0] > 0) {
@@ -124,6 +126,7 @@ export async function runExtraction(p: ExtractPayload, ctx: TaskContext): Promis
             count: s.priorCount,
             resolution: s.resolution,
             seed: s.seed,
+            cfg: priorCfgOf(s),
           },
           { checkInterrupt: check, progress: (v, max) => ctx.progress(v, max), log: (m) => ctx.log(m) },
         );
@@ -249,6 +252,7 @@ export async function runExtraction(p: ExtractPayload, ctx: TaskContext): Promis
             prior_count: p.priorImages ? 0 : s.priorCount,
             final_loss: Number(formatLoss(state!.losses)),
             ...(rounds > 1 ? { rounds } : {}),
+            ...(!p.priorImages && priorCfgOf(s) !== PRIOR_SAMPLING.cfg ? { prior_cfg: priorCfgOf(s) } : {}),
           },
           instance_prompt: iPrompt,
           prior_prompt: pPrompt,
