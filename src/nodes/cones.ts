@@ -290,7 +290,7 @@ export const ConesExtractConcept: NodeDefinition = {
         max: PRIOR_CFG_RANGE.max,
         step: 0.5,
         tooltip:
-          'Guidance scale of the prior images generated from the base model (when prior_images is not connected). 7.5 as DreamBooth; 1 makes them the model\'s own unguided samples, which the training loss (unguided) already matches.',
+          "Guidance scale of the prior images generated from the base model (when prior_images is not connected). 7.5 as DreamBooth; 1 makes them the model's own unguided samples, which the training loss (unguided) already matches.",
       },
     },
   },

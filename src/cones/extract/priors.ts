@@ -14,7 +14,10 @@ import type { ExtractionStore } from './store.js';
 export async function generatedPriors(
   sessions: Sd1Sessions,
   store: ExtractionStore,
-  { cfg, ...o }: { fingerprint: string; prompt: string; count: number; resolution: number; seed: number; cfg: number },
+  {
+    cfg,
+    ...o
+  }: { fingerprint: string; prompt: string; count: number; resolution: number; seed: number; cfg: number },
   report: { checkInterrupt(): void; progress(value: number, max: number): void; log(m: string): void },
 ): Promise<LatentSet> {
   // The default guidance leaves the key as it was before the guidance could be chosen.

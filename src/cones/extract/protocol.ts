@@ -143,7 +143,11 @@ export const DEFAULT_PROMPT_TEMPLATE = 'photo of a {identifier} {class}';
 export const MAX_PROMPT_TEMPLATE_LENGTH = 300;
 export const PRIOR_CFG_RANGE = { min: 1, max: 30 } as const;
 
-export function instancePrompt(identifier: string, classNoun: string, template = DEFAULT_PROMPT_TEMPLATE): string {
+export function instancePrompt(
+  identifier: string,
+  classNoun: string,
+  template = DEFAULT_PROMPT_TEMPLATE,
+): string {
   return template.replace('{identifier}', identifier).replace('{class}', classNoun);
 }
 
