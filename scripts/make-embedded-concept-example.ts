@@ -1,6 +1,6 @@
 /**
  * Re-makes the concept that examples/workflows/cones-embedded-concept.api.json carries: runs the
- * single-subject example (Extract Concept "sks star" on the green-dotted-star photos) on a fresh data
+ * single-subject example (Extract Concept "zwx ring" on the orange-striped-ring photos) on a fresh data
  * folder, takes the concept its Save Concept wrote and puts it, base64 with its SHA-256, into Load
  * Concept's `_meta.cones_concept`. Then it rewrites the UI twins (scripts/make-ui-examples.ts).
  *
@@ -21,7 +21,7 @@ import { createPromptService } from '../src/engine/prompt-service.js';
 import type { ApiPrompt } from '../src/engine/service-types.js';
 import { assetPath } from '../src/shared/assets.js';
 
-const CONCEPT_NAME = 'examples/sks_star.cones.safetensors';
+const CONCEPT_NAME = 'examples/zwx_ring.cones.safetensors';
 const CHECKPOINT_NAME = 'tiny-sd1-demo.safetensors';
 
 const { values } = parseArgs({ options: { checkpoint: { type: 'string' } } });

@@ -29,17 +29,31 @@ const SUBJECT_PHOTOS =
   'samples that come with cones-nodes (toy-world subjects, 4 photos each: green-dotted-star, orange-striped-ring, ' +
   'red-striped-square, blue-dotted-triangle, purple-plain-cross).';
 
-const EXTRACT =
+const extract = (identifier: string, classNoun: string, looks: string): string =>
   'Extract Concept finds the few neurons of the model that make this subject (its "concept neurons"), so ' +
-  'you can later ask for "a sks star" and get this star (small, green, dotted) rather than any star. The ' +
-  'identifier (sks) is a rare word that will name the subject; the class noun (star) says what it is.';
+  `you can later ask for "a ${identifier} ${classNoun}" and get this ${classNoun} (${looks}) rather than any ` +
+  `${classNoun}. The identifier (${identifier}) is a rare word that will name the subject; the class noun ` +
+  `(${classNoun}) says what it is.`;
+
+const CACHED =
+  'The seed is "fixed": finished results are cached, so pressing Queue again reuses the concept instead of ' +
+  'extracting it again (a new seed or setting extracts anew).';
+
+const SD15_EXTRACT =
+  'With a real SD 1.5 checkpoint one step at 512 px takes about a minute on a CPU and 13–18 GB of memory, ' +
+  'and a good concept needs hundreds of steps: use a GPU, or lower `resolution` to try it out.';
 
 const EXTRACT_TIME =
   'This is the slow part: about 6 seconds on a CPU with the demo model (4 steps at 64 px; the first run ' +
-  'also builds the training graph). With a real SD 1.5 checkpoint one step at 512 px takes about a minute on ' +
-  'a CPU and 13–18 GB of memory, and a good concept needs hundreds of steps: use a GPU, or lower ' +
-  '`resolution` to try it out. The seed is "fixed": finished results are cached, so pressing Queue again ' +
-  'reuses the concept instead of extracting it again (a new seed or setting extracts anew).';
+  `also builds the training graph). ${SD15_EXTRACT} ${CACHED}`;
+
+const SINGLE_EXTRACT_SETTINGS =
+  'The settings are the ones measured to bring the subject out on the demo model (docs/cones-toy-eval.md: the ' +
+  'whole subject right in about 4 of 5 pictures, against 1 in 16 without the concept): 10 rounds × 100 steps ' +
+  '(each round shuts its share of neurons before the next looks again), the training prompt written like the ' +
+  'demo\'s captions ("a photo of a {identifier} {class}"), and 8 prior images drawn without guidance ' +
+  '(prior_cfg 1). About 30–45 seconds on a CPU with the demo model (1,000 steps at 64 px; the first run also ' +
+  `builds the training graph). ${SD15_EXTRACT} ${CACHED}`;
 
 const generate = (subjects: string, names: string): string =>
   `Apply Concept Mask switches ${subjects} on in the model; the prompt names each subject by identifier ` +
@@ -90,8 +104,8 @@ export const exampleLayouts: ExampleLayout[] = [
           title: 'Learn the subject',
           color: YELLOW,
           note:
-            `${SUBJECT_PHOTOS} ${EXTRACT}\n${EXTRACT_TIME}\n` +
-            'Save Concept writes the concept to models/concepts/examples/sks_star_00001_.cones.safetensors, ' +
+            `${SUBJECT_PHOTOS} ${extract('zwx', 'ring', 'large, orange, striped')}\n${SINGLE_EXTRACT_SETTINGS}\n` +
+            'Save Concept writes the concept to models/concepts/examples/zwx_ring_00001_.cones.safetensors, ' +
             'so Load Concept can use it later without extracting again. Concept Info shows how many neurons ' +
             'the concept holds in each layer.',
           columns: [['2'], ['3'], ['5', '6']],
@@ -101,7 +115,7 @@ export const exampleLayouts: ExampleLayout[] = [
         {
           title: 'Generate with the subject',
           color: GREEN,
-          note: generate('the subject', '"sks star"'),
+          note: generate('the subject', '"zwx ring"'),
           columns: [['4', '22'], ['20', '21'], ['23'], ['24'], ['25']],
         },
       ],
@@ -115,7 +129,7 @@ export const exampleLayouts: ExampleLayout[] = [
         {
           title: 'Learn the first subject (qlv square)',
           color: YELLOW,
-          note: `${SUBJECT_PHOTOS} ${EXTRACT}\n${EXTRACT_TIME}`,
+          note: `${SUBJECT_PHOTOS} ${extract('qlv', 'square', 'large, red, striped')}\n${EXTRACT_TIME}`,
           columns: [['2'], ['3']],
         },
         {
@@ -158,7 +172,7 @@ export const exampleLayouts: ExampleLayout[] = [
           title: 'Load the subject (carried in this workflow)',
           color: YELLOW,
           note:
-            'No extraction here: the concept "sks star" (the single-subject example\'s) travels inside this workflow file (the extra ' +
+            'No extraction here: the concept "zwx ring" (the single-subject example\'s) travels inside this workflow file (the extra ' +
             'cones_concepts field), so Load Concept finds it even when models/concepts does not have the ' +
             'file. Pictures saved by this workflow carry it too. Concept Info shows its neurons per layer ' +
             'as text and a bar chart. Takes a second.',
@@ -169,7 +183,7 @@ export const exampleLayouts: ExampleLayout[] = [
         {
           title: 'Generate with the subject',
           color: GREEN,
-          note: generate('the subject', '"sks star"'),
+          note: generate('the subject', '"zwx ring"'),
           columns: [['4', '22'], ['20', '21'], ['23'], ['24'], ['25']],
         },
       ],

@@ -169,7 +169,7 @@ describe('the Cones UI examples', () => {
     const ui = read('cones-embedded-concept.ui.json') as Workflow;
     const fromUi = extractEmbeddedConcepts(ui);
     const fromApi = extractEmbeddedConcepts(read('cones-embedded-concept.api.json'));
-    expect([...fromUi.keys()]).toEqual(['examples/sks_star.cones.safetensors']);
+    expect([...fromUi.keys()]).toEqual(['examples/zwx_ring.cones.safetensors']);
     expect(fromUi).toEqual(fromApi);
     expect(Object.keys(ui.extra.cones_concepts as object)).toEqual([...fromApi.keys()]);
   });

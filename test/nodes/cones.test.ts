@@ -35,6 +35,14 @@ function freshService(): EnginePromptService {
   return service;
 }
 
+/** The single-subject example's Extract Concept inputs without its optional ones (rounds, prompt_template, prior_cfg). */
+function plainExtractInputs(): Record<string, unknown> {
+  const { rounds, prompt_template, prior_cfg, ...inputs } = workflow('cones-single-subject.api.json')['3']
+    .inputs as Record<string, unknown>;
+  expect([rounds, prompt_template, prior_cfg]).not.toContain(undefined);
+  return inputs;
+}
+
 async function runPrompt(service: EnginePromptService, prompt: ApiPrompt) {
   const queued = await service.queuePrompt({ client_id: 'cones-test', prompt, extra_data: {} });
   if (!queued.ok) throw new Error(JSON.stringify(queued));
@@ -113,7 +121,7 @@ describe('Cones nodes', () => {
   });
 
   it('pass the rounds input to extraction; absent and 1 are the same extraction', () => {
-    const inputs = workflow('cones-single-subject.api.json')['3'].inputs as Record<string, unknown>;
+    const inputs = plainExtractInputs();
     const payload = (extra: Record<string, unknown>) => ({
       checkpoint: { fingerprint: 'f' } as never,
       images: { data: new Float32Array(12), shape: [1, 2, 2, 3] },
@@ -129,7 +137,7 @@ describe('Cones nodes', () => {
   });
 
   it('pass prompt_template and prior_cfg to extraction; their defaults are the same extraction as absent', () => {
-    const inputs = workflow('cones-single-subject.api.json')['3'].inputs as Record<string, unknown>;
+    const inputs = plainExtractInputs();
     const defaults = extractSettingsFromInputs({
       ...inputs,
       prompt_template: DEFAULT_PROMPT_TEMPLATE,
@@ -181,7 +189,7 @@ describe('Cones nodes', () => {
     await ensureDemoInFolders(service.env, 'shipped');
     const entry = await runPrompt(service, workflow('cones-embedded-concept.api.json'));
     expect(existsSync(savedPng(service, entry, '25'))).toBe(true);
-    expect(JSON.stringify(entry.outputs['3'])).toMatch(/sks star/);
+    expect(JSON.stringify(entry.outputs['3'])).toMatch(/zwx ring/);
   }, 120_000);
 
   it('run the single-subject example through a real server with the scripted msgpack client', async () => {
@@ -206,9 +214,9 @@ describe('Cones nodes', () => {
         }),
       );
       expect(sizes).toContainEqual(['png', 64, 64]);
-      expect(existsSync(join(dataDir, 'input', 'green-dotted-star', '1.png'))).toBe(true);
+      expect(existsSync(join(dataDir, 'input', 'orange-striped-ring', '1.png'))).toBe(true);
       expect(
-        existsSync(join(dataDir, 'models', 'concepts', 'examples', 'sks_star_00001_.cones.safetensors')),
+        existsSync(join(dataDir, 'models', 'concepts', 'examples', 'zwx_ring_00001_.cones.safetensors')),
       ).toBe(true);
       expect(existsSync(join(dataDir, 'cache', 'cones', 'results'))).toBe(true);
     } finally {
