@@ -217,8 +217,8 @@ export function mergeRecords(records) {
 
 /**
  * Opens a workflow file the way a user does: the menu's Open entry (1.4-era front ends: Workflow → Open in the
- * top bar; current ones: the Comfy logo menu → File → Open), then the file chooser. Falls back to the
- * Ctrl+O shortcut. Resolves to the path taken.
+ * top bar; current ones: the Comfy logo menu → File → Open; older ones: the floating menu's Load button), then
+ * the file chooser. Falls back to the Ctrl+O shortcut. Resolves to the path taken.
  */
 export async function openWorkflowFile(page, file) {
   const visible = (locator) => locator.isVisible().catch(() => false);
@@ -246,6 +246,9 @@ export async function openWorkflowFile(page, file) {
     }
     await page.keyboard.press('Escape');
   }
+  // Front ends before 1.4 (and pre-1.0) keep the legacy floating menu, whose Load button opens the chooser.
+  const legacyLoad = page.locator('#comfy-load-button:visible').first();
+  if (await visible(legacyLoad)) return choose('legacy menu → Load', () => legacyLoad.click());
   await page.mouse.click(1500, 120);
   return choose('Ctrl+O shortcut', () => page.keyboard.press('Control+o'));
 }

@@ -286,6 +286,7 @@ try {
       return {
         infoId: info?.id,
         steps: widget(extract, 'steps').value,
+        rounds: widget(extract, 'rounds')?.value ?? 1,
         resolution: widget(extract, 'resolution').value,
         photoSize: (app.graph._nodes ?? app.graph.nodes)
           .find((n) => n.type === 'ConesLoadSubjectImages')
@@ -298,9 +299,10 @@ try {
       resolution: opts.resolution && Number(opts.resolution),
     },
   );
-  const steps = setup.steps;
+  // Repeated extraction reports its steps round after round: rounds × steps loss events and curve points.
+  const steps = setup.steps * setup.rounds;
   console.log(
-    `Extract Concept: ${steps} steps at ${setup.resolution} px (photos ${setup.photoSize} px)` +
+    `Extract Concept: ${setup.rounds > 1 ? `${setup.rounds} rounds × ` : ''}${setup.steps} steps at ${setup.resolution} px (photos ${setup.photoSize} px)` +
       `${opts.steps || opts.resolution ? ' — shrunk by --steps/--resolution' : ' — as in the example'}; Concept Info is node ${setup.infoId}`,
   );
   await frameNodes(page1);
