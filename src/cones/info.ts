@@ -76,7 +76,7 @@ export function conceptInfo(concept: Concept): ConceptInfo {
   const origin =
     d.origin.kind === 'merged'
       ? `merged (union of ${d.origin.sources.length}${d.origin.refine_steps > 0 ? `, refined ${d.origin.refine_steps} steps` : ''})`
-      : `extracted (${d.origin.hyper_parameters.steps} steps, lr ${d.origin.hyper_parameters.learning_rate}, ${
+      : `extracted (${extractedSteps(d.origin.hyper_parameters)}, lr ${d.origin.hyper_parameters.learning_rate}, ${
           d.origin.hyper_parameters.selection === 'top_fraction'
             ? `top ${(100 * (d.origin.hyper_parameters.top_fraction ?? 0)).toPrecision(3)}%`
             : `τ = ${d.origin.hyper_parameters.threshold}`
@@ -157,4 +157,10 @@ export function formatConceptInfo(info: ConceptInfo): string {
 /** The JSON shape printed by `concept info --json`. */
 export function conceptInfoJson(info: ConceptInfo): Record<string, unknown> {
   return { ...info };
+}
+
+/** "300 steps", or "10 rounds × 100 steps" for repeated extraction (hyper_parameters.rounds). */
+function extractedSteps(h: { steps: number; [key: string]: unknown }): string {
+  const rounds = typeof h.rounds === 'number' && h.rounds > 1 ? h.rounds : 1;
+  return rounds > 1 ? `${rounds} rounds × ${h.steps} steps` : `${h.steps} steps`;
 }

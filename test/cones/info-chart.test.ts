@@ -21,6 +21,17 @@ describe('concept info', () => {
     expect(text).toContain('in1 attn2.k');
   });
 
+  it('says how the concept was extracted: steps, or rounds × steps for repeated extraction', () => {
+    const concept = randomConcept({ seed: 4, density: 0.01 });
+    expect(formatConceptInfo(conceptInfo(concept))).toMatch(
+      /origin +extracted \(10 steps, lr 0\.00002, top 1\.00%\)/,
+    );
+    const origin = concept.description.origin;
+    if (origin.kind !== 'extracted') throw new Error('expected an extracted concept');
+    origin.hyper_parameters.rounds = 3;
+    expect(formatConceptInfo(conceptInfo(concept))).toMatch(/origin +extracted \(3 rounds × 10 steps, lr/);
+  });
+
   it('sizes a concept made in memory as it would be written', () => {
     const concept = randomConcept({ seed: 4, density: 0.01 });
     expect(conceptInfo(concept).fileBytes).toBe(encodeConcept(concept).bytes.length);
