@@ -18,6 +18,7 @@ import {
   identifierPrompt,
   isHeldOutSubject,
   pairPrompt,
+  spelledOutPairPrompt,
   renderSubjectPhotos,
   spelledOutPrompt,
   subjectBackgrounds,
@@ -144,6 +145,8 @@ export interface PairReport {
   refineSteps: number;
   refineSeconds: number;
   base: Share;
+  /** Both subjects' attributes spelled out in the prompt, base model: the pair's ceiling by prompt alone. */
+  spelledOut: Share;
   union: Share;
   refined: Share;
 }
@@ -449,19 +452,26 @@ class Experiment {
       prompt: pairPrompt(a, b, backgrounds[seed % backgrounds.length]),
       seed,
     }));
-    const both = async (model: SdModel) => {
-      const images = await this.draw(model, jobs);
+    const both = async (model: SdModel, run = jobs) => {
+      const images = await this.draw(model, run);
       return {
         images,
         share: share(images.filter((rgb) => showsBoth(readScene(rgb), a, b)).length, jobs.length),
       };
     };
     const base = await both(this.base);
+    const spelledOut = await both(
+      this.base,
+      jobs.map((j, i) => ({
+        ...j,
+        prompt: spelledOutPairPrompt(a, b, backgrounds[seeds[i] % backgrounds.length]),
+      })),
+    );
     const plain = await both(applyConceptMask(this.base, union));
     const refinedRun = await both(applyConceptMask(this.base, refined));
     const prompt = pairPrompt(a, b, '{bg}' as BackgroundColour);
     this.log(
-      `  pair "${prompt}": both correct base ${pct(base.share)}, union ${pct(plain.share)}, refined ${pct(refinedRun.share)}`,
+      `  pair "${prompt}": both correct base ${pct(base.share)}, spelled out ${pct(spelledOut.share)}, union ${pct(plain.share)}, refined ${pct(refinedRun.share)}`,
     );
     grid.push(
       { caption: `merged (union): ${prompt}`, images: plain.images.slice(0, this.s.gridSeeds) },
@@ -476,6 +486,7 @@ class Experiment {
       refineSteps: this.s.refineSteps,
       refineSeconds,
       base: base.share,
+      spelledOut: spelledOut.share,
       union: plain.share,
       refined: refinedRun.share,
     };

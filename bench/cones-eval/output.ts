@@ -146,11 +146,11 @@ export function markdownReport(r: ConesEvalReport): string {
     lines.push(
       '## Multi-subject (Merge Concepts; both subjects correct, each as a different read object)',
       '',
-      '| subjects | prompt | base model | plain union | refined (steps, s) |',
-      '|---|---|---:|---:|---:|',
+      '| subjects | prompt | base model | attributes spelled out (base model) | plain union | refined (steps, s) |',
+      '|---|---|---:|---:|---:|---:|',
       ...r.pairs.map(
         (p) =>
-          `| ${p.subjects.join(' + ')} | ${p.prompt} | ${p1(p.base)} | ${p1(p.union)} | ${p1(p.refined)} (${p.refineSteps}, ${p.refineSeconds.toFixed(1)} s) |`,
+          `| ${p.subjects.join(' + ')} | ${p.prompt} | ${p1(p.base)} | ${p1(p.spelledOut)} | ${p1(p.union)} | ${p1(p.refined)} (${p.refineSteps}, ${p.refineSeconds.toFixed(1)} s) |`,
       ),
       '',
     );

@@ -49,7 +49,7 @@ const EXTRACT_TIME =
 
 const SINGLE_EXTRACT_SETTINGS =
   'The settings are the ones measured to bring the subject out on the demo model (docs/cones-toy-eval.md: the ' +
-  'whole subject right in about 4 of 5 pictures, against 1 in 16 without the concept): 10 rounds × 100 steps ' +
+  'whole subject right in 62 % of pictures, against 3 % without the concept): 10 rounds × 100 steps ' +
   '(each round shuts its share of neurons before the next looks again), the training prompt written like the ' +
   'demo\'s captions ("a photo of a {identifier} {class}"), and 8 prior images drawn without guidance ' +
   '(prior_cfg 1). About 30–45 seconds on a CPU with the demo model (1,000 steps at 64 px; the first run also ' +

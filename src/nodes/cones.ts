@@ -281,7 +281,7 @@ export const ConesExtractConcept: NodeDefinition = {
         default: DEFAULT_PROMPT_TEMPLATE,
         multiline: false,
         tooltip:
-          'The training prompt, with {identifier} and {class} in it; the prior prompt is the same without the identifier. Keep the paper\'s "photo of a {identifier} {class}" unless your model was trained on another caption style; then write the prompt the way its captions read.',
+          'The training prompt, with {identifier} and {class} in it; the prior prompt is the same without the identifier. Keep the paper\'s "photo of a {identifier} {class}" unless your model was trained on another caption style; then write the prompt the way its captions read (the demo model: "a photo of a {identifier} {class}", which with prior_cfg 1 and rounds 10 brings its subjects out; docs/cones-toy-eval.md).',
       },
       prior_cfg: {
         type: 'FLOAT',

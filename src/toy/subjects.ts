@@ -127,6 +127,14 @@ export function spelledOutPrompt(s: ToySubject, background: BackgroundColour): s
   return captionFor({ background, objects: [objectOf(s, 0.5, 0.5, 0.5)] }, 'full');
 }
 
+/** Both subjects spelled out in one training-style caption: the best a prompt alone does for the pair. */
+export function spelledOutPairPrompt(a: ToySubject, b: ToySubject, background: BackgroundColour): string {
+  return captionFor(
+    { background, objects: [objectOf(a, 0.3, 0.3, 0.5), objectOf(b, 0.7, 0.7, 0.3)] },
+    'full',
+  );
+}
+
 /** Two subjects named together: "a photo of a sks star and a zwx ring on a white background". */
 export function pairPrompt(a: ToySubject, b: ToySubject, background: BackgroundColour): string {
   const first = classPrompt(a, undefined, a.identifier);

@@ -9,6 +9,7 @@ import {
   identifierPrompt,
   isHeldOutSubject,
   pairPrompt,
+  spelledOutPairPrompt,
   renderSubjectPhotos,
   SUBJECT_PHOTO_COUNT,
   SUBJECT_PHOTO_SEED,
@@ -94,6 +95,9 @@ describe('toy-world subjects', () => {
     );
     expect(pairPrompt(star, ring, 'white')).toBe(
       'a photo of a sks star and a zwx ring on a white background',
+    );
+    expect(spelledOutPairPrompt(ring, star, 'blue')).toBe(
+      'a photo of a large orange striped ring and a small green dotted star on a blue background',
     );
   });
 });
