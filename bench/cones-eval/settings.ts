@@ -53,10 +53,11 @@ export const FULL_CONES_EVAL: ConesEvalSettings = {
     scopes: ['cross-attention K/V', 'all attention K/V'],
     seeds: 128,
   },
+  // The ring + cross pair is the one whose subjects the demo model can both draw (docs/cones-toy-eval.md, run 3).
   pairs: [
     ['green-dotted-star', 'orange-striped-ring'],
     ['red-striped-square', 'blue-dotted-triangle'],
-    ['purple-plain-cross', 'green-dotted-star'],
+    ['orange-striped-ring', 'purple-plain-cross'],
   ],
   refineSteps: 300,
   strengths: [0.25, 0.5, 0.75, 1],
