@@ -448,25 +448,18 @@ class Experiment {
     );
     const backgrounds = subjectBackgrounds(a).filter((bg) => bg !== b.colour);
     const seeds = seedsFrom(0, this.s.seeds);
-    const jobs = seeds.map((seed) => ({
-      prompt: pairPrompt(a, b, backgrounds[seed % backgrounds.length]),
-      seed,
-    }));
+    const jobsFor = (prompt: typeof pairPrompt) =>
+      seeds.map((seed) => ({ prompt: prompt(a, b, backgrounds[seed % backgrounds.length]), seed }));
+    const jobs = jobsFor(pairPrompt);
     const both = async (model: SdModel, run = jobs) => {
       const images = await this.draw(model, run);
       return {
         images,
-        share: share(images.filter((rgb) => showsBoth(readScene(rgb), a, b)).length, jobs.length),
+        share: share(images.filter((rgb) => showsBoth(readScene(rgb), a, b)).length, run.length),
       };
     };
     const base = await both(this.base);
-    const spelledOut = await both(
-      this.base,
-      jobs.map((j, i) => ({
-        ...j,
-        prompt: spelledOutPairPrompt(a, b, backgrounds[seeds[i] % backgrounds.length]),
-      })),
-    );
+    const spelledOut = await both(this.base, jobsFor(spelledOutPairPrompt));
     const plain = await both(applyConceptMask(this.base, union));
     const refinedRun = await both(applyConceptMask(this.base, refined));
     const prompt = pairPrompt(a, b, '{bg}' as BackgroundColour);

@@ -1,5 +1,6 @@
 /** Concept info: counts per layer, sparsity, bytes on disk and compression ratio (node + CLI). */
 import { type Concept, conceptLabel, numel, totalCount, totalParameters } from './concept.js';
+import { stepsText } from './extract/protocol.js';
 import { encodeConcept } from './file.js';
 import { parseKvWeightKey, shortWeightName } from './layers.js';
 
@@ -76,7 +77,7 @@ export function conceptInfo(concept: Concept): ConceptInfo {
   const origin =
     d.origin.kind === 'merged'
       ? `merged (union of ${d.origin.sources.length}${d.origin.refine_steps > 0 ? `, refined ${d.origin.refine_steps} steps` : ''})`
-      : `extracted (${extractedSteps(d.origin.hyper_parameters)}, lr ${d.origin.hyper_parameters.learning_rate}, ${
+      : `extracted (${stepsText(d.origin.hyper_parameters.steps, roundsOf(d.origin.hyper_parameters))}, lr ${d.origin.hyper_parameters.learning_rate}, ${
           d.origin.hyper_parameters.selection === 'top_fraction'
             ? `top ${(100 * (d.origin.hyper_parameters.top_fraction ?? 0)).toPrecision(3)}%`
             : `τ = ${d.origin.hyper_parameters.threshold}`
@@ -159,8 +160,7 @@ export function conceptInfoJson(info: ConceptInfo): Record<string, unknown> {
   return { ...info };
 }
 
-/** "300 steps", or "10 rounds × 100 steps" for repeated extraction (hyper_parameters.rounds). */
-function extractedSteps(h: { steps: number; [key: string]: unknown }): string {
-  const rounds = typeof h.rounds === 'number' && h.rounds > 1 ? h.rounds : 1;
-  return rounds > 1 ? `${rounds} rounds × ${h.steps} steps` : `${h.steps} steps`;
+/** hyper_parameters.rounds of a concept from repeated extraction (files from other tools may lack it). */
+function roundsOf(h: { [key: string]: unknown }): number | undefined {
+  return typeof h.rounds === 'number' ? h.rounds : undefined;
 }

@@ -20,6 +20,7 @@ import {
   PRIOR_CFG_RANGE,
   PRIOR_SAMPLING,
   settingsProblem,
+  stepsText,
 } from '../cones/extract/protocol.js';
 import { CONCEPT_SCOPES, type ConceptScope } from '../cones/layers.js';
 import { scaleImage } from '../image/resize.js';
@@ -82,12 +83,6 @@ export function extractSettingsFromInputs(inputs: Record<string, unknown>): Extr
       ? {}
       : { priorCfg: Number(inputs.prior_cfg) }),
   };
-}
-
-/** "300 steps", or "3 rounds × 100 steps" for repeated extraction. */
-function stepsText(s: ExtractSettings): string {
-  const rounds = s.rounds ?? DEFAULT_ROUNDS;
-  return rounds > 1 ? `${rounds} rounds × ${s.steps} steps` : `${s.steps} steps`;
 }
 
 function neuronCount(concept: Concept): number {
@@ -376,7 +371,7 @@ export const ConesExtractConcept: NodeDefinition = {
     const total = neuronCount(result.concept);
     const text = result.cached
       ? `reused cached extraction ${result.hash}: ${total} concept neurons`
-      : `extracted ${total} concept neurons in ${stepsText(settings)}${result.resumedFrom > 0 ? ` (resumed at step ${result.resumedFrom})` : ''}`;
+      : `extracted ${total} concept neurons in ${stepsText(settings.steps, settings.rounds)}${result.resumedFrom > 0 ? ` (resumed at step ${result.resumedFrom})` : ''}`;
     ctx.log(`cones: ${text}`);
     return { outputs: [result.concept], ui: { text: [text] } };
   },

@@ -169,6 +169,11 @@ export function priorCfgOf(s: Pick<ExtractSettings, 'priorCfg'>): number {
 
 /** One round: the paper's A2 (what an absent `rounds` means). */
 export const DEFAULT_ROUNDS = 1;
+
+/** "300 steps", or "10 rounds × 100 steps" for repeated extraction. */
+export function stepsText(steps: number, rounds: number = DEFAULT_ROUNDS): string {
+  return rounds > 1 ? `${rounds} rounds × ${steps} steps` : `${steps} steps`;
+}
 export const MAX_ROUNDS = 20;
 
 /** Why these settings cannot run (null when they can). */
