@@ -10,6 +10,7 @@
 import { describe, expect, it } from 'vitest';
 import { Builder } from '../../src/onnx/builder.js';
 import { ONNX_DTYPE } from '../../src/onnx/dtype.js';
+import { grad } from '../../src/onnx/grad.js';
 import type { Value } from '../../src/onnx/ir.js';
 import { nearestSourceIndices } from '../../src/onnx/ops/shape.js';
 import { encodeModel } from '../../src/onnx/serialize.js';
@@ -73,6 +74,11 @@ const cases: Record<string, GradCase> = {
     inputs: { a: { shape: [2, 3, 4, 5] }, b: { shape: [3, 5, 2] } },
     wrt: ['a', 'b'],
     build: (b, x) => b.matmul(x.a, x.b),
+  },
+  'MatMul by a 2-D right operand (∂x as one Gemm with transB)': {
+    inputs: { a: { shape: [2, 3, 4, 5] }, w: { shape: [5, 3] } },
+    wrt: ['a', 'w'],
+    build: (b, x) => b.matmul(x.a, x.w),
   },
   'Linear with weight and bias gradients': {
     inputs: { x: { shape: [2, 3, 6] }, w: { shape: [4, 6] }, bias: { shape: [4] } },
@@ -277,5 +283,24 @@ describe('nearest resize to a size (PyTorch legacy nearest, F.interpolate(size=�
     } finally {
       await s.release();
     }
+  });
+});
+
+describe('∂x through a constant weight reads the weight in place', () => {
+  it('emits no Transpose of a weight initializer (ORT would constant-fold it into a private copy of the weight)', () => {
+    const b = new Builder('matmul_weight_grad');
+    const x = b.input('x', 'float32', [2, 3, 4]);
+    const w = b.initializer(
+      'w',
+      new Float32Array(4 * 5).map((_, i) => Math.sin(i)),
+      [4, 5],
+    );
+    const y = b.matmul(b.tanh(x), w);
+    const loss = b.reduceSum(b.mul(y, y), [0, 1, 2], false);
+    grad(b, loss, [x], { names: ['grad_x'] });
+    const readers = b.graph.nodes.filter((n) => n.inputs.includes(w.name));
+    expect(readers.map((n) => n.op).sort()).toEqual(['Gemm', 'MatMul']);
+    const gemm = readers.find((n) => n.op === 'Gemm')!;
+    expect(gemm.attrs.transB).toEqual({ i: 1 });
   });
 });

@@ -33,11 +33,33 @@ export function linear(b: GraphBuilder, x: Value, weight: Value, bias?: Value, h
   return bias ? add(b, y, bias, hint) : y;
 }
 
+/**
+ * x2 [m, k] · wᵀ for a 2-D w [n, k], as one Gemm with transB. Used for ∂/∂x through a weight: the
+ * plain MatMul(g, Transpose(w)) makes ORT constant-fold the Transpose of a weight initializer into a
+ * private copy (anonymous memory, a second copy of every linear weight in a training session), where
+ * Gemm reads w in place (mapped from its file when pre-packing is off).
+ */
+function matmulTransposedWeight(b: GraphBuilder, x2: Value, w: Value, hint: string): Value {
+  const [m, k] = x2.shape;
+  const [n, k2] = w.shape;
+  if (x2.shape.length !== 2 || w.shape.length !== 2 || k !== k2)
+    throw new Error(`gemm ${formatShape(x2.shape)} · ${formatShape(w.shape)}ᵀ: shapes do not fit`);
+  return b.emit1('Gemm', [x2, w], { dtype: x2.dtype, shape: [m, n] }, { transB: { i: 1 } }, hint);
+}
+
 defineGrad('MatMul', (c, [g]) => {
   if (!g) return [];
   const x = c.x(0);
   const y = c.x(1);
-  const gx = c.needs(0) ? unbroadcast(c.b, matmul(c.b, g, swapLast(c.b, y)), x.shape) : undefined;
+  let gx: Value | undefined;
+  if (c.needs(0) && y.shape.length === 2) {
+    // A 2-D right operand (a weight): x's batch axes are g's, so flatten them into one Gemm.
+    const [k, n] = y.shape;
+    const rows = g.shape.slice(0, -1).reduce((p, d) => p * d, 1);
+    const g2 = reshapeRaw(c.b, g, [rows, n]);
+    gx = reshapeRaw(c.b, matmulTransposedWeight(c.b, g2, y, 'matmul_grad_x'), [...g.shape.slice(0, -1), k]);
+    gx = unbroadcast(c.b, gx, x.shape);
+  } else if (c.needs(0)) gx = unbroadcast(c.b, matmul(c.b, g, swapLast(c.b, y)), x.shape);
   let gy: Value | undefined;
   if (c.needs(1)) {
     if (y.shape.length === 2) {
