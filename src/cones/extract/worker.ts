@@ -49,6 +49,7 @@ async function trainingRunner(
   side: number,
   scope: ConceptScope,
   keys: readonly string[],
+  log: (message: string) => void,
 ): Promise<TrainingRunner> {
   const runner = await sessions.training({
     batch,
@@ -60,6 +61,10 @@ async function trainingRunner(
   if (graphKeys !== [...keys].sort().join('\n'))
     throw new Error(
       `the training graph's K/V weights do not match the checkpoint's in scope '${scope}' (its tensors and its inferred UNet config disagree)`,
+    );
+  if (runner.samplesPerRun < batch)
+    log(
+      `cones: each step's ${batch} samples run as ${batch / runner.samplesPerRun} runs of ${runner.samplesPerRun} (training activation budget)`,
     );
   return runner;
 }
@@ -141,7 +146,7 @@ export async function runExtraction(p: ExtractPayload, ctx: TaskContext): Promis
       // The encoders (and the prior-sampling UNet, a full copy of the weights) are done with: give their
       // memory to the training session. They reopen from the graph cache when next needed.
       await releaseSessions();
-      const runner = await trainingRunner(trainingSessions, batch, side, s.scope, keys);
+      const runner = await trainingRunner(trainingSessions, batch, side, s.scope, keys, (m) => ctx.log(m));
 
       const sizes = new Map(keys.map((k) => [k, shapes.get(k)![0] * shapes.get(k)![1]] as const));
       const rounds = s.rounds ?? DEFAULT_ROUNDS;
@@ -352,7 +357,7 @@ export async function runRefinement(p: RefinePayload, ctx: TaskContext): Promise
         prior,
         instanceContext: await encodePrompt(sessions, t.instancePrompt),
         priorContext: prior ? await encodePrompt(sessions, t.priorPrompt ?? '') : undefined,
-        runner: await trainingRunner(training, batch, side, scope, keys),
+        runner: await trainingRunner(training, batch, side, scope, keys, (m) => ctx.log(m)),
       });
     }
     const free = new Map(p.merged.layers.map((l) => [l.key, l.indices] as const));

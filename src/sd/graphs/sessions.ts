@@ -35,6 +35,7 @@ import {
   TRAINING_INPUTS,
   TRAINING_LOSS,
   type TrainingGraphOptions,
+  trainingSamplesPerRun,
 } from './training.js';
 import { buildUnetGraph, UNET_INPUTS, UNET_OUTPUT, type UnetGraphOptions } from './unet.js';
 import {
@@ -49,7 +50,7 @@ import {
 import { type GraphDType, loadWeights, storedWeights, type WeightReader, type Weights } from './weights.js';
 
 /** Bump when a builder here changes the graph it emits for the same options. */
-export const SD1_GRAPHS_VERSION = 3;
+export const SD1_GRAPHS_VERSION = 4;
 
 /** Bump when what a weight folder holds changes (2: the UNet's 2-D weights also transposed). */
 const WEIGHT_FOLDER_LAYOUT = 2;
@@ -138,10 +139,16 @@ export interface TrainingRunInputs {
 
 export interface TrainingRunner extends GraphRunnerInfo {
   readonly kvKeys: readonly string[];
+  /** Samples each session run takes (the graph's batch); a step of more runs several and adds them. */
+  readonly samplesPerRun: number;
   run(inputs: TrainingRunInputs): Promise<{ loss: number; grads: Map<string, FloatData> }>;
 }
 
-export type TrainingRunnerOptions = Omit<TrainingGraphOptions, 'dtype'> & { dtype?: 'float32' | 'float64' };
+export type TrainingRunnerOptions = Omit<TrainingGraphOptions, 'dtype'> & {
+  dtype?: 'float32' | 'float64';
+  /** Samples per session run, a divisor of `batch` (default: `trainingSamplesPerRun` under its default budget). */
+  samplesPerRun?: number;
+};
 
 /** Graph builds and sessions for one checkpoint; see README.md in this folder. */
 export class Sd1Sessions {
@@ -302,18 +309,27 @@ export class Sd1Sessions {
     );
   }
 
-  /** The Cones training graph (loss + ∂loss/∂ξ); float32 by default whatever the inference dtype. */
+  /**
+   * The Cones training graph (loss + ∂loss/∂ξ); float32 by default whatever the inference dtype. A batch
+   * whose activations would exceed the budget runs as `samplesPerRun`-sample runs of one graph built at
+   * that batch, their losses and gradients added (see `trainingSamplesPerRun`).
+   */
   training(opts: TrainingRunnerOptions): Promise<TrainingRunner> {
     const u = this.config.unet;
     const dtype = opts.dtype ?? 'float32';
     const L = opts.contextLength ?? 77;
     const B = opts.batch;
-    const latentShape = [B, u.inChannels, opts.height, opts.width];
+    const per = opts.samplesPerRun ?? trainingSamplesPerRun(u.modelChannels, B, opts.height, opts.width);
+    if (!Number.isInteger(per) || per < 1 || B % per !== 0)
+      return Promise.reject(new Error(`samplesPerRun must divide the batch (${B}), got ${per}`));
+    const latentShape = [per, u.inChannels, opts.height, opts.width];
+    const latentSize = u.inChannels * opts.height * opts.width;
+    const contextSize = L * u.contextDim;
     const recompute = opts.recomputeAttention ?? 'self';
     const key = this.key(
       'unet-train-kv',
       dtype,
-      { latents: latentShape, context: [B, L, u.contextDim] },
+      { latents: latentShape, context: [per, L, u.contextDim] },
       {
         scope: opts.scope,
         recompute,
@@ -322,42 +338,71 @@ export class Sd1Sessions {
     );
     const kv = kvWeights(u, opts.scope);
     const build = (w: Parameters<typeof buildTrainingGraph>[1]) => {
-      const g = buildTrainingGraph(this.config, w, { ...opts, dtype }).builder.graph;
+      const g = buildTrainingGraph(this.config, w, { ...opts, batch: per, dtype }).builder.graph;
       return dtype === 'float64' ? lowerForFloat64(g) : g;
     };
-    return this.runner(key, 'unet', build, (info) => {
-      const ones = onesFor(
-        dtype,
-        kv.map((k) => k.shape[0] * k.shape[1]),
-      );
-      return {
-        ...info,
-        kvKeys: kv.map((k) => k.key),
-        run: async (inp: TrainingRunInputs) => {
-          const vec = (data: FloatData) => ({ dtype, shape: [B], data });
-          const feeds: Record<string, TensorValue> = {
-            [TRAINING_INPUTS.latents]: { dtype, shape: latentShape, data: inp.latents },
-            [TRAINING_INPUTS.noise]: { dtype, shape: latentShape, data: inp.noise },
-            [TRAINING_INPUTS.timestep]: vec(inp.timestep),
-            [TRAINING_INPUTS.context]: { dtype, shape: [B, L, u.contextDim], data: inp.context },
-            [TRAINING_INPUTS.lossWeight]: vec(inp.lossWeight),
-            [TRAINING_INPUTS.sqrtAlphaBar]: vec(inp.sqrtAlphaBar),
-            [TRAINING_INPUTS.sqrtOneMinusAlphaBar]: vec(inp.sqrtOneMinusAlphaBar),
-          };
-          checkKnownKeys(inp.xi, kv, 'xi');
-          for (const k of kv)
-            feeds[kvInputName(k.key)] = {
-              dtype,
-              shape: k.shape,
-              data: inp.xi?.get(k.key) ?? onesView(ones, k.shape),
-            };
-          const out = await info.session.run(feeds);
-          const grads = new Map<string, FloatData>();
-          for (const k of kv) grads.set(k.key, out[kvGradName(k.key)].data as FloatData);
-          return { loss: Number(out[TRAINING_LOSS].data[0]), grads };
+    const runOnce = async (
+      info: GraphRunnerInfo,
+      inp: TrainingRunInputs,
+      ones: TensorData,
+      first: number,
+    ) => {
+      const at = (data: FloatData, size: number) => data.subarray(first * size, (first + per) * size);
+      const vec = (data: FloatData) => ({ dtype, shape: [per], data: at(data, 1) });
+      const feeds: Record<string, TensorValue> = {
+        [TRAINING_INPUTS.latents]: { dtype, shape: latentShape, data: at(inp.latents, latentSize) },
+        [TRAINING_INPUTS.noise]: { dtype, shape: latentShape, data: at(inp.noise, latentSize) },
+        [TRAINING_INPUTS.timestep]: vec(inp.timestep),
+        [TRAINING_INPUTS.context]: {
+          dtype,
+          shape: [per, L, u.contextDim],
+          data: at(inp.context, contextSize),
         },
+        [TRAINING_INPUTS.lossWeight]: vec(inp.lossWeight),
+        [TRAINING_INPUTS.sqrtAlphaBar]: vec(inp.sqrtAlphaBar),
+        [TRAINING_INPUTS.sqrtOneMinusAlphaBar]: vec(inp.sqrtOneMinusAlphaBar),
       };
-    });
+      for (const k of kv)
+        feeds[kvInputName(k.key)] = {
+          dtype,
+          shape: k.shape,
+          data: inp.xi?.get(k.key) ?? onesView(ones, k.shape),
+        };
+      return info.session.run(feeds);
+    };
+    return this.runner(
+      key,
+      'unet',
+      build,
+      (info) => {
+        const ones = onesFor(
+          dtype,
+          kv.map((k) => k.shape[0] * k.shape[1]),
+        );
+        return {
+          ...info,
+          kvKeys: kv.map((k) => k.key),
+          samplesPerRun: per,
+          run: async (inp: TrainingRunInputs) => {
+            checkKnownKeys(inp.xi, kv, 'xi');
+            let loss = 0;
+            const grads = new Map<string, FloatData>();
+            for (let first = 0; first < B; first += per) {
+              const out = await runOnce(info, inp, ones, first);
+              loss += Number(out[TRAINING_LOSS].data[0]);
+              for (const k of kv) {
+                const g = out[kvGradName(k.key)].data as FloatData;
+                const sum = grads.get(k.key);
+                if (!sum) grads.set(k.key, g);
+                else for (let i = 0; i < sum.length; i++) sum[i] += g[i];
+              }
+            }
+            return { loss, grads };
+          },
+        };
+      },
+      `batch ${B}`,
+    );
   }
 
   /** Releases every session opened so far. */

@@ -50,6 +50,45 @@ export interface TrainingGraphOptions extends UnetShape {
 export const DEFAULT_TRAINING_ATTENTION_BUDGET = 512 * 2 ** 20;
 
 /**
+ * Live activations one training run may hold (default 2 GiB). A batch whose estimate exceeds it runs
+ * as several runs of fewer samples whose losses and gradients are added (`trainingSamplesPerRun`):
+ * the loss is a sum over samples, so that is exact up to float32 summation order. Smaller runs were
+ * also faster: full-width SD1, 512 px, 2 + 2 samples, all-attention scope, peak RSS / step: one run
+ * of 4 15.9 GiB / 84 s, runs of 2 9.8 GiB / 68–74 s, runs of 1 7.6 GiB / 69 s (bench:cones --full).
+ */
+export const DEFAULT_TRAINING_ACTIVATION_BUDGET = 2 * 2 ** 30;
+
+/**
+ * Static peak of live activations per sample, latent pixel and model channel, with attention
+ * recomputed ('self') and chunked at the default map budget. From the SD-width liveness measurement
+ * (`npx tsx test/sd/graphs/measure.ts liveness B S`, scope all): 1.6 / 2.8 / 4.1 / 7.8 GiB for
+ * batch·latent pixels of 2·32², 1·64², 2·64², 4·64² at 320 channels — about 0.46 GiB per 1,024
+ * sample-pixels plus a fixed 0.5 GiB (ξ gradients, chunk transients).
+ */
+const ACTIVATION_BYTES_PER_SAMPLE_PIXEL_CHANNEL = (0.46 * 2 ** 30) / (1024 * 320);
+
+/** Estimated peak activation bytes of one training run (see the constant above). */
+export function trainingActivationBytes(modelChannels: number, batch: number, height: number, width: number) {
+  return batch * height * width * modelChannels * ACTIVATION_BYTES_PER_SAMPLE_PIXEL_CHANNEL;
+}
+
+/**
+ * Samples per training run for a step of `batch` samples: the largest divisor of `batch` whose
+ * estimated activations fit `budget` (at least 1), so one graph, built at that batch, serves every run.
+ */
+export function trainingSamplesPerRun(
+  modelChannels: number,
+  batch: number,
+  height: number,
+  width: number,
+  budget = DEFAULT_TRAINING_ACTIVATION_BUDGET,
+): number {
+  for (let d = batch; d > 1; d--)
+    if (batch % d === 0 && trainingActivationBytes(modelChannels, d, height, width) <= budget) return d;
+  return 1;
+}
+
+/**
  * Inputs: latents, noise [B, 4, h, w]; timestep, loss_weight, sqrt_alpha_bar, sqrt_one_minus_alpha_bar [B];
  * encoder_hidden_states [B, L, Dc]; `xi:<key>` for every K/V weight in scope (weight shape; all ones = the
  * base model). Outputs: loss [] and `grad:<key>` per ξ (weight shape).

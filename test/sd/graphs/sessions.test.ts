@@ -181,6 +181,47 @@ describe('loadSd1Sessions: graphs built once, cached on disk, run through typed-
     }
   });
 
+  it('runs a training batch as several smaller runs (samplesPerRun) whose losses and ∂loss/∂ξ add up to the whole batch', async () => {
+    const D = fx.checkpoint.config.unet.contextDim;
+    const B = 4;
+    const n = 4 * 64;
+    const step = {
+      latents: signal(B * n, 7),
+      noise: signal(B * n, 8),
+      timestep: new Float32Array([50, 400, 650, 990]),
+      context: signal(B * 77 * D, 9),
+      lossWeight: new Float32Array([0.5, 0.5, 0.25, 0.25]),
+      sqrtAlphaBar: new Float32Array([0.99, 0.8, 0.5, 0.1]),
+      sqrtOneMinusAlphaBar: new Float32Array([0.14, 0.6, 0.87, 0.99]),
+    };
+    const shape = { batch: B, height: 8, width: 8, scope: 'cross-attention' as const };
+    const whole = await sessions.training(shape);
+    expect(whole.samplesPerRun).toBe(B); // the tiny model's activations fit the default budget
+    const xi = new Map(
+      whole.kvKeys.map((k, i) => {
+        const [r, c] = fx.checkpoint.shapeOf(k);
+        return [k, Float32Array.from({ length: r * c }, (_, j) => 1 - 0.05 * Math.cos(i * 7 + j))] as const;
+      }),
+    );
+    const want = await whole.run({ ...step, xi });
+    for (const samplesPerRun of [2, 1]) {
+      const split = await sessions.training({ ...shape, samplesPerRun });
+      expect(split.samplesPerRun).toBe(samplesPerRun);
+      expect(split.modelPath).not.toBe(whole.modelPath); // a graph built at the smaller batch
+      const got = await split.run({ ...step, xi });
+      expect(Math.abs(got.loss - want.loss)).toBeLessThan(1e-6 * want.loss);
+      for (const k of whole.kvKeys) {
+        const g = want.grads.get(k)!;
+        const scale = Math.max(...Array.from(g, Math.abs));
+        expect(maxAbsDiff(got.grads.get(k)!, g)).toBeLessThan(1e-5 * scale);
+      }
+    }
+    // One graph per per-run batch: a 2-sample step and a 4-sample step split in two share it.
+    const two = await sessions.training({ batch: 2, height: 8, width: 8, scope: 'cross-attention' });
+    expect((await sessions.training({ ...shape, samplesPerRun: 2 })).session).toBe(two.session);
+    await expect(sessions.training({ ...shape, samplesPerRun: 3 })).rejects.toThrow(/divide the batch/);
+  });
+
   it('rebuilds when the checkpoint file changes on disk (size/mtime join the fingerprint in the key)', async () => {
     const cacheDir = join(fx.dir, 'graph-cache-touch');
     const first = loadSd1Sessions(fx.checkpoint, cacheDir, { session: { executionProvider: 'cpu' } });

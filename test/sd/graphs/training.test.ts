@@ -1,7 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EngineSession, lowerForFloat64, type TensorValue } from '../../../src/onnx/index.js';
 import { kvGradName, kvInputName, kvWeights } from '../../../src/sd/graphs/kv.js';
-import { buildTrainingGraph, TRAINING_LOSS } from '../../../src/sd/graphs/training.js';
+import {
+  buildTrainingGraph,
+  DEFAULT_TRAINING_ACTIVATION_BUDGET,
+  TRAINING_LOSS,
+  trainingActivationBytes,
+  trainingSamplesPerRun,
+} from '../../../src/sd/graphs/training.js';
 import { buildUnetGraph, UNET_OUTPUT } from '../../../src/sd/graphs/unet.js';
 import { maxAbsDiff, signal, type TinyFixture, tinyFixture } from './fixtures.js';
 
@@ -265,5 +271,25 @@ describe('Cones training graph (loss and ∂loss/∂ξ)', () => {
     expect(g.builder.graph.nodes.some((n) => n.op === 'ConvTranspose' && n.inputs.includes(convIn))).toBe(
       false,
     );
+  });
+});
+
+describe('trainingSamplesPerRun: how many samples one training run takes', () => {
+  it('keeps a batch whole while its estimated activations fit the budget and splits it into equal runs when not', () => {
+    // SD width (320 channels): 2 + 2 samples at 256 px fit the default 2 GiB; at 512 px they run one by one.
+    expect(trainingSamplesPerRun(320, 4, 32, 32)).toBe(4);
+    expect(trainingSamplesPerRun(320, 4, 64, 64)).toBe(1);
+    expect(trainingSamplesPerRun(320, 2, 64, 64)).toBe(1);
+    // the largest divisor that fits: 6 samples at 256 px as two runs of 3
+    expect(trainingSamplesPerRun(320, 6, 32, 32)).toBe(3);
+    expect(trainingSamplesPerRun(320, 1, 128, 128)).toBe(1);
+    // the tiny test model never splits at its sizes; a smaller budget splits sooner, a larger one later
+    expect(trainingSamplesPerRun(32, 8, 64, 64)).toBe(8);
+    expect(trainingSamplesPerRun(320, 4, 32, 32, 1 * 2 ** 30)).toBe(2);
+    expect(trainingSamplesPerRun(320, 4, 64, 64, 4 * 2 ** 30)).toBe(2);
+    // the estimate is linear in samples, latent pixels and channels (0.46 GiB per 1,024 sample-pixels at 320)
+    expect(trainingActivationBytes(320, 4, 64, 64) / 2 ** 30).toBeCloseTo(7.36, 2);
+    expect(trainingActivationBytes(160, 8, 64, 64)).toBe(trainingActivationBytes(320, 4, 64, 64));
+    expect(DEFAULT_TRAINING_ACTIVATION_BUDGET).toBe(2 * 2 ** 30);
   });
 });
