@@ -1,7 +1,8 @@
 /**
  * Extract Concept runs on the SD pipeline's model cache: in one runtime worker, an extraction and a
  * sampling run on the same checkpoint share one loaded model, whose training graph counts in the
- * cache's memory accounting, and `/free` (runtime.unloadModels) releases it with everything else.
+ * cache's memory accounting; the model holds one copy of the UNet's weights at a time (the training
+ * graph or the sampling UNet), and `/free` (runtime.unloadModels) releases it with everything else.
  * Checked through a real worker thread and the real task table.
  */
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
@@ -56,10 +57,30 @@ async function encode(text: string): Promise<Tensor> {
   return r.embedding;
 }
 
+async function sample(): Promise<void> {
+  const sampled = await runtime.call(SD_TASKS.sample, {
+    model: modelFromCheckpoint(handle),
+    positive: [{ embedding: await encode('a photo of a ball') }],
+    negative: [{ embedding: await encode('') }],
+    latent: { data: new Float32Array(4 * 8 * 8), shape: [1, 4, 8, 8] },
+    seed: 3,
+    steps: 2,
+    cfg: 5,
+    samplerName: 'euler',
+    scheduler: 'normal',
+    denoise: 1,
+    previews: false,
+  });
+  expect(sampled.samples.shape).toEqual([1, 4, 8, 8]);
+}
+
+const folderOf = (path: string) => path.slice(0, path.lastIndexOf('/'));
+
 describe('extraction and sampling share the worker model cache', () => {
-  let afterBoth: ModelCacheStats;
+  let afterExtraction: ModelCacheStats;
 
   beforeAll(async () => {
+    await sample();
     const extracted = await runtime.call(
       CONES_TASKS.extract,
       extractPayload(m, mkdtempSync(join(m.dir, 'cones-')), {
@@ -68,50 +89,48 @@ describe('extraction and sampling share the worker model cache', () => {
       }),
     );
     expect(extracted.losses).toHaveLength(2);
-    const sampled = await runtime.call(SD_TASKS.sample, {
-      model: modelFromCheckpoint(handle),
-      positive: [{ embedding: await encode('a photo of a ball') }],
-      negative: [{ embedding: await encode('') }],
-      latent: { data: new Float32Array(4 * 8 * 8), shape: [1, 4, 8, 8] },
-      seed: 3,
-      steps: 2,
-      cfg: 5,
-      samplerName: 'euler',
-      scheduler: 'normal',
-      denoise: 1,
-      previews: false,
-    });
-    expect(sampled.samples.shape).toEqual([1, 4, 8, 8]);
-    afterBoth = await stats();
+    afterExtraction = await stats();
   }, 240_000);
 
-  it('holds exactly one loaded model for the checkpoint, with both the training and the sampling graphs', () => {
-    expect(afterBoth.models.map((x) => x.path)).toEqual([m.path]);
-    const [model] = afterBoth.models;
+  it('holds exactly one loaded model for the checkpoint, with one copy of the UNet weights: the training graph replaced the sampling UNet', () => {
+    expect(afterExtraction.models.map((x) => x.path)).toEqual([m.path]);
+    const [model] = afterExtraction.models;
     expect(model.key).toBe(handle.id);
     expect(model.pins).toBe(0);
     const kinds = model.graphs.map((g) => `${g.set}:${g.kind}`);
     expect(kinds).toContain('training:unet-train-kv');
-    expect(kinds).toContain('inference:unet');
+    expect(kinds).not.toContain('inference:unet');
     // each open graph is listed (and its session held) once
     const ids = model.graphs.map((g) => `${g.set}:${g.modelPath}`);
     expect(new Set(ids).size).toBe(ids.length);
   });
 
   it("counts the training graph's sessions in the cache's memory accounting", () => {
-    const [model] = afterBoth.models;
+    const [model] = afterExtraction.models;
     const training = model.graphs.find((g) => g.kind === 'unet-train-kv')!;
     expect(training.bytes).toBeGreaterThan(0);
     expect(model.bytes).toBe(model.graphs.reduce((a, g) => a + g.bytes, 0));
-    expect(afterBoth.usedBytes).toBe(model.bytes);
+    expect(afterExtraction.usedBytes).toBe(model.bytes);
   });
 
-  it('/free (runtime.unloadModels) releases the model with its training sessions', async () => {
-    const training = afterBoth.models[0].graphs.find((g) => g.kind === 'unet-train-kv')!;
-    const trainingDir = training.modelPath.slice(0, training.modelPath.lastIndexOf('/'));
-    const heldBefore = [...heldFiles()].filter((f) => f.startsWith(trainingDir) || f === m.path);
-    // ORT maps the training graph's external weights; the loaded model holds the checkpoint open
-    expect(heldBefore.some((f) => f.startsWith(trainingDir))).toBe(true);
+  it('sampling after an extraction releases the training sessions before the sampling UNet opens', async () => {
+    const training = afterExtraction.models[0].graphs.find((g) => g.kind === 'unet-train-kv')!;
+    // ORT maps the training graph's external weights while its session is open
+    expect([...heldFiles()].some((f) => f.startsWith(folderOf(training.modelPath)))).toBe(true);
+    await sample();
+    const after = await stats();
+    const kinds = after.models[0].graphs.map((g) => `${g.set}:${g.kind}`);
+    expect(kinds).toContain('inference:unet');
+    expect(kinds.filter((k) => k.startsWith('training:'))).toEqual([]);
+    expect([...heldFiles()].some((f) => f.startsWith(folderOf(training.modelPath)))).toBe(false);
+    expect(after.usedBytes).toBe(after.models[0].graphs.reduce((a, g) => a + g.bytes, 0));
+  }, 120_000);
+
+  it('/free (runtime.unloadModels) releases the model with its sessions', async () => {
+    const graphs = (await stats()).models[0].graphs;
+    const unet = graphs.find((g) => g.kind === 'unet')!;
+    const heldBefore = [...heldFiles()].filter((f) => f.startsWith(folderOf(unet.modelPath)) || f === m.path);
+    // the loaded model holds the checkpoint open
     expect(heldBefore).toContain(m.path);
 
     await runtime.call('runtime.unloadModels', {});

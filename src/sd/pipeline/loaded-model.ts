@@ -12,7 +12,9 @@
  * training graphs live in a second `Sd1Sessions` over the same open checkpoint, because they need
  * other ORT settings: float32 and no CPU arena / memory pattern (at SD width and 512 px those pushed
  * one training step past 22 GiB; without them it peaks at 18.1 GiB, bench:cones --full), and weights
- * memory-mapped rather than copied (see `newTrainingSessions`).
+ * memory-mapped rather than copied (see `newTrainingSessions`). The model holds one copy of the UNet's
+ * weights at a time: opening a UNet graph in one set releases the other set if it holds one
+ * (`oneUnetCopy`), unless another task is using the model.
  */
 import { createHash } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
@@ -80,6 +82,10 @@ export interface ExtractionSessions {
 }
 
 const OPENERS = new Set<PropertyKey>(['textEncoder', 'unet', 'vaeEncoder', 'vaeDecoder', 'training']);
+
+/** Openers and graph kinds that hold the UNet's weights (nearly all of a model's bytes). */
+const UNET_OPENERS = new Set<PropertyKey>(['unet', 'training']);
+const UNET_KINDS = new Set(['unet', 'unet-train-kv']);
 
 export class LoadedModel implements CachedResource {
   private sessions: Sd1Sessions;
@@ -153,11 +159,33 @@ export class LoadedModel implements CachedResource {
   }
 
   async releaseSessions(): Promise<void> {
-    const old = [this.sessions, this.trainingSessions];
-    this.sessions = this.newSessions();
-    this.trainingSessions = this.newTrainingSessions();
-    this.opened.clear();
-    for (const s of old) await s.release();
+    await this.releaseSet('inference');
+    await this.releaseSet('training');
+  }
+
+  /** Releases one session set (it reopens from the graph cache on demand). */
+  private async releaseSet(set: SessionSet): Promise<void> {
+    const old = set === 'inference' ? this.sessions : this.trainingSessions;
+    if (set === 'inference') this.sessions = this.newSessions();
+    else this.trainingSessions = this.newTrainingSessions();
+    for (const [id, g] of this.opened) if (g.set === set) this.opened.delete(id);
+    await old.release();
+  }
+
+  /**
+   * One copy of the UNet's weights at a time: before a UNet graph opens in one session set, the other
+   * set is released if it holds one (unless another task is using the model). Sampling and extraction
+   * take turns on a model, so this costs a session reopen at each turn (the inference UNet opens from
+   * ORT's optimized copy, the training graph maps its weights) instead of a second resident copy.
+   */
+  private async oneUnetCopy(set: SessionSet): Promise<void> {
+    if (this.active > 1 || this.released) return;
+    const other: SessionSet = set === 'inference' ? 'training' : 'inference';
+    if (![...this.opened.values()].some((g) => g.set === other && UNET_KINDS.has(g.kind))) return;
+    this.settings.log(
+      `sd: releasing the ${other} sessions before a ${set} UNet opens (one copy of its weights)`,
+    );
+    await this.releaseSet(other);
   }
 
   /** Hidden states `[L, D]` of one token window. */
@@ -172,6 +200,7 @@ export class LoadedModel implements CachedResource {
   /** ε̂ for a batch of scaled latents. */
   async unet(input: UnetRunInput): Promise<Float32Array> {
     const { batch, height, width, contextLength, kvMode } = input;
+    await this.oneUnetCopy('inference');
     const runner = await this.track(
       'inference',
       await this.sessions.unet({ batch, height, width, contextLength, kvMode }),
@@ -256,8 +285,11 @@ export class LoadedModel implements CachedResource {
         const value: unknown = Reflect.get(target, prop, target);
         if (typeof value !== 'function') return value;
         if (!OPENERS.has(prop)) return value.bind(target);
-        return async (...args: unknown[]) =>
-          this.track(set, (await value.apply(target, args)) as GraphRunnerInfo);
+        return async (...args: unknown[]) => {
+          if (UNET_OPENERS.has(prop)) await this.oneUnetCopy(set);
+          const now = current(); // oneUnetCopy may have replaced the other set, never this one
+          return this.track(set, (await Reflect.get(now, prop, now).apply(now, args)) as GraphRunnerInfo);
+        };
       },
     });
   }
