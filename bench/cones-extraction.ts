@@ -15,11 +15,15 @@ export interface ExtractionCase {
   /** Instance samples per step (plus as many prior samples). */
   batchSize: number;
   runs: number;
+  /** K/V scope of the training graph (default cross-attention). */
+  scope?: 'cross-attention' | 'all';
+  /** Samples per training run (default: the pipeline's activation-budget rule, trainingSamplesPerRun). */
+  samplesPerRun?: number;
   /**
-   * Build the graphs in a separate process first (the in-process build leaves the fp32 weights in the
-   * JS heap) and run the sessions without ORT's CPU arena and memory pattern.
+   * Write the model and build the graphs in a separate process first, so the measuring process's peak
+   * RSS and first-step wait are those of a server restarted on a warm graph cache.
    */
-  lowMemory?: boolean;
+  buildFirst?: boolean;
   /** Work folder shared by the build and the measuring process (default: a fresh temp folder). */
   dir?: string;
   /** Only write the model and build the graphs, then stop. */
@@ -30,10 +34,38 @@ export interface ExtractionRow extends ExtractionCase {
   parameters: number;
   unetWidth: number;
   buildMs: number;
+  /** Training graph + session ready (what the first step waits for on a loaded model). */
+  readyMs: number;
+  /** Samples per training run actually used. */
+  perRun: number;
   stepMs: number;
   forwardMs: number;
   switchMs: number;
+  /** Peak RSS of the process up to the end of the extraction steps. */
   maxRssMiB: number;
+  /** Peak RSS while the forward UNet (the sampling session that replaces the training one) ran. */
+  forwardRssMiB: number;
+}
+
+/** VmHWM (peak RSS) in MiB; resettable on Linux through /proc/self/clear_refs. */
+async function peakRssMiB(): Promise<number> {
+  const { readFileSync } = await import('node:fs');
+  try {
+    const kib = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+    if (kib !== undefined) return Number(kib) / 1024;
+  } catch {
+    // not Linux
+  }
+  return process.resourceUsage().maxRSS / 1024;
+}
+
+async function resetPeakRss(): Promise<void> {
+  const { writeFileSync } = await import('node:fs');
+  try {
+    writeFileSync('/proc/self/clear_refs', '5');
+  } catch {
+    // not Linux: the forward's peak then includes the steps'
+  }
 }
 
 export async function extractionCase(c: ExtractionCase): Promise<ExtractionRow> {
@@ -42,15 +74,13 @@ export async function extractionCase(c: ExtractionCase): Promise<ExtractionRow> 
   const { join } = await import('node:path');
   const { writeTinyModel, TINY_SD1_CONFIG } = await import('../src/sd/tiny-model.js');
   const { cloneConfig } = await import('../src/sd/config.js');
-  const { openCheckpoint } = await import('../src/sd/checkpoint/checkpoint.js');
-  const { loadSd1Sessions } = await import('../src/sd/graphs/sessions.js');
+  const { LoadedModel } = await import('../src/sd/pipeline/loaded-model.js');
   const { kvShapesFromCheckpoint } = await import('../src/cones/layers.js');
   const { runA2 } = await import('../src/cones/extract/a2.js');
   const { drawBatch } = await import('../src/cones/extract/data.js');
   const { StepRandom } = await import('../src/cones/extract/rng.js');
   const { applyConceptMask } = await import('../src/cones/apply.js');
   const { kvMasks } = await import('../src/sd/pipeline/kv-patches.js');
-  const { handleOf } = await import('../src/sd/pipeline/loaded-model.js');
   const { modelFromCheckpoint } = await import('../src/sd/pipeline/values.js');
 
   const dir = c.dir ?? mkdtempSync(join(tmpdir(), 'cones-bench-extract-'));
@@ -69,30 +99,52 @@ export async function extractionCase(c: ExtractionCase): Promise<ExtractionRow> 
     const options =
       c.model === 'full' ? { full: true, dtype: 'F16' as const } : c.model === 'mid' ? { config: mid } : {};
     if (!existsSync(path)) await writeTinyModel(path, options);
-    const ckpt = await openCheckpoint(path);
-    const parameters = ckpt.keys.reduce((n, k) => n + ckpt.shapeOf(k).reduce((a, b) => a * b, 1), 0);
-    const sessions = loadSd1Sessions(ckpt, join(dir, 'onnx'), {
-      session: { executionProvider: 'cpu', ...(c.lowMemory ? { cpuArena: false, memPattern: false } : {}) },
+    // The pipeline's own model and session settings (src/sd/pipeline/loaded-model.ts): the training
+    // graph maps its weights, has no CPU arena, and replaces the sampling UNet (one copy of the weights).
+    const m = await LoadedModel.open(path, {
+      graphCacheDir: join(dir, 'onnx'),
+      dtype: 'float32',
+      executionProvider: 'cpu',
+      maxShapes: 8,
+      log: () => {},
     });
+    const ckpt = m.checkpoint;
+    const parameters = ckpt.keys.reduce((n, k) => n + ckpt.shapeOf(k).reduce((a, b) => a * b, 1), 0);
+    const { training } = m.extraction();
     const side = c.resolution / 8;
     const B = 2 * c.batchSize;
-    const scope = 'cross-attention K/V' as const;
+    const kvScope = c.scope ?? 'cross-attention';
+    const scope = kvScope === 'all' ? ('all attention K/V' as const) : ('cross-attention K/V' as const);
+    const shape = { batch: B, height: side, width: side, scope: kvScope, samplesPerRun: c.samplesPerRun };
     const t0 = performance.now();
-    const train = await sessions.training({ batch: B, height: side, width: side, scope: 'cross-attention' });
-    const buildMs = performance.now() - t0;
+    const train = await training.training(shape);
+    const readyMs = performance.now() - t0;
+    const forward = () =>
+      m.unet({
+        sample: new Float32Array(B * 4 * side * side),
+        timestep: new Float32Array(B).fill(500),
+        context: new Float32Array(B * 77 * ckpt.config.unet.contextDim),
+        batch: B,
+        contextLength: 77,
+        height: side,
+        width: side,
+        kvMode: kvScope,
+      });
     if (c.buildOnly) {
-      await sessions.unet({ batch: B, height: side, width: side, kvMode: 'cross-attention' });
-      await sessions.release();
-      await ckpt.close();
+      await forward();
+      await m.release();
       return {
         ...c,
         parameters,
         unetWidth: 0,
-        buildMs,
+        buildMs: readyMs,
+        readyMs,
+        perRun: train.samplesPerRun,
         stepMs: 0,
         forwardMs: 0,
         switchMs: 0,
-        maxRssMiB: process.resourceUsage().maxRSS / 1024,
+        maxRssMiB: await peakRssMiB(),
+        forwardRssMiB: 0,
       };
     }
     const shapes = kvShapesFromCheckpoint(scope, ckpt);
@@ -122,13 +174,13 @@ export async function extractionCase(c: ExtractionCase): Promise<ExtractionRow> 
         last = now;
       },
     });
-    await sessions.release(); // the forward UNet gets the memory the training session held
-    const unet = await sessions.unet({ batch: B, height: side, width: side, kvMode: 'cross-attention' });
-    const b = drawBatch(data, new StepRandom(0, 0), o);
+    const stepsRssMiB = await peakRssMiB();
+    await resetPeakRss();
+    // The forward UNet (same batch) replaces the training session (LoadedModel keeps one copy).
     const forwardTimes: number[] = [];
     for (let i = 0; i < c.runs + 1; i++) {
       const s = performance.now();
-      await unet.run({ sample: b.latents, timestep: b.timestep, context: b.context });
+      await forward();
       forwardTimes.push(performance.now() - s);
     }
     // Switching concepts: a 1 % random concept → the UNet's mask inputs (what a sample call does).
@@ -160,25 +212,27 @@ export async function extractionCase(c: ExtractionCase): Promise<ExtractionRow> 
         },
       },
     });
-    const model = modelFromCheckpoint(handleOf(ckpt));
+    const model = modelFromCheckpoint(m.handle);
     const switchTimes: number[] = [];
     for (let i = 0; i < 5; i++) {
       const s = performance.now();
       kvMasks(applyConceptMask(model, concept).patches, shapes);
       switchTimes.push(performance.now() - s);
     }
-    await sessions.release();
-    await ckpt.close();
+    await m.release();
     const med = (xs: number[]) => median(xs.slice(1).length ? xs.slice(1) : xs);
     return {
       ...c,
       parameters,
       unetWidth: ckpt.config.unet.modelChannels,
-      buildMs,
+      buildMs: readyMs,
+      readyMs,
+      perRun: train.samplesPerRun,
       stepMs: med(stepTimes),
       forwardMs: med(forwardTimes),
       switchMs: median(switchTimes),
-      maxRssMiB: process.resourceUsage().maxRSS / 1024,
+      maxRssMiB: stepsRssMiB,
+      forwardRssMiB: await peakRssMiB(),
     };
   } finally {
     if (!c.dir) rmSync(dir, { recursive: true, force: true });

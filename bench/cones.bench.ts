@@ -7,7 +7,9 @@
  * 44.0 M parameters): bytes per index of our codec (index streams, and the whole file with its
  * header) against a plain int32 list and a bitmap, plus encode/decode times (median of runs).
  *
- * The extraction half (Algorithm A2 steps/s) is added with Extract Concept.
+ * The extraction half: one Algorithm A2 step against one forward UNet call, on the pipeline's own
+ * loaded model (src/sd/pipeline/loaded-model.ts). Options: --full (add full-width SD1 cases),
+ * --full-only, --resolution N (only cases at N px), --no-extraction.
  */
 import { type Concept, createConcept } from '../src/cones/concept.js';
 import { decodeConcept, encodeConcept } from '../src/cones/file.js';
@@ -210,15 +212,27 @@ import type { ExtractionCase, ExtractionRow } from './cones-extraction.js';
 
 async function extractionBench(): Promise<void> {
   const { execFileSync } = await import('node:child_process');
-  const cases: ExtractionCase[] = [
-    { model: 'tiny', resolution: 64, batchSize: 1, runs: 5 },
-    { model: 'tiny', resolution: 256, batchSize: 2, runs: 3 },
-    { model: 'mid', resolution: 256, batchSize: 2, runs: 3 },
-  ];
-  if (process.argv.includes('--full')) {
+  const fullOnly = process.argv.includes('--full-only');
+  const cases: ExtractionCase[] = fullOnly
+    ? []
+    : [
+        { model: 'tiny', resolution: 64, batchSize: 1, runs: 5 },
+        { model: 'tiny', resolution: 256, batchSize: 2, runs: 3 },
+        { model: 'mid', resolution: 256, batchSize: 2, runs: 3 },
+      ];
+  if (process.argv.includes('--full') || fullOnly) {
     cases.push({ model: 'full', resolution: 256, batchSize: 2, runs: 1 });
-    cases.push({ model: 'full', resolution: 512, batchSize: 2, runs: 1, lowMemory: true });
-    cases.push({ model: 'full', resolution: 512, batchSize: 1, runs: 1, lowMemory: true });
+    // #11 goal 3: 512 px, 2 + 2 samples, all-attention scope ≤ 10 GiB peak, step no slower than the
+    // whole batch in one run (what extraction did before the activation budget split it).
+    const big = {
+      model: 'full',
+      resolution: 512,
+      batchSize: 2,
+      runs: 1,
+      scope: 'all',
+      buildFirst: true,
+    } as const;
+    cases.push(big, { ...big, samplesPerRun: 4 });
   }
   console.log(
     '\ncones extraction — one A2 step vs one forward UNet call of the same batch (CPU, float32 graphs)',
@@ -230,12 +244,16 @@ async function extractionBench(): Promise<void> {
       'params'.padStart(8),
       'res'.padStart(4),
       'batch'.padStart(7),
+      'scope'.padStart(6),
+      'per run'.padStart(7),
       'build s'.padStart(8),
+      'ready s'.padStart(8),
       'step ms'.padStart(9),
       'fwd ms'.padStart(9),
       'step/fwd'.padStart(8),
       'switch ms'.padStart(9),
-      'peak RSS'.padStart(9),
+      'steps peak'.padStart(10),
+      'fwd peak'.padStart(9),
     ].join(' '),
   );
   const { mkdtempSync, rmSync } = await import('node:fs');
@@ -249,10 +267,13 @@ async function extractionBench(): Promise<void> {
     );
     return JSON.parse(out.trim().split('\n').pop()!);
   };
+  const resolution = process.argv.indexOf('--resolution');
+  const only = resolution > 0 ? Number(process.argv[resolution + 1]) : undefined;
   for (const c of cases) {
+    if (only !== undefined && c.resolution !== only) continue;
     let row: ExtractionRow;
-    // Low-memory cases: model + graphs built by one process, measured by a second one.
-    const dir = c.lowMemory ? mkdtempSync(join(tmpdir(), 'cones-bench-extract-')) : undefined;
+    // buildFirst cases: model + graphs built by one process, measured by a second one (a restart).
+    const dir = c.buildFirst ? mkdtempSync(join(tmpdir(), 'cones-bench-extract-')) : undefined;
     try {
       let buildMs = 0;
       if (dir) buildMs = runCase({ ...c, dir, buildOnly: true }).buildMs;
@@ -271,12 +292,16 @@ async function extractionBench(): Promise<void> {
         `${(row.parameters / 1e6).toFixed(1)}M`.padStart(8),
         String(row.resolution).padStart(4),
         `${row.batchSize}+${row.batchSize}`.padStart(7),
+        (row.scope === 'all' ? 'all' : 'cross').padStart(6),
+        String(row.perRun).padStart(7),
         (row.buildMs / 1000).toFixed(1).padStart(8),
+        (row.readyMs / 1000).toFixed(1).padStart(8),
         row.stepMs.toFixed(1).padStart(9),
         row.forwardMs.toFixed(1).padStart(9),
         `${(row.stepMs / row.forwardMs).toFixed(2)}×`.padStart(8),
         row.switchMs.toFixed(2).padStart(9),
-        `${(row.maxRssMiB / 1024).toFixed(2)} GiB`.padStart(9),
+        `${(row.maxRssMiB / 1024).toFixed(2)} GiB`.padStart(10),
+        `${(row.forwardRssMiB / 1024).toFixed(2)} GiB`.padStart(9),
       ].join(' '),
     );
   }

@@ -2,7 +2,8 @@
  * `npm run bench:sd` — SD1 pipeline timings on this machine: text encode, one UNet sampling step
  * (batch 2 = classifier-free guidance) at 32², 40², 48² and 64² latents on one loaded model (the first
  * step at each new size against the steady step there, and RSS after each size: the UNet graph is
- * size-agnostic, so a new size opens no new session), a Cones training step opened beside them, VAE
+ * size-agnostic, so a new size opens no new session), a Cones training step (its session replaces
+ * the sampling UNet's: a loaded model holds one copy of the UNet weights), sampling again after it, VAE
  * decode, for the tiny model and a full-width SD1 model with random weights (made by `cones-nodes
  * make-tiny-model --full --fp16`), with float32 and float16 graphs. Each (model, dtype) runs in its own
  * process so its peak RSS is its own, twice: on an empty graph cache and again as a restart on the cache
@@ -159,7 +160,28 @@ async function child(
       () => runner.run(inputs),
       full ? 0 : reps,
     );
-    mark('UNet at every size + training graph');
+    mark('UNet at every size, then the training graph (one UNet copy: the sampling UNet released)');
+    // Back to sampling: the training session is released and the sampling UNet reopens (from ORT's
+    // optimized copy), the switch a user pays after an extraction.
+    const size = 32;
+    const sample = new Float32Array(2 * u.inChannels * size * size).map((_, i) => Math.sin(i));
+    const context = new Float32Array(2 * 77 * u.contextDim).map((_, i) => Math.cos(i) * 0.1);
+    await measure(
+      'UNet step 32×32 latent after extraction (sampling UNet reopened)',
+      () =>
+        m.unet({
+          sample,
+          timestep: new Float32Array([500, 500]),
+          context,
+          batch: 2,
+          contextLength: 77,
+          height: size,
+          width: size,
+          kvMode: 'none',
+        }),
+      full ? 1 : reps,
+    );
+    mark('sampling again at 32² (training graph released)');
   }
   await m.releaseSessions();
   for (const size of full ? (dtype === 'float32' ? [32] : []) : [32, 64]) {
