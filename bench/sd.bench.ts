@@ -11,7 +11,9 @@
  * src/onnx/optimized-copy.ts), so the first calls a restarted server makes are measured too.
  *
  * Options: --quick (tiny model only), --full-only, --full-fp16 (also time float16 graphs of the
- * full-width model: ORT's CPU float16 kernels make that take tens of minutes), --keep, --reps N.
+ * full-width model: ORT's CPU float16 kernels make that take tens of minutes), --keep, --reps N,
+ * --torch (also time the same full-width UNet step in PyTorch, bench/torch_unet.py, in the same run:
+ * needs python3-torch; `--python PATH` picks the interpreter, default the first python3 that has torch).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -250,6 +252,8 @@ async function main() {
       'full-fp16': { type: 'boolean' },
       keep: { type: 'boolean' },
       reps: { type: 'string' },
+      torch: { type: 'boolean' },
+      python: { type: 'string' },
     },
   });
   if (values.child) {
@@ -339,7 +343,36 @@ async function main() {
   const full = step('full', 'float32', 64);
   const tiny = step('tiny', 'float32', 64);
   if (full && tiny) ratios.push(`full/tiny UNet step time at 64² (fp32) = ${(full / tiny).toFixed(1)}`);
+  if (values.torch && !values.quick) ratios.push(...torchComparison(results, values.python));
   if (ratios.length) console.log(`\nRatios (same run):\n- ${ratios.join('\n- ')}`);
+}
+
+/** The full-width float32 UNet step against PyTorch's (bench/torch_unet.py), run now. */
+function torchComparison(results: ChildResult[], python?: string): string[] {
+  const candidates = python ? [python] : ['python3', '/usr/bin/python3'];
+  const exe = candidates.find((p) => spawnSync(p, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
+  if (!exe) return [`PyTorch comparison skipped: no python3 with torch among ${candidates.join(', ')}`];
+  const r = spawnSync(exe, [join(root, 'bench', 'torch_unet.py'), '--sizes', '32,64', '--reps', '2'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const rows = r.stdout
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as { torch: string; threads: number; size: number; ms: number });
+  const out: string[] = [];
+  for (const row of rows)
+    for (const start of STARTS) {
+      const ours = results
+        .find((x) => x.model === 'full' && x.dtype === 'float32' && x.start === start)
+        ?.timings.find((t) => t.name.startsWith(`UNet step ${row.size}×`))?.ms;
+      if (ours)
+        out.push(
+          `full float32 UNet step ${row.size}² (batch 2), ${start}: cones-nodes ${(ours / 1000).toFixed(2)} s, PyTorch ${row.torch} (${row.threads} threads) ${(row.ms / 1000).toFixed(2)} s = ${(ours / row.ms).toFixed(2)}× PyTorch's time`,
+        );
+    }
+  return out;
 }
 
 main().catch((error) => {
