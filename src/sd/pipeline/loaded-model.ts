@@ -10,9 +10,9 @@
  * Extraction and merge refinement (src/cones/extract/worker.ts) run on the same model: `extraction()`
  * hands out its sessions as `Sd1Sessions` whose runners are counted here like the pipeline's. The
  * training graphs live in a second `Sd1Sessions` over the same open checkpoint, because they need
- * other ORT settings: float32 and no CPU arena / memory pattern (at SD width and 512 px those pushed
- * one training step past 22 GiB; without them it peaks at 18.1 GiB, bench:cones --full), and weights
- * memory-mapped rather than copied (see `newTrainingSessions`). The model holds one copy of the UNet's
+ * other ORT settings: float32 and no CPU arena / memory pattern (at SD width and 512 px those once
+ * pushed one training step past 22 GiB; today's step, in runs of one sample, peaks at 7.6 GiB:
+ * bench:cones --full), and weights memory-mapped rather than copied (see `newTrainingSessions`). The model holds one copy of the UNet's
  * weights at a time: opening a UNet graph in one set releases the other set if it holds one
  * (`oneUnetCopy`), unless another task is using the model.
  */
