@@ -116,24 +116,28 @@ async function child(
   // graph is timed at 32² only, so the bench finishes in minutes. All sizes run on one loaded model,
   // sessions kept open: the first step at a size is what a user changing the image size waits for.
   const unetSizes = full && dtype === 'float16' ? [32] : [32, 40, 48, 64];
-  for (const size of unetSizes) {
+  /** One UNet call of batch 2 (CFG) at a `size`² latent, inputs made once. */
+  const unetStep = (size: number) => {
     const batch = 2;
     const sample = new Float32Array(batch * u.inChannels * size * size).map((_, i) => Math.sin(i));
     const context = new Float32Array(batch * 77 * u.contextDim).map((_, i) => Math.cos(i) * 0.1);
     const timestep = new Float32Array([500, 500]);
+    return () =>
+      m.unet({
+        sample,
+        timestep,
+        context,
+        batch,
+        contextLength: 77,
+        height: size,
+        width: size,
+        kvMode: 'none',
+      });
+  };
+  for (const size of unetSizes) {
     await measure(
       `UNet step ${size}×${size} latent (batch 2, CFG)`,
-      () =>
-        m.unet({
-          sample,
-          timestep,
-          context,
-          batch,
-          contextLength: 77,
-          height: size,
-          width: size,
-          kvMode: 'none',
-        }),
+      unetStep(size),
       full ? Math.min(reps, 1) : reps,
     );
     mark(`UNet at ${unetSizes.slice(0, unetSizes.indexOf(size) + 1).join('², ')}²`);
@@ -165,22 +169,9 @@ async function child(
     mark('UNet at every size, then the training graph (one UNet copy: the sampling UNet released)');
     // Back to sampling: the training session is released and the sampling UNet reopens (from ORT's
     // optimized copy), the switch a user pays after an extraction.
-    const size = 32;
-    const sample = new Float32Array(2 * u.inChannels * size * size).map((_, i) => Math.sin(i));
-    const context = new Float32Array(2 * 77 * u.contextDim).map((_, i) => Math.cos(i) * 0.1);
     await measure(
       'UNet step 32×32 latent after extraction (sampling UNet reopened)',
-      () =>
-        m.unet({
-          sample,
-          timestep: new Float32Array([500, 500]),
-          context,
-          batch: 2,
-          contextLength: 77,
-          height: size,
-          width: size,
-          kvMode: 'none',
-        }),
+      unetStep(32),
       full ? 1 : reps,
     );
     mark('sampling again at 32² (training graph released)');

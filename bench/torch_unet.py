@@ -85,6 +85,15 @@ class Transformer(nn.Module):
         return self.proj_out(t) + x
 
 
+class Upsample(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
 class UNet(nn.Module):
     def __init__(self, ch=320, mult=(1, 2, 4, 4), attn_levels=(0, 1, 2)):
         super().__init__()
@@ -114,7 +123,7 @@ class UNet(nn.Module):
                 if level in attn_levels:
                     block.append(Transformer(c))
                 if level > 0 and i == 2:
-                    block.append(nn.Conv2d(c, c, 3, padding=1))  # after nearest ×2
+                    block.append(Upsample(c))
                 self.up.append(block)
         self.norm_out = nn.GroupNorm(32, c, eps=1e-5)
         self.conv_out = nn.Conv2d(c, 4, 3, padding=1)
@@ -144,14 +153,7 @@ class UNet(nn.Module):
             hs.append(h)
         h = self.run(self.mid, h, emb, context)
         for block in self.up:
-            h = torch.cat([h, hs.pop()], dim=1)
-            for layer in block:
-                if isinstance(layer, ResBlock):
-                    h = layer(h, emb)
-                elif isinstance(layer, Transformer):
-                    h = layer(h, context)
-                else:
-                    h = layer(F.interpolate(h, scale_factor=2.0, mode="nearest"))
+            h = self.run(block, torch.cat([h, hs.pop()], dim=1), emb, context)
         return self.conv_out(F.silu(self.norm_out(h)))
 
 
@@ -178,7 +180,7 @@ def main():
                 model(x, t, ctx)
                 times.append(time.perf_counter() - s)
         print(json.dumps({
-            "torch": torch.__version__, "blas": torch.__config__.show().count("OpenBLAS") > 0,
+            "torch": torch.__version__,
             "threads": torch.get_num_threads(), "params": params, "size": size,
             "first_ms": first * 1000, "ms": statistics.median(times) * 1000,
         }), flush=True)

@@ -51,35 +51,40 @@ defineGrad('MatMul', (c, [g]) => {
   if (!g) return [];
   const x = c.x(0);
   const y = c.x(1);
-  let gx: Value | undefined;
-  if (c.needs(0) && y.shape.length === 2) {
-    // A 2-D right operand (a weight): x's batch axes are g's, so flatten them into one Gemm.
-    const [k, n] = y.shape;
-    const rows = g.shape.slice(0, -1).reduce((p, d) => p * d, 1);
-    const g2 = reshapeRaw(c.b, g, [rows, n]);
-    gx = reshapeRaw(c.b, matmulTransposedWeight(c.b, g2, y, 'matmul_grad_x'), [...g.shape.slice(0, -1), k]);
-    gx = unbroadcast(c.b, gx, x.shape);
-  } else if (c.needs(0)) gx = unbroadcast(c.b, matmul(c.b, g, swapLast(c.b, y)), x.shape);
-  let gy: Value | undefined;
-  if (c.needs(1)) {
-    if (y.shape.length === 2) {
-      // A 2-D weight: flatten the batch so dW is one GEMM, xᵀ·g over all rows.
-      const k = x.shape[x.shape.length - 1];
-      const n = g.shape[g.shape.length - 1];
-      const rows = g.shape.slice(0, -1).reduce((p, d) => p * d, 1);
-      const xFull =
-        x.shape.length === g.shape.length
-          ? x
-          : c.b.emit1('Expand', [x, c.b.int64s([...g.shape.slice(0, -1), k])], {
-              dtype: x.dtype,
-              shape: [...g.shape.slice(0, -1), k],
-            });
-      const x2 = reshapeRaw(c.b, xFull, [rows, k]);
-      const g2 = reshapeRaw(c.b, g, [rows, n]);
-      gy = matmul(c.b, transpose(c.b, x2, [1, 0]), g2, 'matmul_grad');
-    } else {
-      gy = unbroadcast(c.b, matmul(c.b, swapLast(c.b, x), g), y.shape);
-    }
-  }
-  return [gx, gy];
+  if (y.shape.length === 2) return weightGrads(c.b, x, y, g, c.needs(0), c.needs(1));
+  return [
+    c.needs(0) ? unbroadcast(c.b, matmul(c.b, g, swapLast(c.b, y)), x.shape) : undefined,
+    c.needs(1) ? unbroadcast(c.b, matmul(c.b, swapLast(c.b, x), g), y.shape) : undefined,
+  ];
 });
+
+/**
+ * ∂x and ∂W of x·W for a 2-D W [k, n]: x's batch axes are g's, so both flatten them into one GEMM —
+ * ∂x = g·Wᵀ (reading W in place, see matmulTransposedWeight), ∂W = xᵀ·g over all rows.
+ */
+function weightGrads(
+  b: GraphBuilder,
+  x: Value,
+  w: Value,
+  g: Value,
+  needsX: boolean,
+  needsW: boolean,
+): [Value | undefined, Value | undefined] {
+  const [k, n] = w.shape;
+  const lead = g.shape.slice(0, -1);
+  const rows = lead.reduce((p, d) => p * d, 1);
+  const g2 = reshapeRaw(b, g, [rows, n]);
+  const gx = needsX
+    ? unbroadcast(b, reshapeRaw(b, matmulTransposedWeight(b, g2, w, 'matmul_grad_x'), [...lead, k]), x.shape)
+    : undefined;
+  let gw: Value | undefined;
+  if (needsW) {
+    const xFull =
+      x.shape.length === g.shape.length
+        ? x
+        : b.emit1('Expand', [x, b.int64s([...lead, k])], { dtype: x.dtype, shape: [...lead, k] });
+    const x2 = reshapeRaw(b, xFull, [rows, k]);
+    gw = matmul(b, transpose(b, x2, [1, 0]), g2, 'matmul_grad');
+  }
+  return [gx, gw];
+}

@@ -251,12 +251,7 @@ export class Sd1Sessions {
               [UNET_INPUTS.context]: { dtype: io, shape: [opts.batch, L, u.contextDim], data: inp.context },
             };
             checkKnownKeys(inp.kvMasks, kv, 'kvMasks');
-            for (const k of fed)
-              feeds[kvInputName(k.key)] = {
-                dtype,
-                shape: k.shape,
-                data: inp.kvMasks?.get(k.key) ?? onesView(ones, k.shape),
-              };
+            feedKvInputs(feeds, fed, dtype, inp.kvMasks, ones);
             const out = await info.session.run(feeds);
             return out[UNET_OUTPUT].data as FloatData;
           },
@@ -362,12 +357,7 @@ export class Sd1Sessions {
         [TRAINING_INPUTS.sqrtAlphaBar]: vec(inp.sqrtAlphaBar),
         [TRAINING_INPUTS.sqrtOneMinusAlphaBar]: vec(inp.sqrtOneMinusAlphaBar),
       };
-      for (const k of kv)
-        feeds[kvInputName(k.key)] = {
-          dtype,
-          shape: k.shape,
-          data: inp.xi?.get(k.key) ?? onesView(ones, k.shape),
-        };
+      feedKvInputs(feeds, kv, dtype, inp.xi, ones);
       return info.session.run(feeds);
     };
     return this.runner(
@@ -622,6 +612,18 @@ function onesFor(dtype: GraphDType, sizes: number[]): TensorData {
 
 function onesView(ones: TensorData, shape: readonly number[]): TensorData {
   return (ones as Float32Array).subarray(0, shape[0] * shape[1]) as TensorData;
+}
+
+/** One `xi:<key>` input per K/V weight: the given tensor, or a view of the shared all-ones buffer. */
+function feedKvInputs(
+  feeds: Record<string, TensorValue>,
+  kv: readonly { key: string; shape: readonly number[] }[],
+  dtype: GraphDType,
+  given: ReadonlyMap<string, TensorData> | undefined,
+  ones: TensorData,
+): void {
+  for (const k of kv)
+    feeds[kvInputName(k.key)] = { dtype, shape: k.shape, data: given?.get(k.key) ?? onesView(ones, k.shape) };
 }
 
 function checkKnownKeys(

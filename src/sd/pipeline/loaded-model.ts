@@ -286,9 +286,8 @@ export class LoadedModel implements CachedResource {
         if (typeof value !== 'function') return value;
         if (!OPENERS.has(prop)) return value.bind(target);
         return async (...args: unknown[]) => {
-          if (UNET_OPENERS.has(prop)) await this.oneUnetCopy(set);
-          const now = current(); // oneUnetCopy may have replaced the other set, never this one
-          return this.track(set, (await Reflect.get(now, prop, now).apply(now, args)) as GraphRunnerInfo);
+          if (UNET_OPENERS.has(prop)) await this.oneUnetCopy(set); // releases the other set, never this one
+          return this.track(set, (await value.apply(target, args)) as GraphRunnerInfo);
         };
       },
     });
