@@ -154,10 +154,11 @@ async function loadCpu(
       dropOptimizedCopy(dir);
     }
   }
-  const saving = savingOptimizedCopy(dir);
   const o = ortOptions(opts, 'cpu');
   const extra = o.extra as { session: Record<string, string> };
+  let saving: ReturnType<typeof savingOptimizedCopy> | undefined;
   try {
+    saving = savingOptimizedCopy(dir);
     const session = await load(model, {
       ...o,
       optimizedModelFilePath: saving.optimizedModelFilePath,
@@ -166,8 +167,10 @@ async function loadCpu(
     saving.commit();
     return session;
   } catch (e) {
-    saving.discard();
-    throw e;
+    saving?.discard();
+    // The copy only saves later starts time: a full disk or a read-only cache must not stop this one.
+    log(`onnx: ORT's optimized copy could not be saved in ${dir} (${briefError(e)}); opening without it`);
+    return load(model, o);
   }
 }
 

@@ -60,6 +60,17 @@ async function runOnce(model: string, folder?: string, log?: (m: string) => void
 const copies = (folder: string) => readdirSync(folder).filter((n) => n.startsWith('ort-optimized-'));
 
 describe("ORT's optimized copy of a model", () => {
+  it('when it cannot be saved (here: its folder is under a file), the session opens without it and says so', async () => {
+    const model = saveConvLinear(join(root, 'unsaved', 'model'));
+    writeFileSync(join(root, 'unsaved', 'not-a-folder'), 'x');
+    const lines: string[] = [];
+    const plain = await runOnce(model);
+    expect(
+      await runOnce(model, join(root, 'unsaved', 'not-a-folder', 'copies'), (m) => lines.push(m)),
+    ).toEqual(plain);
+    expect(lines.join('\n')).toMatch(/optimized copy could not be saved .*; opening without it/);
+  });
+
   it('is saved by the first session and opened by later ones, with the same outputs bit for bit', async () => {
     const model = saveConvLinear(join(root, 'a', 'model'));
     const folder = join(root, 'a', 'copies');
