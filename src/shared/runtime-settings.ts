@@ -19,6 +19,11 @@ export interface RuntimeSettings {
    * graphs are size-agnostic (one each for every size); attention-chunked UNets and training graphs are per size.
    */
   maxShapes: number;
+  /**
+   * Largest self-attention score map one UNet call may hold, in bytes (0 = no limit): a batch whose
+   * maps would be larger runs as several calls with the same result (src/sd/pipeline/unet-micro-batch.ts).
+   */
+  attentionMapBytes: number;
   /** Folder for built graphs when a task names none (the service passes `<data dir>/cache/onnx`). */
   graphCacheDir: string;
   /**
@@ -29,6 +34,9 @@ export interface RuntimeSettings {
   graphCacheMaxBytes?: number;
 }
 
+/** Default budget of one UNet call's largest attention map, in MiB (two 512-px samples in float32). */
+export const DEFAULT_ATTENTION_MAP_MB = 1024;
+
 /** Default cap of the graph cache folder, in GiB (a full-width SD1 weight folder is ~3.4 GB). */
 export const DEFAULT_GRAPH_CACHE_MAX_GB = 20;
 
@@ -38,6 +46,7 @@ export type RuntimeSettingName =
   | 'model-memory-mb'
   | 'threads'
   | 'max-shapes'
+  | 'attention-map-mb'
   | 'graph-cache-dir'
   | 'graph-cache-max-gb';
 
@@ -75,6 +84,11 @@ export const RUNTIME_SETTING_OPTIONS: Record<RuntimeSettingName, SettingOption> 
     env: 'CONES_SD_MAX_SHAPES',
     arg: 'N',
     help: 'graphs (UNet, VAE, training; chunked-attention UNets and training graphs per size) kept open per model before its sessions are recycled; default 4',
+  },
+  'attention-map-mb': {
+    env: 'CONES_ATTENTION_MAP_MB',
+    arg: 'N',
+    help: `largest self-attention score map (MiB) one UNet call may hold; bigger batches run as several calls with the same result; 0 = no limit; default ${DEFAULT_ATTENTION_MAP_MB}`,
   },
   'graph-cache-dir': {
     env: 'CONES_GRAPH_CACHE_DIR',
@@ -141,12 +155,14 @@ export function resolveRuntimeSettings(
   };
   const memoryMb = positive('model-memory-mb', false);
   const cacheGb = nonNegative('graph-cache-max-gb');
+  const attentionMb = nonNegative('attention-map-mb');
   return {
     executionProvider: oneOf('provider', ['auto', 'cpu', 'cuda'], 'auto'),
     dtype: oneOf('dtype', ['float32', 'float16'], 'float32'),
     modelMemoryBytes: memoryMb === undefined ? Math.floor(totalmem() * 0.6) : Math.floor(memoryMb * 2 ** 20),
     threads: positive('threads', true),
     maxShapes: positive('max-shapes', true) ?? 4,
+    attentionMapBytes: Math.floor((attentionMb ?? DEFAULT_ATTENTION_MAP_MB) * 2 ** 20),
     graphCacheDir: raw('graph-cache-dir')?.value ?? join(tmpdir(), 'cones-nodes-graphs'),
     graphCacheMaxBytes: Math.floor((cacheGb ?? DEFAULT_GRAPH_CACHE_MAX_GB) * 2 ** 30),
   };

@@ -104,6 +104,7 @@ describe('WorkerRuntime settings', () => {
       modelMemoryBytes: 123 * 2 ** 20,
       threads: 2,
       maxShapes: 3,
+      attentionMapBytes: 5 * 2 ** 20,
       graphCacheDir: '/somewhere/graphs',
     };
     const previous = process.env.CONES_SD_MAX_SHAPES;

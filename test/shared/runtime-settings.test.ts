@@ -11,6 +11,7 @@ describe('runtime settings', () => {
       modelMemoryBytes: Math.floor(totalmem() * 0.6),
       threads: undefined,
       maxShapes: 4,
+      attentionMapBytes: 1024 * 2 ** 20,
       graphCacheDir: join(tmpdir(), 'cones-nodes-graphs'),
       graphCacheMaxBytes: 20 * 2 ** 30,
     });
@@ -23,6 +24,7 @@ describe('runtime settings', () => {
       CONES_MODEL_MEMORY_MB: '512',
       CONES_ORT_THREADS: '3',
       CONES_SD_MAX_SHAPES: '2',
+      CONES_ATTENTION_MAP_MB: '0',
       CONES_GRAPH_CACHE_DIR: '/env/graphs',
       CONES_GRAPH_CACHE_MAX_GB: '0.5',
     };
@@ -32,6 +34,7 @@ describe('runtime settings', () => {
       modelMemoryBytes: 512 * 2 ** 20,
       threads: 3,
       maxShapes: 2,
+      attentionMapBytes: 0, // no limit
       graphCacheDir: '/env/graphs',
       graphCacheMaxBytes: 2 ** 29,
     });
@@ -70,6 +73,10 @@ describe('runtime settings', () => {
       [
         [{ 'graph-cache-max-gb': '-1' }, {}],
         "--graph-cache-max-gb must be a number ≥ 0 (0 = unlimited); got '-1'",
+      ],
+      [
+        [{ 'attention-map-mb': 'lots' }, {}],
+        "--attention-map-mb must be a number ≥ 0 (0 = unlimited); got 'lots'",
       ],
       [
         [{}, { CONES_GRAPH_CACHE_MAX_GB: '20GB' }],

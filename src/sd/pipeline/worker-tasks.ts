@@ -49,12 +49,21 @@ async function withModel<R>(
   } catch (error) {
     throw new Error(`checkpoint ${path} is not readable: ${(error as Error).message}`);
   }
-  const { executionProvider, dtype, threads, maxShapes, graphCacheDir, graphCacheMaxBytes } = ctx.settings;
+  const {
+    executionProvider,
+    dtype,
+    threads,
+    maxShapes,
+    attentionMapBytes,
+    graphCacheDir,
+    graphCacheMaxBytes,
+  } = ctx.settings;
   const settings: ModelSettings = {
     executionProvider,
     dtype,
     threads,
     maxShapes,
+    attentionMapBytes,
     graphCacheDir: handle.graphCacheDir || graphCacheDir,
     graphCacheMaxBytes,
     log: logSink,
