@@ -13,12 +13,14 @@ import {
 } from '../../src/toy/eval/prompts.js';
 import {
   addTallies,
+  type KindScore,
   meanAbsoluteError,
   promptTarget,
   type Rates,
   ratesOf,
   readingTarget,
   sceneTarget,
+  scoreKinds,
   scoreReading,
   type Tally,
 } from '../../src/toy/eval/score.js';
@@ -92,6 +94,8 @@ export interface VaeSetReport {
   reconstructions: Rates;
   /** The reader on the reconstructions against its own reading of the originals. */
   agreement: Rates;
+  /** Reconstructions vs truth by kind: shape per "<size> <shape>", pattern per pattern (right / asked). */
+  kinds: { shape: Record<string, KindScore>; pattern: Record<string, KindScore> };
 }
 
 export interface PromptReport {
@@ -138,6 +142,9 @@ function summarise(errors: readonly number[]): PixelErrorSummary {
   return { mean, median: quantile(sorted, 0.5), p95: quantile(sorted, 0.95), max: sorted[sorted.length - 1] };
 }
 
+const sortedRecord = <T>(map: Map<string, T>): Record<string, T> =>
+  Object.fromEntries([...map].sort(([a], [b]) => a.localeCompare(b)));
+
 interface VaeSetRun {
   report: VaeSetReport;
   seconds: number;
@@ -163,11 +170,13 @@ async function vaeSet(
   const recon: Tally[] = [];
   const agree: Tally[] = [];
   const errors: number[] = [];
+  const kinds = { shape: new Map<string, KindScore>(), pattern: new Map<string, KindScore>() };
   scenes.forEach((scene, i) => {
     const original = readScene(originals[i], TOY_SIZE);
     const reconstruction = readScene(reconstructions[i], TOY_SIZE);
     truth.push(scoreReading(sceneTarget(scene), original));
     recon.push(scoreReading(sceneTarget(scene), reconstruction));
+    scoreKinds(sceneTarget(scene), reconstruction, kinds);
     agree.push(scoreReading(readingTarget(original), reconstruction));
     errors.push(meanAbsoluteError(originals[i], reconstructions[i]));
   });
@@ -178,6 +187,7 @@ async function vaeSet(
       originals: ratesOf(addTallies(...truth)),
       reconstructions: ratesOf(addTallies(...recon)),
       agreement: ratesOf(addTallies(...agree)),
+      kinds: { shape: sortedRecord(kinds.shape), pattern: sortedRecord(kinds.pattern) },
     },
     seconds,
     examples: {

@@ -7,7 +7,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp, { type OverlayOptions } from 'sharp';
 import { captionBox, composeGrid, type GridLayout, gridLayout } from '../../src/toy/eval/grid.js';
-import { EVAL_ATTRIBUTES, type Rates } from '../../src/toy/eval/score.js';
+import { EVAL_ATTRIBUTES, type KindScore, type Rates } from '../../src/toy/eval/score.js';
 import type { GenerationSetReport, ToyEvalReport, ToyEvalResult, VaeSetReport } from './evaluate.js';
 import { TOY_SIZE } from './evaluate.js';
 
@@ -28,6 +28,11 @@ function ratesHeader(first: string): string[] {
   ];
 }
 
+const kindList = (kinds: Record<string, KindScore>) =>
+  Object.entries(kinds)
+    .map(([kind, k]) => `${kind} ${percent(k.right / k.asked)} (${k.asked})`)
+    .join(', ');
+
 function vaeSection(name: string, set: VaeSetReport): string[] {
   const { mean, median, p95, max } = set.mae;
   return [
@@ -38,6 +43,8 @@ function vaeSection(name: string, set: VaeSetReport): string[] {
     ratesRow('originals vs truth', set.originals),
     ratesRow('reconstructions vs truth', set.reconstructions),
     ratesRow('reconstructions vs reading of originals', set.agreement),
+    '',
+    `Reconstructions vs truth by kind (%, objects): shape — ${kindList(set.kinds.shape)}; pattern — ${kindList(set.kinds.pattern)}.`,
     '',
   ];
 }

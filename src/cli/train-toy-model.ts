@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { cloneConfig } from '../sd/config.js';
+import { VAE_RECONSTRUCTION_LOSSES, type VaeReconstructionLoss } from '../sd/graphs/index.js';
 import { formatDuration } from '../shared/duration.js';
 import { intOption, numberOption, OptionValueError } from '../shared/option-values.js';
 import { TOY_WORLDS, type ToyWorld } from '../train/data.js';
@@ -32,6 +33,10 @@ Options:
   --world W             toy world curriculum: ${TOY_WORLDS.join(' | ')} (default full)
   --lr X                peak learning rate of the stage (with all: the UNet's)
   --edge-weight X       VAE: weight of an L1 term on neighbouring-pixel differences (default 0, LDM's loss)
+  --vae-loss L          VAE reconstruction term: l1 (default, LDM's) | mse (keeps texture the decoder
+                        cannot place as a blur where L1 drops it)
+  --vae-decoder-only    VAE: train the decoder alone (encoder and latent scale kept, so the UNet of an
+                        --init-from model stays valid); --no-vae-decoder-only trains the whole VAE
   --vae-crop N          VAE: train on random N×N crops (a multiple of 8; 64 = whole frames; default 32)
   --offset-noise X      UNet: add X times a per-sample, per-channel N(0,1) constant to the diffusion noise
                         (default 0, plain SD1 training; lets the model move a latent's mean)
@@ -78,6 +83,9 @@ export async function run(argv: string[]): Promise<number> {
       lr: { type: 'string' },
       'edge-weight': { type: 'string' },
       'vae-crop': { type: 'string' },
+      'vae-decoder-only': { type: 'boolean' },
+      'vae-loss': { type: 'string' },
+      'no-vae-decoder-only': { type: 'boolean' },
       'offset-noise': { type: 'string' },
       'checkpoint-every': { type: 'string' },
       threads: { type: 'string' },
@@ -163,6 +171,20 @@ export async function run(argv: string[]): Promise<number> {
         if (x > 0) recipe.unet.offsetNoise = x;
         else delete recipe.unet.offsetNoise; // (an --init-from recipe may have one)
       }
+      const vaeLoss = values['vae-loss'] as string | undefined;
+      if (vaeLoss !== undefined) {
+        if (!(VAE_RECONSTRUCTION_LOSSES as readonly string[]).includes(vaeLoss))
+          throw new TrainError(
+            `--vae-loss must be one of ${VAE_RECONSTRUCTION_LOSSES.join(', ')}, got ${vaeLoss}`,
+          );
+        if (vaeLoss === 'l1')
+          delete recipe.vae.reconstruction; // (an --init-from recipe may have mse)
+        else recipe.vae.reconstruction = vaeLoss as VaeReconstructionLoss;
+      }
+      if (values['vae-decoder-only'] && values['no-vae-decoder-only'])
+        throw new TrainError('--vae-decoder-only and --no-vae-decoder-only contradict each other');
+      if (values['vae-decoder-only']) recipe.vae.decoderOnly = true;
+      else if (values['no-vae-decoder-only'] || initFrom === undefined) delete recipe.vae.decoderOnly;
       const crop = positiveInt('vae-crop', values['vae-crop']);
       if (crop !== undefined) {
         recipe.vae.cropSize = crop;

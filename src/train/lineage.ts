@@ -24,6 +24,8 @@ export interface StageRun {
   wallSeconds?: number;
   /** Mean loss of the stage's last 50 logged steps. */
   finalLoss?: number;
+  /** VAE: only the decoder was trained (the encoder and latent space were kept). */
+  decoderOnly?: true;
 }
 
 export interface RunRecord {
@@ -68,6 +70,7 @@ export function runRecord(
       warmupSteps: r.warmupSteps,
       wallSeconds: Number(s.seconds.toFixed(1)),
       finalLoss: s.finalLoss,
+      ...(name === 'vae' && recipe.vae.decoderOnly ? { decoderOnly: true as const } : {}),
     };
   }
   return {

@@ -3,6 +3,7 @@
  * every training state and in the output's `__metadata__`, and a resumed run must use the same one.
  */
 import { cloneConfig, type SD1Config } from '../sd/config.js';
+import type { VaeReconstructionLoss } from '../sd/graphs/index.js';
 import { TINY_SD1_CONFIG } from '../sd/tiny-model.js';
 import type { ToyWorld } from './data.js';
 import type { AdamWSettings, LrSchedule } from './optimizer.js';
@@ -38,6 +39,14 @@ export interface VaeRecipe extends StageRecipe {
    * crop teaches the same local rendering at a fraction of the cost per sample.
    */
   cropSize?: number;
+  /** Reconstruction term (absent = 'l1', LDM's; see buildVaeTrainingGraph). */
+  reconstruction?: VaeReconstructionLoss;
+  /**
+   * Train the decoder only (absent = the whole VAE). The encoder and quant_conv stay as they are, so a
+   * UNet trained on this VAE's latents stays valid and no latent scale is folded afterwards: the way to
+   * sharpen a shipped model's decoding without retraining its UNet.
+   */
+  decoderOnly?: boolean;
 }
 
 export interface UnetRecipe extends StageRecipe {

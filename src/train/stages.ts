@@ -114,6 +114,8 @@ export async function vaeStage(
     width: S,
     klWeight: recipe.vae.klWeight,
     edgeWeight: recipe.vae.edgeWeight,
+    decoderOnly: recipe.vae.decoderOnly,
+    reconstruction: recipe.vae.reconstruction,
   });
   const session = await open(built.builder.graph, recipe, opts);
   const lc = config.vae.latentChannels;

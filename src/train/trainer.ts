@@ -114,6 +114,8 @@ export async function startState(opts: TrainOptions): Promise<TrainState> {
   const { recipe } = opts;
   const first = opts.stages[0];
   const start = { stage: first, step: 0, slots: new Map(), ema: new Map(), wallSeconds: 0 };
+  if (recipe.vae.decoderOnly && first === 'vae' && !opts.initFrom)
+    throw new TrainError('--vae-decoder-only fine-tunes a trained VAE: start it --init-from a model');
   if (opts.initFrom) {
     const init = await readInitCheckpoint(opts.initFrom, recipe.config);
     const lineage = { initFrom: init.source, history: init.history };
@@ -205,14 +207,18 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     }
     if (interrupted) break;
     if (name === 'vae') {
-      const std = await latentStd(state.recipe, state.weights, 4, state.recipe.vae.batch, opts);
-      // A VAE that started from an export already holds its scale: the fold now is the correction (≈ 1).
-      const k = foldLatentScale(state.weights, state.recipe.config.vae.latentChannels, std);
-      state.latentScale = (state.latentScale ?? 1) * k;
-      say(
-        `VAE latent std ${std.toPrecision(4)}: folded ×${k.toPrecision(4)} into quant_conv` +
-          ` (latent scale ${state.latentScale.toPrecision(4)})`,
-      );
+      if (state.recipe.vae.decoderOnly)
+        say('VAE decoder trained alone: the encoder and latent scale are unchanged');
+      else {
+        const std = await latentStd(state.recipe, state.weights, 4, state.recipe.vae.batch, opts);
+        // A VAE that started from an export already holds its scale: the fold now is the correction (≈ 1).
+        const k = foldLatentScale(state.weights, state.recipe.config.vae.latentChannels, std);
+        state.latentScale = (state.latentScale ?? 1) * k;
+        say(
+          `VAE latent std ${std.toPrecision(4)}: folded ×${k.toPrecision(4)} into quant_conv` +
+            ` (latent scale ${state.latentScale.toPrecision(4)})`,
+        );
+      }
       state.stage = 'unet';
       state.step = 0;
       state.slots = new Map();

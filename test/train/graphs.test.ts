@@ -14,10 +14,18 @@ afterAll(async () => {
   for (const s of stages) await s.release();
 });
 
-async function directionalCheck(name: 'vae' | 'unet', trainText = false, edgeWeight?: number) {
+async function directionalCheck(
+  name: 'vae' | 'unet',
+  trainText = false,
+  edgeWeight?: number,
+  decoderOnly = false,
+  reconstruction?: 'mse',
+) {
   const recipe = testRecipe({ vae: 1, unet: 1 });
   recipe.unet.trainTextEncoder = trainText;
   if (edgeWeight) recipe.vae.edgeWeight = edgeWeight;
+  if (decoderOnly) recipe.vae.decoderOnly = true;
+  if (reconstruction) recipe.vae.reconstruction = reconstruction;
   const weights = initialWeights(recipe.config, recipe.seed);
   // Move off the zero-initialised outputs so every UNet weight has a gradient.
   for (const [, v] of weights.values) if (v.every((x) => x === 0)) v.fill(0.01);
@@ -38,7 +46,7 @@ async function directionalCheck(name: 'vae' | 'unet', trainText = false, edgeWei
     return (await stage.step(0)).loss;
   };
   const fd = ((await lossAt(1)) - (await lossAt(-1))) / (2 * h);
-  return { fd, norm, keys: grads.size };
+  return { fd, norm, keys: grads.size, names: [...grads.keys()] };
 }
 
 describe('model training graphs: weight gradients match a directional finite difference', () => {
@@ -52,6 +60,22 @@ describe('model training graphs: weight gradients match a directional finite dif
     expect(Math.abs(r.fd - r.norm) / r.norm).toBeLessThan(0.03);
     const plain = await directionalCheck('vae');
     expect(r.norm).not.toBeCloseTo(plain.norm, 6);
+  });
+  it('VAE decoder only: gradients for post_quant_conv and the decoder, none for the encoder or quant_conv', async () => {
+    const r = await directionalCheck('vae', false, undefined, true);
+    expect(Math.abs(r.fd - r.norm) / r.norm).toBeLessThan(0.03);
+    expect(r.names).toContain('first_stage_model.post_quant_conv.weight');
+    expect(r.names).toContain('first_stage_model.decoder.conv_out.weight');
+    expect(r.names.filter((k) => !/^first_stage_model\.(decoder|post_quant_conv)\./.test(k))).toEqual([]);
+    const all = await directionalCheck('vae');
+    expect(all.keys).toBeGreaterThan(r.keys);
+    expect(all.names).toContain('first_stage_model.quant_conv.weight');
+  });
+  it('VAE decoder with squared error instead of L1: gradients match, and differ from L1', async () => {
+    const r = await directionalCheck('vae', false, undefined, true, 'mse');
+    expect(Math.abs(r.fd - r.norm) / r.norm).toBeLessThan(0.03);
+    const l1 = await directionalCheck('vae', false, undefined, true);
+    expect(r.norm).not.toBeCloseTo(l1.norm, 4);
   });
   it('UNet (ε-prediction), every UNet weight; CLIP frozen', async () => {
     const r = await directionalCheck('unet');

@@ -247,6 +247,52 @@ describe('train-toy-model --init-from and --export-only', () => {
     expect(JSON.parse(meta['cones.train.total_steps'])).toEqual({ vae: 3, unet: 2 });
   }, 60_000);
 
+  it('--vae-decoder-only trains the decoder alone: encoder, quant_conv, UNet and latent scale unchanged', async () => {
+    const out = join(dir, 'decoder.safetensors');
+    const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+    try {
+      expect(
+        await run([
+          out,
+          '--init-from',
+          first,
+          '--stage',
+          'vae',
+          '--steps',
+          '2',
+          '--vae-decoder-only',
+          '--fp16',
+        ]),
+      ).toBe(0);
+    } finally {
+      log.mockRestore();
+    }
+    const before = await SafetensorsFile.open(first);
+    const after = await SafetensorsFile.open(out);
+    try {
+      let decoderChanged = 0;
+      for (const key of before.tensors.keys()) {
+        const same = Buffer.compare(await before.readRaw(key), await after.readRaw(key)) === 0;
+        const decoder = /^first_stage_model\.(decoder|post_quant_conv)\./.test(key);
+        if (decoder) decoderChanged += same ? 0 : 1;
+        else expect(same, key).toBe(true);
+      }
+      expect(decoderChanged).toBeGreaterThan(10);
+      expect(after.metadata['cones.train.latent_scale']).toBe(before.metadata['cones.train.latent_scale']);
+      const history = JSON.parse(after.metadata['cones.train.history']) as RunRecord[];
+      expect(history.at(-1)!.stages.vae).toMatchObject({ steps: 2, decoderOnly: true });
+      expect(JSON.parse(after.metadata['cones.train.recipe']).vae.decoderOnly).toBe(true);
+    } finally {
+      await before.close();
+      await after.close();
+    }
+    // From scratch there is no trained encoder to keep.
+    const scratch = { ...recipe, vae: { ...recipe.vae, decoderOnly: true } };
+    await expect(
+      startState({ out: join(dir, 'scratch-decoder.safetensors'), recipe: scratch, stages: ['vae'] }),
+    ).rejects.toThrow(/--vae-decoder-only fine-tunes a trained VAE/);
+  }, 60_000);
+
   it('refuses a checkpoint without a recipe, with another config, or not matching its recipe; reads an export without a history', async () => {
     const out = join(dir, 'refused.safetensors');
     const bare = join(dir, 'bare.safetensors');

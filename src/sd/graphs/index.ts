@@ -65,6 +65,7 @@ export {
 export {
   buildVaeDecoderGraph,
   buildVaeEncoderGraph,
+  isVaeDecoderKey,
   SD1_VAE_SCALING_FACTOR,
   VAE_DECODER_INPUT,
   VAE_DECODER_OUTPUT,
@@ -78,8 +79,10 @@ export {
 export {
   buildVaeTrainingGraph,
   LDM_KL_WEIGHT,
+  VAE_RECONSTRUCTION_LOSSES,
   VAE_TRAINING_INPUTS,
   VAE_TRAINING_OUTPUTS,
+  type VaeReconstructionLoss,
   type VaeTrainingGraphOptions,
 } from './vae-training.js';
 export {

@@ -3,7 +3,7 @@
  * adversarial terms. Every VAE weight is a graph input named by its canonical key.
  *
  *   mean, logvar = E(x);  z = mean + exp(logvar/2)·n;  x̂ = D(z)
- *   rec  = Σ|x − x̂| / (B·3·H·W)                                  (L1, per pixel value)
+ *   rec  = Σ|x − x̂| / (B·3·H·W)                                  (L1, per pixel value; or Σ(x − x̂)²)
  *   kl   = Σ ½(mean² + exp(logvar) − 1 − logvar) / (B·3·H·W)
  *   loss = rec + klWeight · kl
  *
@@ -15,13 +15,15 @@ import { Builder, grad, type Value } from '../../onnx/index.js';
 import type { SD1Config } from '../config.js';
 import { Net } from './layers.js';
 import { MODEL_TRAINING_LOSS, type TrainingGraph, weightGradName } from './unet-training.js';
-import { VAE_KEY_PREFIX, vaeDecoderForward, vaeEncoderForward } from './vae.js';
+import { isVaeDecoderKey, VAE_KEY_PREFIX, vaeDecoderForward, vaeEncoderForward } from './vae.js';
 import type { Weights } from './weights.js';
 
 export const VAE_TRAINING_INPUTS = { image: 'image', noise: 'noise' } as const;
 export const VAE_TRAINING_OUTPUTS = { loss: MODEL_TRAINING_LOSS, rec: 'rec_loss', kl: 'kl_loss' } as const;
 /** LDM's kl_weight for the kl-f8 autoencoder. */
 export const LDM_KL_WEIGHT = 1e-6;
+export const VAE_RECONSTRUCTION_LOSSES = ['l1', 'mse'] as const;
+export type VaeReconstructionLoss = (typeof VAE_RECONSTRUCTION_LOSSES)[number];
 
 export interface VaeTrainingGraphOptions {
   batch: number;
@@ -35,11 +37,22 @@ export interface VaeTrainingGraphOptions {
    * decoder average fine texture and sharp corners away; differences penalise exactly those.
    */
   edgeWeight?: number;
+  /**
+   * The reconstruction term (default 'l1', LDM's). Under uncertainty L1 is minimised by the median and
+   * squared error by the mean: texture whose phase the decoder cannot tell (dots covering a third of a
+   * cell) vanishes under L1 and stays as a blur under squared error (Stability's ft-MSE decoder used it).
+   */
+  reconstruction?: VaeReconstructionLoss;
+  /**
+   * Train the decoder only (default false): the encoder and quant_conv become constants, so the latent
+   * space a UNet was trained on stays exactly as it is (as Stability's ft-EMA / ft-MSE VAEs were made).
+   */
+  decoderOnly?: boolean;
 }
 
 /**
  * Inputs: image [B, 3, H, W] in −1..1, noise [B, latent, H/f, W/f] (the posterior sample's ε), one
- * input per VAE weight. Outputs: loss, rec_loss, kl_loss [] and `grad.<key>` per weight.
+ * input per trained VAE weight. Outputs: loss, rec_loss, kl_loss [] and `grad.<key>` per weight.
  */
 export function buildVaeTrainingGraph(
   config: SD1Config,
@@ -56,7 +69,8 @@ export function buildVaeTrainingGraph(
   const b = new Builder('sd1_vae_training');
   const x = b.input(VAE_TRAINING_INPUTS.image, 'float32', [B, v.inChannels, opts.height, opts.width]);
   const n = b.input(VAE_TRAINING_INPUTS.noise, 'float32', [B, lc, opts.height / factor, opts.width / factor]);
-  const net = new Net(b, weights, 'float32', undefined, (key) => key.startsWith(VAE_KEY_PREFIX));
+  const trained = opts.decoderOnly ? isVaeDecoderKey : (key: string) => key.startsWith(VAE_KEY_PREFIX);
+  const net = new Net(b, weights, 'float32', undefined, trained);
   const moments = vaeEncoderForward(net, v, x);
   const [mean, logvar] = b.split(moments, [lc, lc], 1, 'moments');
   const z = b.scope('posterior', () => b.add(mean, b.mul(b.exp(b.mul(logvar, 0.5)), n), 'z'));
@@ -64,8 +78,9 @@ export function buildVaeTrainingGraph(
   const perValue = 1 / (B * v.inChannels * opts.height * opts.width);
   const all = (t: typeof x) => t.shape.map((_, i) => i);
   const rec = b.scope('rec', () => {
-    const e = b.abs(b.sub(xr, x, 'error'));
-    return b.mul(b.reduceSum(e, all(e), false), perValue, 'l1');
+    const d = b.sub(xr, x, 'error');
+    const e = opts.reconstruction === 'mse' ? b.mul(d, d) : b.abs(d);
+    return b.mul(b.reduceSum(e, all(e), false), perValue, opts.reconstruction ?? 'l1');
   });
   const kl = b.scope('kl', () => {
     const terms = b.sub(b.sub(b.add(b.mul(mean, mean), b.exp(logvar)), 1), logvar, 'terms');

@@ -13,6 +13,11 @@ import { ioDtype, Net, toCompute } from './layers.js';
 import type { GraphDType, Weights } from './weights.js';
 
 export const VAE_KEY_PREFIX = 'first_stage_model.';
+
+/** The decoder's weights: `post_quant_conv` and `decoder.*` (what maps a latent to pixels). */
+export function isVaeDecoderKey(key: string): boolean {
+  return key.startsWith(`${VAE_KEY_PREFIX}decoder.`) || key.startsWith(`${VAE_KEY_PREFIX}post_quant_conv.`);
+}
 /** SD1's latent scaling factor: z = 0.18215 · sample(posterior); decoder input = z / 0.18215. */
 export const SD1_VAE_SCALING_FACTOR = 0.18215;
 

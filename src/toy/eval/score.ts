@@ -83,7 +83,8 @@ export function readingTarget(reading: SceneReading): Target {
   };
 }
 
-function matchFor(target: TargetObject, index: number, reading: SceneReading) {
+/** The read object a target object is compared with: the nearest one when it has a centre, else the index-th. */
+export function matchFor(target: TargetObject, index: number, reading: SceneReading) {
   if (target.x === undefined || target.y === undefined) return reading.objects[index];
   let best: (typeof reading.objects)[number] | undefined;
   let bestDistance = Number.POSITIVE_INFINITY;
@@ -154,4 +155,33 @@ export function meanAbsoluteError(a: Uint8Array, b: Uint8Array): number {
   let sum = 0;
   for (let i = 0; i < a.length; i++) sum += Math.abs(a[i] - b[i]);
   return sum / a.length;
+}
+
+/** Right / asked of one attribute for one kind of object (e.g. shape of small stars). */
+export interface KindScore {
+  right: number;
+  asked: number;
+}
+
+/**
+ * Where the misses are: shape right per "<size> <shape>" of the target objects, and pattern right per
+ * pattern, of one reading against its target (targets without those attributes are skipped).
+ */
+export function scoreKinds(
+  target: Target,
+  reading: SceneReading,
+  into: { shape: Map<string, KindScore>; pattern: Map<string, KindScore> },
+): void {
+  const add = (map: Map<string, KindScore>, key: string, ok: boolean) => {
+    const k = map.get(key) ?? { right: 0, asked: 0 };
+    k.asked++;
+    if (ok) k.right++;
+    map.set(key, k);
+  };
+  target.objects.forEach((t, i) => {
+    const read = matchFor(t, i, reading);
+    if (t.shape !== undefined && t.size !== undefined)
+      add(into.shape, `${t.size} ${t.shape}`, read?.shape === t.shape);
+    if (t.pattern !== undefined) add(into.pattern, t.pattern, read?.pattern === t.pattern);
+  });
 }
