@@ -11,7 +11,7 @@ describe('runtime settings', () => {
       modelMemoryBytes: Math.floor(totalmem() * 0.6),
       threads: undefined,
       maxShapes: 4,
-      attentionMapBytes: 1024 * 2 ** 20,
+      attentionMapBytes: undefined, // the provider's default
       graphCacheDir: join(tmpdir(), 'cones-nodes-graphs'),
       graphCacheMaxBytes: 20 * 2 ** 30,
     });

@@ -45,7 +45,8 @@ export interface ModelSettings {
   maxShapes: number;
   /**
    * Largest self-attention score map one UNet call may hold, in bytes; a larger batch runs as several
-   * calls (src/sd/pipeline/unet-micro-batch.ts). 0 = no limit; undefined: DEFAULT_ATTENTION_MAP_MB.
+   * calls (src/sd/pipeline/unet-micro-batch.ts). 0 = no limit; undefined: DEFAULT_ATTENTION_MAP_MB on the
+   * CPU, no limit on CUDA.
    */
   attentionMapBytes?: number;
   log: (message: string) => void;
@@ -207,7 +208,9 @@ export class LoadedModel implements CachedResource {
   /** ε̂ for a batch of scaled latents, in as many calls as keep each call's attention maps within budget. */
   async unet(input: UnetRunInput): Promise<Float32Array> {
     const { batch, height, width } = input;
-    const budget = this.settings.attentionMapBytes ?? DEFAULT_ATTENTION_MAP_MB * 2 ** 20;
+    const provider = resolvedProvider ?? this.settings.executionProvider;
+    const budget =
+      this.settings.attentionMapBytes ?? (provider === 'cuda' ? 0 : DEFAULT_ATTENTION_MAP_MB * 2 ** 20);
     const perSample = attentionMapBytesPerSample(
       this.config.unet,
       height,

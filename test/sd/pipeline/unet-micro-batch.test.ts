@@ -8,7 +8,7 @@ import { attentionMapBytesPerSample, unetCallSizes } from '../../../src/sd/pipel
 import { TINY_SD1_CONFIG, writeTinyModel } from '../../../src/sd/tiny-model.js';
 
 describe('UNet calls within an attention-map budget', () => {
-  it('SD1 at 512 px: 8 heads × 4096² float32 scores = 512 MiB a sample; the default 1 GiB takes two a call', () => {
+  it('SD1 at 512 px: 8 heads × 4096² float32 scores = 512 MiB a sample; a 1 GiB budget takes two a call', () => {
     const perSample = attentionMapBytesPerSample(SD1_CONFIG.unet, 64, 64, 4);
     expect(perSample).toBe(512 * 2 ** 20);
     expect(attentionMapBytesPerSample(SD1_CONFIG.unet, 64, 64, 2)).toBe(256 * 2 ** 20);
