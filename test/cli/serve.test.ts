@@ -38,6 +38,7 @@ describe('cones-nodes serve', () => {
       ['--model-memory-mb N', 'CONES_MODEL_MEMORY_MB'],
       ['--threads N', 'CONES_ORT_THREADS'],
       ['--max-shapes N', 'CONES_SD_MAX_SHAPES'],
+      ['--attention-map-mb N', 'CONES_ATTENTION_MAP_MB'],
       ['--graph-cache-dir DIR', 'CONES_GRAPH_CACHE_DIR'],
     ]) {
       expect(run.output()).toContain(flag);

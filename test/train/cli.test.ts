@@ -40,6 +40,15 @@ describe('cones-nodes train-toy-model', () => {
     expect(errors.join('\n')).toMatch(/run --stage vae first/);
     expect(await run([join(dir, 'm.safetensors'), '--stage', 'vae', '--vae-crop', '20'])).toBe(2);
     expect(errors.join('\n')).toMatch(/--vae-crop: VAE crop size must be a multiple of 8/);
+    expect(await run([join(dir, 'm.safetensors'), '--stage', 'vae', '--vae-loss', 'l2'])).toBe(2);
+    expect(errors.join('\n')).toMatch(/--vae-loss must be one of l1, mse, got l2/);
+    expect(await run([join(dir, 'm.safetensors'), '--stage', 'vae', '--vae-decoder-only'])).toBe(2);
+    expect(errors.join('\n')).toMatch(
+      /--vae-decoder-only fine-tunes a trained VAE: start it --init-from a model/,
+    );
+    const both = ['--vae-decoder-only', '--no-vae-decoder-only'];
+    expect(await run([join(dir, 'm.safetensors'), '--stage', 'vae', ...both])).toBe(2);
+    expect(errors.join('\n')).toMatch(/contradict each other/);
   });
   it('prints step, loss, samples/s and ETA', () => {
     const line = progressLine({
