@@ -1,6 +1,6 @@
 /**
  * `npm run bench:attention -- [--checkpoint FILE] [--images N] [--budgets 0,1024,512]` — what the
- * attention-map budget (`--attention-map-mb`, src/sd/pipeline/unet-micro-batch.ts) costs and saves: one
+ * attention-map budget (`--attention-map-mb`, src/sd/graphs/unet-micro-batch.ts) costs and saves: one
  * UNet call of a full-width SD1 model at 512 px for N images with classifier-free guidance (batch 2N,
  * default N = 4), once per budget, each in its own process so its peak RSS is its own. Without
  * --checkpoint it makes a full-width model with random weights (`make-tiny-model --full --fp16`).
@@ -29,9 +29,7 @@ const peakGiB = () => Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/stat
 
 async function child(path: string, cacheDir: string, budgetMiB: number, batch: number): Promise<Result> {
   const { LoadedModel } = await import('../src/sd/pipeline/loaded-model.js');
-  const { attentionMapBytesPerSample, unetCallSizes } = await import(
-    '../src/sd/pipeline/unet-micro-batch.js'
-  );
+  const { attentionMapBytesPerSample, unetCallSizes } = await import('../src/sd/graphs/unet-micro-batch.js');
   const model = await LoadedModel.open(path, {
     graphCacheDir: cacheDir,
     dtype: 'float32',

@@ -21,7 +21,7 @@ export interface RuntimeSettings {
   maxShapes: number;
   /**
    * Largest self-attention score map one UNet call may hold, in bytes (0 = no limit): a batch whose
-   * maps would be larger runs as several calls with the same result (src/sd/pipeline/unet-micro-batch.ts).
+   * maps would be larger runs as several calls with the same result (src/sd/graphs/unet-micro-batch.ts).
    * Undefined: DEFAULT_ATTENTION_MAP_MB on the CPU, no limit on CUDA.
    */
   attentionMapBytes?: number;

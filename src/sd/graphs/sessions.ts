@@ -9,6 +9,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type CacheEntry, writeEntryMeta } from '../../onnx/cache-housekeeping.js';
 import {
+  BYTES_PER_ELEMENT,
   createSession,
   type EngineSession,
   type Graph,
@@ -38,6 +39,7 @@ import {
   trainingSamplesPerRun,
 } from './training.js';
 import { buildUnetGraph, UNET_INPUTS, UNET_OUTPUT, type UnetGraphOptions } from './unet.js';
+import { attentionMapBudget, attentionMapBytesPerSample, unetCallSizes } from './unet-micro-batch.js';
 import {
   buildVaeDecoderGraph,
   buildVaeEncoderGraph,
@@ -74,6 +76,12 @@ export interface Sd1SessionsOptions {
    * initially `DEFAULT_GRAPH_CACHE_MAX_GB` GiB). The housekeeping logs through `session.log`.
    */
   cacheMaxBytes?: number;
+  /**
+   * Largest self-attention score map one run of the size-agnostic UNet may hold, in bytes; a larger
+   * batch runs as several runs with the same result (unet-micro-batch.ts). 0 = no limit; undefined:
+   * DEFAULT_ATTENTION_MAP_MB on a CPU session, no limit on CUDA.
+   */
+  attentionMapBytes?: number;
 }
 
 /** Float input data: float32 for float32/float16 graphs, float64 for float64 graphs. */
@@ -241,19 +249,48 @@ export class Sd1Sessions {
           dtype,
           fed.map((k) => k.shape[0] * k.shape[1]),
         );
+        // A chunked graph is built at its batch; the size-agnostic one takes any, so it runs in parts.
+        const sizes = sizeAgnostic
+          ? unetCallSizes(
+              opts.batch,
+              attentionMapBytesPerSample(u, opts.height, opts.width, BYTES_PER_ELEMENT[dtype]),
+              attentionMapBudget(this.opts.attentionMapBytes, info.session.provider),
+            )
+          : [opts.batch];
+        const sampleSize = u.inChannels * opts.height * opts.width;
+        const contextSize = L * u.contextDim;
+        const runPart = async (inp: UnetRunInputs, first: number, n: number) => {
+          const at = (data: FloatData, size: number) => data.subarray(first * size, (first + n) * size);
+          const feeds: Record<string, TensorValue> = {
+            [UNET_INPUTS.sample]: {
+              dtype: io,
+              shape: [n, ...sampleShape.slice(1)],
+              data: at(inp.sample, sampleSize),
+            },
+            [UNET_INPUTS.timestep]: { dtype: io, shape: [n], data: at(inp.timestep, 1) },
+            [UNET_INPUTS.context]: {
+              dtype: io,
+              shape: [n, L, u.contextDim],
+              data: at(inp.context, contextSize),
+            },
+          };
+          feedKvInputs(feeds, fed, dtype, inp.kvMasks, ones);
+          return (await info.session.run(feeds))[UNET_OUTPUT].data as FloatData;
+        };
         return {
           ...info,
           kvKeys: kv.map((k) => k.key),
           run: async (inp: UnetRunInputs) => {
-            const feeds: Record<string, TensorValue> = {
-              [UNET_INPUTS.sample]: { dtype: io, shape: sampleShape, data: inp.sample },
-              [UNET_INPUTS.timestep]: { dtype: io, shape: [opts.batch], data: inp.timestep },
-              [UNET_INPUTS.context]: { dtype: io, shape: [opts.batch, L, u.contextDim], data: inp.context },
-            };
             checkKnownKeys(inp.kvMasks, kv, 'kvMasks');
-            feedKvInputs(feeds, fed, dtype, inp.kvMasks, ones);
-            const out = await info.session.run(feeds);
-            return out[UNET_OUTPUT].data as FloatData;
+            if (sizes.length === 1) return runPart(inp, 0, opts.batch);
+            const out =
+              io === 'float64' ? new Float64Array(inp.sample.length) : new Float32Array(inp.sample.length);
+            let first = 0;
+            for (const n of sizes) {
+              out.set(await runPart(inp, first, n), first * sampleSize);
+              first += n;
+            }
+            return out;
           },
         };
       },

@@ -20,14 +20,12 @@ import { createHash } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { ExecutionProvider, SessionOptions } from '../../onnx/session.js';
-import { DEFAULT_ATTENTION_MAP_MB } from '../../shared/runtime-settings.js';
 import { openCheckpoint, type SD1Checkpoint } from '../checkpoint/checkpoint.js';
 import { f32ToF16Array } from '../checkpoint/dtype.js';
 import type { KvMode } from '../graphs/kv.js';
 import { type GraphRunnerInfo, loadSd1Sessions, type Sd1Sessions } from '../graphs/sessions.js';
 import type { GraphDType } from '../graphs/weights.js';
 import type { CachedResource } from './model-cache.js';
-import { attentionMapBytesPerSample, unetCallSizes } from './unet-micro-batch.js';
 import type { CheckpointHandle } from './values.js';
 
 /** What `LoadedModel` needs from the worker's settings (src/shared/runtime-settings.ts). */
@@ -44,8 +42,8 @@ export interface ModelSettings {
   /** Distinct UNet/VAE shapes kept open per model before all sessions are recycled. */
   maxShapes: number;
   /**
-   * Largest self-attention score map one UNet call may hold, in bytes; a larger batch runs as several
-   * calls (src/sd/pipeline/unet-micro-batch.ts). 0 = no limit; undefined: DEFAULT_ATTENTION_MAP_MB on the
+   * Largest self-attention score map one UNet run may hold, in bytes; a larger batch runs in parts
+   * (`Sd1SessionsOptions.attentionMapBytes`). 0 = no limit; undefined: DEFAULT_ATTENTION_MAP_MB on the
    * CPU, no limit on CUDA.
    */
   attentionMapBytes?: number;
@@ -205,40 +203,8 @@ export class LoadedModel implements CachedResource {
     return (await runner.run(ids)) as Float32Array;
   }
 
-  /** ε̂ for a batch of scaled latents, in as many calls as keep each call's attention maps within budget. */
+  /** ε̂ for a batch of scaled latents (in parts within the attention-map budget: Sd1Sessions.unet). */
   async unet(input: UnetRunInput): Promise<Float32Array> {
-    const { batch, height, width } = input;
-    const provider = resolvedProvider ?? this.settings.executionProvider;
-    const budget =
-      this.settings.attentionMapBytes ?? (provider === 'cuda' ? 0 : DEFAULT_ATTENTION_MAP_MB * 2 ** 20);
-    const perSample = attentionMapBytesPerSample(
-      this.config.unet,
-      height,
-      width,
-      this.settings.dtype === 'float16' ? 2 : 4,
-    );
-    const sizes = unetCallSizes(batch, perSample, budget);
-    if (sizes.length === 1) return this.unetCall(input);
-    const rows = input.sample.length / batch;
-    const contextRows = input.context.length / batch;
-    const out = new Float32Array(input.sample.length);
-    let start = 0;
-    for (const n of sizes) {
-      const end = start + n;
-      const part = await this.unetCall({
-        ...input,
-        batch: n,
-        sample: input.sample.slice(start * rows, end * rows),
-        timestep: input.timestep.slice(start, end),
-        context: input.context.slice(start * contextRows, end * contextRows),
-      });
-      out.set(part, start * rows);
-      start = end;
-    }
-    return out;
-  }
-
-  private async unetCall(input: UnetRunInput): Promise<Float32Array> {
     const { batch, height, width, contextLength, kvMode } = input;
     await this.oneUnetCopy('inference');
     const runner = await this.track(
@@ -283,6 +249,7 @@ export class LoadedModel implements CachedResource {
       dtype,
       session: this.sessionOptions,
       cacheMaxBytes: this.settings.graphCacheMaxBytes,
+      attentionMapBytes: this.settings.attentionMapBytes,
     });
   }
 
@@ -309,6 +276,8 @@ export class LoadedModel implements CachedResource {
       dtype: 'float32',
       session: this.trainingOptions,
       cacheMaxBytes: this.settings.graphCacheMaxBytes,
+      // With float16 inference graphs, extraction samples its prior images on this set's float32 UNet.
+      attentionMapBytes: this.settings.attentionMapBytes,
     });
   }
 

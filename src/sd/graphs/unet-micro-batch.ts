@@ -1,10 +1,12 @@
 /**
- * How many samples one UNet call takes. The size-agnostic UNet computes self-attention unchunked, so at
+ * How many samples one run of the size-agnostic UNet takes (its runner in sessions.ts splits a larger
+ * batch). That UNet computes self-attention unchunked, so at
  * its first attention level every sample holds heads × N² scores (N = that level's tokens), twice over
  * (the scores and their softmax): 512 MiB a map per sample at 512 px in float32, 4 GiB for the batch of
  * 8 that classifier-free guidance makes of 4 images. Splitting a batch into calls whose maps fit a
  * budget bounds that peak; the rows of a batch never interact, so the result is the same.
  */
+import { DEFAULT_ATTENTION_MAP_MB } from '../../shared/runtime-settings.js';
 import type { UNetConfig } from '../config.js';
 
 /** Bytes of one sample's largest attention score map at a latent size (0 for a UNet without attention). */
@@ -34,4 +36,9 @@ export function unetCallSizes(batch: number, mapBytesPerSample: number, budgetBy
     { length: calls },
     (_, i) => Math.floor((batch * (i + 1)) / calls) - Math.floor((batch * i) / calls),
   );
+}
+
+/** The budget a session runs under: the one given, else DEFAULT_ATTENTION_MAP_MB on the CPU and no limit on CUDA. */
+export function attentionMapBudget(given: number | undefined, provider: 'cuda' | 'cpu'): number {
+  return given ?? (provider === 'cuda' ? 0 : DEFAULT_ATTENTION_MAP_MB * 2 ** 20);
 }

@@ -3,8 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SD1_CONFIG } from '../../../src/sd/config.js';
+import {
+  attentionMapBudget,
+  attentionMapBytesPerSample,
+  unetCallSizes,
+} from '../../../src/sd/graphs/unet-micro-batch.js';
 import { LoadedModel, type UnetRunInput } from '../../../src/sd/pipeline/loaded-model.js';
-import { attentionMapBytesPerSample, unetCallSizes } from '../../../src/sd/pipeline/unet-micro-batch.js';
 import { TINY_SD1_CONFIG, writeTinyModel } from '../../../src/sd/tiny-model.js';
 
 describe('UNet calls within an attention-map budget', () => {
@@ -18,6 +22,9 @@ describe('UNet calls within an attention-map budget', () => {
     expect(unetCallSizes(8, perSample, 0)).toEqual([8]); // no limit
     expect(unetCallSizes(3, perSample, 1)).toEqual([1, 1, 1]); // one sample over budget still runs, alone
     expect(unetCallSizes(4, 0, 1)).toEqual([4]); // no attention, nothing to bound
+    expect(attentionMapBudget(undefined, 'cpu')).toBe(512 * 2 ** 20);
+    expect(attentionMapBudget(undefined, 'cuda')).toBe(0);
+    expect(attentionMapBudget(7, 'cuda')).toBe(7);
   });
 
   describe('on the tiny model', () => {
@@ -59,10 +66,12 @@ describe('UNet calls within an attention-map budget', () => {
         width: 8,
         kvMode: 'none',
       };
-      const calls = vi.spyOn(split as unknown as { unetCall: (i: UnetRunInput) => unknown }, 'unetCall');
+      // The model's UNet runner for this batch (the one split.unet uses): watch its session's runs.
+      const runner = await split.extraction().sessions.unet({ batch, height: 8, width: 8, contextLength: L });
+      const calls = vi.spyOn(runner.session, 'run');
       const a = await whole.unet(input);
       const b = await split.unet(input);
-      expect(calls.mock.calls.map(([i]) => i.batch)).toEqual([1, 1, 1]);
+      expect(calls.mock.calls.map(([feeds]) => feeds.sample.shape[0])).toEqual([1, 1, 1]);
       expect(b.length).toBe(a.length);
       let worst = 0;
       for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
