@@ -174,9 +174,10 @@ async function vaeSet(
   scenes.forEach((scene, i) => {
     const original = readScene(originals[i], TOY_SIZE);
     const reconstruction = readScene(reconstructions[i], TOY_SIZE);
-    truth.push(scoreReading(sceneTarget(scene), original));
-    recon.push(scoreReading(sceneTarget(scene), reconstruction));
-    scoreKinds(sceneTarget(scene), reconstruction, kinds);
+    const target = sceneTarget(scene);
+    truth.push(scoreReading(target, original));
+    recon.push(scoreReading(target, reconstruction));
+    scoreKinds(target, reconstruction, kinds);
     agree.push(scoreReading(readingTarget(original), reconstruction));
     errors.push(meanAbsoluteError(originals[i], reconstructions[i]));
   });

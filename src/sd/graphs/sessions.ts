@@ -260,7 +260,7 @@ export class Sd1Sessions {
         const sampleSize = u.inChannels * opts.height * opts.width;
         const contextSize = L * u.contextDim;
         const runPart = async (inp: UnetRunInputs, first: number, n: number) => {
-          const at = (data: FloatData, size: number) => data.subarray(first * size, (first + n) * size);
+          const at = (data: FloatData, size: number) => samples(data, size, first, n);
           const feeds: Record<string, TensorValue> = {
             [UNET_INPUTS.sample]: {
               dtype: io,
@@ -379,7 +379,7 @@ export class Sd1Sessions {
       ones: TensorData,
       first: number,
     ) => {
-      const at = (data: FloatData, size: number) => data.subarray(first * size, (first + per) * size);
+      const at = (data: FloatData, size: number) => samples(data, size, first, per);
       const vec = (data: FloatData) => ({ dtype, shape: [per], data: at(data, 1) });
       const feeds: Record<string, TensorValue> = {
         [TRAINING_INPUTS.latents]: { dtype, shape: latentShape, data: at(inp.latents, latentSize) },
@@ -649,6 +649,11 @@ function onesFor(dtype: GraphDType, sizes: number[]): TensorData {
 
 function onesView(ones: TensorData, shape: readonly number[]): TensorData {
   return (ones as Float32Array).subarray(0, shape[0] * shape[1]) as TensorData;
+}
+
+/** Samples first … first + n − 1 of a batch tensor with `size` values per sample (a view, no copy). */
+function samples(data: FloatData, size: number, first: number, n: number): FloatData {
+  return data.subarray(first * size, (first + n) * size);
 }
 
 /** One `xi:<key>` input per K/V weight: the given tensor, or a view of the shared all-ones buffer. */
